@@ -1,0 +1,78 @@
+"""Read YAML configuration into the typed models, with errors that name file and key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from contact_spark.config.models import AppConfig
+from contact_spark.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "default.yaml"
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see conf/default.yaml for the valid keys)"
+    elif error["type"] == "missing":
+        message = "required key is missing"
+    return f"{_dotted(tuple(error['loc']))}: {message}"
+
+
+def _apply_override(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
+    node = tree
+    parts = dotted_key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError("--set", [f"{dotted_key}: '{part}' is not a section"])
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key.path=value`` (value in YAML syntax) as given on a command line."""
+    if "=" not in text:
+        raise ConfigError("--set", [f"'{text}' must look like key.path=value"])
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)
+
+
+def config_from_dict(
+    data: Mapping[str, Any], source: str = "<dict>", overrides: Mapping[str, Any] | None = None
+) -> AppConfig:
+    """Validate a configuration tree (already parsed) into an :class:`AppConfig`."""
+    tree: dict[str, Any] = dict(data)
+    for key, value in (overrides or {}).items():
+        _apply_override(tree, key, value)
+    try:
+        return AppConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
+
+
+def load_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> AppConfig:
+    """Load and validate a YAML config file; ``overrides`` maps dotted keys to values."""
+    file = Path(path) if path is not None else DEFAULT_CONFIG
+    if not file.is_file():
+        raise ConfigError(str(file), ["file not found"])
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(file), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(file), ["the top level must be a mapping of sections"])
+    return config_from_dict(data, source=str(file), overrides=overrides)

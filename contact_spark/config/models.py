@@ -1,0 +1,145 @@
+"""Typed configuration models.
+
+Every model forbids unknown keys, so a typo in YAML is an error naming the key
+rather than a silently ignored setting. Validators say how to fix the problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+class StrictModel(BaseModel):
+    """Base for all config sections: unknown keys are rejected, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSettings(StrictModel):
+    """When the plan starts, how long it lasts and the seed of everything random."""
+
+    first_month: dt.date = Field(description="First month of the plan (first day of a month).")
+    horizon_months: int = Field(12, ge=1, le=36)
+    seed: int = Field(42, ge=0)
+
+    @field_validator("first_month")
+    @classmethod
+    def _first_day(cls, value: dt.date) -> dt.date:
+        if value.day != 1:
+            raise ValueError(
+                f"must be the first day of a month, e.g. {value.replace(day=1).isoformat()}"
+            )
+        return value
+
+    def months(self) -> list[dt.date]:
+        """The first day of every month of the horizon, in order."""
+        out = []
+        year, month = self.first_month.year, self.first_month.month
+        for _ in range(self.horizon_months):
+            out.append(dt.date(year, month, 1))
+            month += 1
+            if month == 13:
+                year, month = year + 1, 1
+        return out
+
+
+class StorageSettings(StrictModel):
+    """Where Delta tables live: a base path, or Unity Catalog ``catalog.schema`` names."""
+
+    base_path: str = "./lakehouse"
+    catalog: str | None = None
+    database: str | None = Field(
+        None, description="Schema (database) name; with `catalog` gives catalog.database.table."
+    )
+    backend: Literal["auto", "spark", "deltalake"] = Field(
+        "auto",
+        description="auto: native Delta when the Delta Spark extension is loaded, delta-rs otherwise.",
+    )
+
+    @model_validator(mode="after")
+    def _catalog_needs_database(self) -> StorageSettings:
+        if self.catalog and not self.database:
+            raise ValueError("`catalog` is set but `database` is not: set both, e.g. main.crm")
+        if self.database and self.backend == "deltalake":
+            raise ValueError(
+                "catalog tables need the Delta Spark extension: use backend 'spark' or 'auto'"
+            )
+        return self
+
+
+class CampaignSettings(StrictModel):
+    """A campaign (offer type) and what one success is worth."""
+
+    success_value: float = Field(gt=0, description="Value of one converted customer, in currency.")
+    description: str = ""
+
+
+class ChannelSettings(StrictModel):
+    """A channel, what one contact costs and which kind of contact it needs."""
+
+    cost: float = Field(ge=0, description="Cost of one contact, in currency.")
+    contact_kind: Literal["email", "mobile", "phone"] = Field(
+        description="email for DEM, mobile for SMS, phone (mobile or landline) for TLS."
+    )
+    description: str = ""
+
+
+class DemoSettings(StrictModel):
+    """Size and shape of the generated demo customer base (see docs/demo_data.md)."""
+
+    customers: int = Field(5000, ge=1, le=100_000_000)
+    partitions: int = Field(0, ge=0, description="0 = chosen from the number of customers.")
+    history_months: int = Field(12, ge=0, le=36)
+    default_region: str = Field("IT", min_length=2, max_length=2)
+
+
+class AppConfig(StrictModel):
+    """The whole configuration of a contact_spark run."""
+
+    run: RunSettings
+    storage: StorageSettings = StorageSettings()
+    campaigns: dict[str, CampaignSettings]
+    channels: dict[str, ChannelSettings]
+    seasonality: list[float] | None = Field(
+        None, description="Optional weight per month of the horizon multiplying expected value."
+    )
+    demo: DemoSettings = DemoSettings()
+    policy: dict[str, Any] | None = None
+
+    @field_validator("campaigns", "channels")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("at least one entry is required")
+        for name in value:
+            if not IDENTIFIER.match(name):
+                raise ValueError(
+                    f"name '{name}' must be upper-case letters, digits and _ (e.g. CROSS_SELLING)"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _seasonality_length(self) -> AppConfig:
+        if self.seasonality is not None:
+            if len(self.seasonality) != self.run.horizon_months:
+                raise ValueError(
+                    f"seasonality has {len(self.seasonality)} weights but the horizon is "
+                    f"{self.run.horizon_months} months: give one weight per month"
+                )
+            if any(w < 0 for w in self.seasonality):
+                raise ValueError("seasonality weights must be >= 0")
+        return self
+
+    @property
+    def campaign_names(self) -> list[str]:
+        return list(self.campaigns)
+
+    @property
+    def channel_names(self) -> list[str]:
+        return list(self.channels)

@@ -1,0 +1,98 @@
+"""The Spark session: the active one on a cluster, a tuned local one elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# Tuned for a small machine (2 cores, 24 GB): few shuffle partitions, Arrow for pandas UDFs.
+LOCAL_DEFAULTS: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.default.parallelism": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.memory": "6g",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.compression.codec": "zstd",
+    "spark.python.worker.reuse": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+}
+
+# Set on every session, local or cluster: correctness, not tuning.
+REQUIRED_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    # delta-rs reads INT64 microsecond timestamps; INT96 is legacy.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+
+def _master_already_set() -> bool:
+    """True under spark-submit or a notebook, where the launcher decides the master."""
+    if os.environ.get("PYSPARK_GATEWAY_PORT") or os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        return True
+    return SparkConf().contains("spark.master")
+
+
+def get_spark(
+    app_name: str = "contact_spark",
+    *,
+    local_cores: int | str = "*",
+    ui: bool = True,
+    extra_conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """Return the active session if there is one, else build one.
+
+    On a cluster (spark-submit, Databricks) the master and resources come from the
+    launcher and are never overridden here. In local mode the session gets
+    ``LOCAL_DEFAULTS``; ``extra_conf`` wins over both.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        _apply_runtime_conf(active, REQUIRED_CONF)
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    if _master_already_set():
+        conf: dict[str, str] = dict(REQUIRED_CONF)
+    else:
+        builder = builder.master(f"local[{local_cores}]")
+        conf = dict(LOCAL_DEFAULTS)
+        conf["spark.ui.enabled"] = "true" if ui else "false"
+    conf.update(extra_conf or {})
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def _apply_runtime_conf(spark: SparkSession, conf: Mapping[str, str]) -> None:
+    for key, value in conf.items():
+        try:
+            spark.conf.set(key, value)
+        except Exception:  # noqa: BLE001 - some managed runtimes forbid setting confs
+            log.debug("could not set %s on the active session", key)
+
+
+def has_delta_extension(spark: SparkSession) -> bool:
+    """True when native Delta (the Delta Spark jars) is usable in this session."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        # Spark Connect (Databricks serverless, shared clusters): Delta is built in there.
+        return True
+    try:
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+    except Exception:  # noqa: BLE001 - py4j raises a generic error for ClassNotFound
+        return False
+    extensions = spark.conf.get("spark.sql.extensions", "") or ""
+    return "DeltaSparkSessionExtension" in extensions or bool(
+        os.environ.get("DATABRICKS_RUNTIME_VERSION")
+    )
