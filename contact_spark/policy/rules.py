@@ -1,0 +1,290 @@
+"""The contact-policy rule language: pydantic models read from YAML, never eval()'d.
+
+Every rule is a *For Each Customer* rule (seed 003): it constrains the schedule of one
+customer, i.e. the set of contacts ``(month, campaign, channel)`` planned for the next
+``horizon`` months plus the contacts already made (the history).
+
+Semantics shared by all rules
+-----------------------------
+* A *contact* is one (month, campaign, channel) cell chosen in the plan; the history
+  gives counts per (past month, campaign, channel).
+* A *window* of ``window_months = w`` ending at month ``t`` covers months
+  ``t-w+1 .. t``. Rolling-window rules are checked for every window that ends inside the
+  plan (``t = 0 .. horizon-1``); windows therefore reach back into the history.
+* History is never "repaired": when the history alone already exceeds a maximum in a
+  window, the plan may add nothing to that window (``planned <= max(0, limit - past)``).
+* ``per_campaign`` / ``per_channel`` split a rule into one independent copy per campaign
+  (per channel) of its scope. ``max_offers`` with ``per_campaign: true`` is Unica's
+  *Max # duplicate offers* (the same campaign repeated); add ``per_channel: true`` to
+  count the same campaign on the same channel only.
+
+Rule types
+----------
+``max_offers`` / ``min_offers``
+    Number of contacts in scope in every window is ``<= limit`` / ``>= limit``.
+``max_packages``
+    A *package* (an interruption) is a distinct (month, channel) with at least one
+    contact in scope: two campaigns in the same e-mail are one package, an e-mail and an
+    SMS in the same month are two. Packages in every window ``<= limit``.
+``never_together``
+    No contact in scope ``a`` and a *different* contact in scope ``b`` less than
+    ``window_months`` months apart (``window_months: 1`` = not in the same month).
+``never_followed_by``
+    No contact in ``b`` 1..``window_months`` months after a contact in ``a`` (same-month
+    pairs are ``never_together``'s job).
+``only_after``
+    A contact in ``b`` at month ``t`` needs a contact in ``a`` in an earlier month, at
+    most ``window_months`` months before (``null`` = any time before, history included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from contact_spark.errors import ContactSparkError
+
+ANY = "any"
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
+
+
+class PolicyError(ContactSparkError, ValueError):
+    """A policy rule is invalid for the configured campaigns/channels or unsatisfiable."""
+
+    def __init__(self, rule_name: str, message: str) -> None:
+        self.rule_name = rule_name
+        self.message = message
+        super().__init__(f"policy rule '{rule_name}': {message}")
+
+
+Names = tuple[str, ...] | Literal["any"]
+
+
+def _check_names(value: Names, what: str) -> Names:
+    if value == ANY:
+        return value
+    if len(value) == 0:
+        raise ValueError(f"{what} is an empty list; list at least one name or write '{ANY}'")
+    dupes = sorted({v for v in value if list(value).count(v) > 1})
+    if dupes:
+        raise ValueError(f"{what} lists {dupes} more than once; list each name once")
+    return value
+
+
+class Scope(BaseModel):
+    """A set of contacts: campaigns x channels (``"any"`` = all configured ones)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campaigns: Names = ANY
+    channels: Names = ANY
+
+    @field_validator("campaigns")
+    @classmethod
+    def _campaigns(cls, v: Names) -> Names:
+        return _check_names(v, "campaigns")
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: Names) -> Names:
+        return _check_names(v, "channels")
+
+    def resolve(self, campaigns: Sequence[str], channels: Sequence[str]) -> set[tuple[str, str]]:
+        """The (campaign, channel) cells of this scope among the configured ones."""
+        cs = list(campaigns) if self.campaigns == ANY else list(self.campaigns)
+        hs = list(channels) if self.channels == ANY else list(self.channels)
+        return {(c, h) for c in cs for h in hs}
+
+    def describe(self) -> str:
+        c = "any campaign" if self.campaigns == ANY else "/".join(self.campaigns)
+        h = "any channel" if self.channels == ANY else "/".join(self.channels)
+        return f"{c} on {h}"
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    window_months: int = Field(ge=1)
+    per_campaign: bool = False
+    per_channel: bool = False
+
+    def scopes(self) -> dict[str, Scope]:
+        """Named scopes of the rule (``scope`` or ``a``/``b``)."""
+        raise NotImplementedError
+
+
+class _ScopedRule(_Rule):
+    campaigns: Names = ANY
+    channels: Names = ANY
+    limit: int = Field(ge=0)
+
+    @field_validator("campaigns")
+    @classmethod
+    def _campaigns(cls, v: Names) -> Names:
+        return _check_names(v, "campaigns")
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: Names) -> Names:
+        return _check_names(v, "channels")
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(campaigns=self.campaigns, channels=self.channels)
+
+    def scopes(self) -> dict[str, Scope]:
+        return {"scope": self.scope}
+
+
+class MaxOffers(_ScopedRule):
+    """At most ``limit`` contacts in scope in every rolling window."""
+
+    type: Literal["max_offers"]
+
+
+class MinOffers(_ScopedRule):
+    """At least ``limit`` contacts in scope in every rolling window."""
+
+    type: Literal["min_offers"]
+
+    @model_validator(mode="after")
+    def _positive(self) -> MinOffers:
+        if self.limit < 1:
+            raise ValueError(
+                f"rule '{self.name}': a min_offers limit of 0 constrains nothing; "
+                "set limit >= 1 or remove the rule"
+            )
+        return self
+
+
+class MaxPackages(_ScopedRule):
+    """At most ``limit`` packages (distinct month x channel with a scoped contact) per window."""
+
+    type: Literal["max_packages"]
+
+
+class _PairRule(_Rule):
+    a: Scope
+    b: Scope
+
+    def scopes(self) -> dict[str, Scope]:
+        return {"a": self.a, "b": self.b}
+
+
+class NeverTogether(_PairRule):
+    """Never a contact in ``a`` and a different one in ``b`` within ``window_months``."""
+
+    type: Literal["never_together"]
+    window_months: int = Field(default=1, ge=1)
+
+
+class NeverFollowedBy(_PairRule):
+    """Never a contact in ``b`` 1..``window_months`` months after one in ``a``."""
+
+    type: Literal["never_followed_by"]
+
+
+class OnlyAfter(_PairRule):
+    """A contact in ``b`` only if ``a`` was contacted in an earlier month (within lookback)."""
+
+    type: Literal["only_after"]
+    window_months: int | None = Field(default=None, ge=1)  # type: ignore[assignment]
+
+
+Rule = Annotated[
+    MaxOffers | MinOffers | MaxPackages | NeverTogether | NeverFollowedBy | OnlyAfter,
+    Field(discriminator="type"),
+]
+
+RULE_TYPES: dict[str, type[_Rule]] = {
+    "max_offers": MaxOffers,
+    "min_offers": MinOffers,
+    "max_packages": MaxPackages,
+    "never_together": NeverTogether,
+    "never_followed_by": NeverFollowedBy,
+    "only_after": OnlyAfter,
+}
+
+
+class PolicyConfig(BaseModel):
+    """A contact policy: a list of For-Each-Customer rules (YAML key ``policy.rules``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for r in rules:
+            if r.name in seen:
+                raise ValueError(f"rule name '{r.name}' is used twice; give every rule a unique name")
+            seen.add(r.name)
+        return rules
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_mapping(cls, data: Any, source: str = "<policy>") -> PolicyConfig:
+        """Validate a parsed mapping ``{rules: [...]}``; raise PolicyError naming the rule."""
+        if not isinstance(data, dict):
+            raise PolicyError("<policy>", f"{source}: expected a mapping with key 'rules'")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = err.get("loc", ())
+            rule_name = "<policy>"
+            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+                rules = data.get("rules") or []
+                if loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+                    rule_name = str(rules[loc[1]].get("name", f"rules[{loc[1]}]"))
+            where = ".".join(str(p) for p in loc)
+            hint = ""
+            if err.get("type") == "union_tag_invalid" or err.get("type") == "union_tag_not_found":
+                hint = f" (valid types: {', '.join(RULE_TYPES)})"
+            raise PolicyError(rule_name, f"{source}: {where}: {err['msg']}{hint}") from exc
+
+    @classmethod
+    def from_yaml_text(cls, text: str, source: str = "<yaml text>") -> PolicyConfig:
+        """Parse YAML text (safe loader) with top-level ``rules`` or ``policy: {rules}``."""
+        data = yaml.safe_load(text)
+        if isinstance(data, dict) and "policy" in data and "rules" not in data:
+            data = data["policy"]
+        return cls.from_mapping(data, source)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> PolicyConfig:
+        """Load a YAML file with top-level ``rules`` (or ``policy: {rules: ...}``)."""
+        path = Path(path)
+        return cls.from_yaml_text(path.read_text(), str(path))
+
+    @classmethod
+    def default(cls) -> PolicyConfig:
+        """The energy retailer's policy of seed 000 (``default_policy.yaml``)."""
+        return cls.from_yaml(DEFAULT_POLICY_PATH)
+
+    # --------------------------------------------------------------- validation
+    def check_against(
+        self, campaigns: Sequence[str], channels: Sequence[str], horizon: int = 12
+    ) -> None:
+        """Raise PolicyError for unknown names or a rule set only "no contact" satisfies.
+
+        The satisfiability check plans one customer with no history, every contact
+        eligible and worth 1: if the best plan is infeasible or contacts nobody, a
+        minimal set of responsible rules is named (deletion filter over the rules).
+        """
+        from contact_spark.policy.compiler import check_names
+
+        check_names(self, campaigns, channels)
+        from contact_spark.policy.satisfiability import find_unsatisfiable_core
+
+        problem = find_unsatisfiable_core(self, list(campaigns), list(channels), horizon)
+        if problem is not None:
+            names, message = problem
+            raise PolicyError(", ".join(names), message)
