@@ -52,9 +52,7 @@ class ColumnTypeError(InputContractError):
         self.column = column
         self.expected = expected
         self.actual = actual
-        super().__init__(
-            f"table '{table}' column '{column}' has type {actual}, expected {expected}"
-        )
+        super().__init__(f"table '{table}' column '{column}' has type {actual}, expected {expected}")
 
 
 class RunConflictError(ContactSparkError):

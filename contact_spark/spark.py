@@ -78,7 +78,7 @@ def _apply_runtime_conf(spark: SparkSession, conf: Mapping[str, str]) -> None:
     for key, value in conf.items():
         try:
             spark.conf.set(key, value)
-        except Exception:  # noqa: BLE001 - some managed runtimes forbid setting confs
+        except Exception:
             log.debug("could not set %s on the active session", key)
 
 
@@ -90,9 +90,7 @@ def has_delta_extension(spark: SparkSession) -> bool:
         return True
     try:
         jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
-    except Exception:  # noqa: BLE001 - py4j raises a generic error for ClassNotFound
+    except Exception:
         return False
     extensions = spark.conf.get("spark.sql.extensions", "") or ""
-    return "DeltaSparkSessionExtension" in extensions or bool(
-        os.environ.get("DATABRICKS_RUNTIME_VERSION")
-    )
+    return "DeltaSparkSessionExtension" in extensions or bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))

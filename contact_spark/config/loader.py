@@ -60,9 +60,7 @@ def config_from_dict(
         raise ConfigError(source, [_describe(e) for e in exc.errors()]) from None
 
 
-def load_config(
-    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
-) -> AppConfig:
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> AppConfig:
     """Load and validate a YAML config file; ``overrides`` maps dotted keys to values."""
     file = Path(path) if path is not None else DEFAULT_CONFIG
     if not file.is_file():

@@ -32,9 +32,7 @@ class RunSettings(StrictModel):
     @classmethod
     def _first_day(cls, value: dt.date) -> dt.date:
         if value.day != 1:
-            raise ValueError(
-                f"must be the first day of a month, e.g. {value.replace(day=1).isoformat()}"
-            )
+            raise ValueError(f"must be the first day of a month, e.g. {value.replace(day=1).isoformat()}")
         return value
 
     def months(self) -> list[dt.date]:
@@ -67,9 +65,7 @@ class StorageSettings(StrictModel):
         if self.catalog and not self.database:
             raise ValueError("`catalog` is set but `database` is not: set both, e.g. main.crm")
         if self.database and self.backend == "deltalake":
-            raise ValueError(
-                "catalog tables need the Delta Spark extension: use backend 'spark' or 'auto'"
-            )
+            raise ValueError("catalog tables need the Delta Spark extension: use backend 'spark' or 'auto'")
         return self
 
 

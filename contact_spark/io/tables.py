@@ -68,9 +68,7 @@ def _single_run(df: DataFrame, table: str, run_id: str) -> None:
     # A cheap aggregate: only a count reaches the driver.
     foreign = df.filter(F.col(RUN_ID_COLUMN).isNull() | (F.col(RUN_ID_COLUMN) != run_id)).limit(1)
     if foreign.count():
-        raise RunConflictError(
-            f"rows written to table '{table}' for run '{run_id}' carry another run_id"
-        )
+        raise RunConflictError(f"rows written to table '{table}' for run '{run_id}' carry another run_id")
 
 
 class Backend(Protocol):
@@ -138,8 +136,8 @@ class DeltaRsBackend:
 
     def _stage(self, df: DataFrame, table: str, partition_by: list[str]) -> _StagedFiles:
         """Write ``df`` as Parquet in parallel, then move the files into the table."""
-        from deltalake.transaction import AddAction
         import pyarrow.parquet as pq
+        from deltalake.transaction import AddAction
 
         root = Path(self.location(table))
         write_id = uuid.uuid4().hex[:12]
@@ -156,9 +154,7 @@ class DeltaRsBackend:
             target_dir.mkdir(parents=True, exist_ok=True)
             target = target_dir / f"{write_id}-{file.name}"
             shutil.move(str(file), target)
-            partition_values = dict(
-                part.split("=", 1) for part in relative_dir.parts if "=" in part
-            )
+            partition_values = dict(part.split("=", 1) for part in relative_dir.parts if "=" in part)
             rows = pq.read_metadata(target).num_rows
             actions.append(
                 AddAction(
@@ -173,9 +169,8 @@ class DeltaRsBackend:
         return _StagedFiles(staging=staging, actions=actions)
 
     def _schema(self, df: DataFrame) -> Any:
-        from deltalake import Schema
-
         import pyarrow as pa
+        from deltalake import Schema
 
         arrow = to_arrow_schema(df.schema, timezone="UTC")
         # Nullability is enforced by the input contract, not by the storage layer.
@@ -203,9 +198,7 @@ class DeltaRsBackend:
         schema = self._schema(df)
         staged = self._stage(df, table, partition_by)
         committed = False
-        commit = CommitProperties(
-            app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None
-        )
+        commit = CommitProperties(app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None)
         try:
             if not self.exists(table):
                 create_table_with_add_actions(
@@ -254,9 +247,7 @@ class DeltaRsBackend:
             shutil.rmtree(self.location(table))
         self._commit(df, table, "overwrite", partition_by)
 
-    def append(
-        self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None
-    ) -> bool:
+    def append(self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None) -> bool:
         app_txn = (app_id, txn_version) if app_id is not None and txn_version is not None else None
         if app_txn and self.exists(table):
             done = self._dt(table).transaction_version(app_id)
@@ -359,9 +350,7 @@ class SparkDeltaBackend:
             writer = writer.partitionBy(*partition_by)
         self._save(writer, table)
 
-    def append(
-        self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None
-    ) -> bool:
+    def append(self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None) -> bool:
         writer = df.write.format("delta").mode("append")
         if app_id is not None and txn_version is not None:
             # Delta skips a write whose (txnAppId, txnVersion) it has already committed.
@@ -407,9 +396,7 @@ class TableStore:
         storage = storage or StorageSettings()
         self.spark = spark
         self.storage = storage
-        use_spark = storage.backend == "spark" or (
-            storage.backend == "auto" and has_delta_extension(spark)
-        )
+        use_spark = storage.backend == "spark" or (storage.backend == "auto" and has_delta_extension(spark))
         if storage.backend == "spark" and not has_delta_extension(spark):
             raise RuntimeError(
                 "storage.backend is 'spark' but the Delta Spark extension is not loaded: "

@@ -1,0 +1,52 @@
+# contact_spark — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+CONFIG ?= conf/default.yaml
+CUSTOMERS ?=
+RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMERS),)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help check-java install run test lint docs wheel bench clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+check-java: ## Stop with a clear message when no Java 17+ is installed
+	@command -v java >/dev/null 2>&1 || { echo "Java is missing: install a JDK 17 (e.g. 'apt-get install openjdk-17-jdk-headless') and retry." >&2; exit 1; }
+	@v=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1); \
+	  if [ -z "$$v" ] || [ "$$v" -lt 17 ]; then echo "Java $$v found but Spark 4 needs Java 17 or newer: install a JDK 17 and put it first on PATH." >&2; exit 1; fi
+
+$(STAMP): setup.py requirements/constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c requirements/constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the package with pinned dependencies
+
+run: check-java install ## Generate the demo data and run the whole pipeline locally (CUSTOMERS=n to resize)
+	$(PY) jobs/run_pipeline.py --generate $(RUN_ARGS)
+
+test: check-java install ## Run the test suite (what CI runs)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## Ruff lint of library, jobs and tests
+	$(VENV)/bin/ruff check contact_spark jobs tests bench
+
+docs: install ## Regenerate docs/input_contract.md from the contract in code
+	$(PY) -c "from contact_spark.contract import contract_markdown; from contact_spark.config import load_config; print(contract_markdown(load_config().channel_names))" > docs/input_contract.md
+
+wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
+	$(PIP) wheel -q --no-deps -w dist .
+
+bench: check-java install ## Run the benchmarks under bench/ (figures go to docs/benchmarks.md)
+	$(PY) bench/bench_kernel.py
+
+clean: ## Remove generated tables, reports and build outputs (keeps .venv)
+	rm -rf lakehouse reports build dist *.egg-info spark-warehouse .pytest_cache

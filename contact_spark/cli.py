@@ -1,0 +1,79 @@
+"""Shared plumbing of the thin ``jobs/*.py`` entry points: arguments, logging, errors."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from contact_spark.config import AppConfig, load_config, parse_override
+from contact_spark.errors import ContactSparkError
+
+log = logging.getLogger("contact_spark")
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    """An argument parser with the options every job shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--config", default=None, help="YAML config file (default: conf/default.yaml)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set demo.customers=100000 (repeatable)",
+    )
+    parser.add_argument("--base-path", default=None, help="Delta base path (overrides storage.base_path)")
+    parser.add_argument(
+        "--run-id", default=None, help="run id (default: derived from config, so reruns replace)"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    """Log progress lines (stage, rows, iteration, gap) – never personal data."""
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "pyspark"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    """Load the config named on the command line, with ``--set`` and ``--base-path`` applied."""
+    overrides: dict[str, Any] = dict(parse_override(text) for text in args.overrides)
+    if args.base_path:
+        overrides["storage.base_path"] = args.base_path
+    return load_config(args.config, overrides=overrides)
+
+
+def config_hash(config: AppConfig) -> str:
+    """A stable fingerprint of the configuration (the storage location excluded)."""
+    data = config.model_dump(mode="json", exclude={"storage"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def default_run_id(config: AppConfig) -> str:
+    """Deterministic run id: the same config reruns into (and replaces) the same run."""
+    return f"{config.run.first_month:%Y%m}-{config_hash(config)[:10]}"
+
+
+def main_guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
+    """Run a job's main: a user's mistake is one line on stderr and exit code 2."""
+
+    def wrapped(argv: Sequence[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except ContactSparkError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return wrapped

@@ -1,0 +1,48 @@
+"""Shared fixtures: one real local SparkSession for the whole test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from contact_spark.config import AppConfig, load_config
+from contact_spark.config.models import StorageSettings
+from contact_spark.io.tables import TableStore
+from contact_spark.spark import get_spark
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    session = get_spark(
+        "contact_spark-tests",
+        local_cores=2,
+        ui=False,
+        extra_conf={
+            "spark.sql.shuffle.partitions": "4",
+            "spark.default.parallelism": "4",
+            "spark.driver.memory": "3g",
+        },
+    )
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lakehouse(tmp_path: Path) -> Path:
+    return tmp_path / "lakehouse"
+
+
+@pytest.fixture
+def store(spark: SparkSession, lakehouse: Path) -> TableStore:
+    return TableStore(spark, StorageSettings(base_path=str(lakehouse), backend="deltalake"))
+
+
+@pytest.fixture
+def small_config(lakehouse: Path) -> AppConfig:
+    """The default config, pointed at the test's lakehouse, with a small demo base."""
+    return load_config(
+        overrides={"storage.base_path": str(lakehouse), "demo.customers": 300, "demo.partitions": 2}
+    )

@@ -1,0 +1,106 @@
+"""Configuration: strict models whose errors name the file, the key and the fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from contact_spark.cli import default_run_id, parse_override
+from contact_spark.config import load_config
+from contact_spark.config.loader import DEFAULT_CONFIG
+from contact_spark.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "conf.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def default_text() -> str:
+    return DEFAULT_CONFIG.read_text(encoding="utf-8")
+
+
+def test_default_config_encodes_the_energy_retailer() -> None:
+    config = load_config()
+    assert config.campaign_names == ["CROSS_SELLING", "SOLUTION"]
+    assert config.channel_names == ["DEM", "SMS", "TLS"]
+    assert {ch: c.contact_kind for ch, c in config.channels.items()} == {
+        "DEM": "email",
+        "SMS": "mobile",
+        "TLS": "phone",
+    }
+    assert config.run.horizon_months == 12
+    assert config.run.months()[0] == dt.date(2027, 1, 1)
+    assert config.run.months()[-1] == dt.date(2027, 12, 1)
+
+
+def test_months_cross_the_year_boundary() -> None:
+    config = load_config(overrides={"run.first_month": dt.date(2027, 11, 1), "run.horizon_months": 3})
+    assert config.run.months() == [dt.date(2027, 11, 1), dt.date(2027, 12, 1), dt.date(2028, 1, 1)]
+
+
+def test_unknown_key_is_named_with_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, default_text().replace("  seed: 42", "  seed: 42\n  sede: 1"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "run.sede: unknown key" in message
+
+
+def test_first_month_must_be_the_first_day(tmp_path: Path) -> None:
+    path = write(tmp_path, default_text().replace("first_month: 2027-01-01", "first_month: 2027-01-15"))
+    with pytest.raises(ConfigError, match=r"run.first_month: .*first day of a month, e.g. 2027-01-01"):
+        load_config(path)
+
+
+def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "run:\n  first_month: [2027\n")
+    with pytest.raises(ConfigError, match=r"line \d+, column \d+: not valid YAML"):
+        load_config(path)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope.yaml: file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"channels.DEM.cost": -1}, "channels.DEM.cost"),
+        ({"campaigns.CROSS_SELLING.success_value": 0}, "campaigns.CROSS_SELLING.success_value"),
+        ({"seasonality": [1.0, 1.0]}, "seasonality has 2 weights but the horizon is 12 months"),
+        ({"channels.DEM.contact_kind": "fax"}, "channels.DEM.contact_kind"),
+        ({"storage.catalog": "main"}, "set both, e.g. main.crm"),
+    ],
+)
+def test_bad_values_say_what_is_wrong(override: dict[str, object], expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=override)
+    assert expected in str(err.value)
+
+
+def test_campaign_names_must_be_identifiers(tmp_path: Path) -> None:
+    path = write(tmp_path, default_text().replace("  SOLUTION:\n", "  solution offer:\n"))
+    with pytest.raises(ConfigError, match="name 'solution offer' must be upper-case"):
+        load_config(path)
+
+
+def test_override_values_are_yaml() -> None:
+    assert parse_override("demo.customers=1000") == ("demo.customers", 1000)
+    assert parse_override("run.first_month=2027-03-01") == ("run.first_month", dt.date(2027, 3, 1))
+    with pytest.raises(ConfigError, match=r"must look like key.path=value"):
+        parse_override("demo.customers")
+
+
+def test_run_id_is_deterministic_and_follows_the_config() -> None:
+    a = default_run_id(load_config())
+    assert a == default_run_id(load_config())
+    assert a.startswith("202701-")
+    assert a != default_run_id(load_config(overrides={"run.seed": 7}))
+    # Where tables are stored does not change what the run computes.
+    assert a == default_run_id(load_config(overrides={"storage.base_path": "/elsewhere"}))

@@ -1,0 +1,63 @@
+"""The pipeline end to end on a tiny demo base, and the job entry points."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from chispa import assert_df_equality
+from pyspark.sql import SparkSession
+
+from contact_spark.config import AppConfig
+from contact_spark.io.tables import TableStore
+from contact_spark.pipeline import run_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_rerun_of_the_same_run_id_leaves_every_table_unchanged(
+    spark: SparkSession, store: TableStore, small_config: AppConfig, tmp_path: Path
+) -> None:
+    first = run_pipeline(spark, store, small_config, "demo-run", generate=True, report_dir=str(tmp_path))
+    snapshot = {name: store.read(name).drop("seconds").localCheckpoint() for name in first.tables}
+    second = run_pipeline(spark, store, small_config, "demo-run", generate=True, report_dir=str(tmp_path))
+    assert second.tables.keys() == first.tables.keys()
+    for name, before in snapshot.items():
+        after = store.read(name).drop("seconds")
+        assert after.count() == before.count(), name
+        assert_df_equality(after, before, ignore_row_order=True)
+    assert Path(second.report_path or "").is_file()
+
+
+def test_report_is_written_without_personal_data(
+    spark: SparkSession, store: TableStore, small_config: AppConfig, tmp_path: Path
+) -> None:
+    result = run_pipeline(spark, store, small_config, "r-report", generate=True, report_dir=str(tmp_path))
+    page = Path(result.report_path or "").read_text(encoding="utf-8")
+    assert "contact_spark run r-report" in page
+    assert "@" not in page.replace("&#x27;", "")
+    assert "0039" not in page
+
+
+def run_job(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_jobs_have_help() -> None:
+    for job in ("jobs/run_pipeline.py", "jobs/generate_demo_data.py"):
+        done = run_job(job, "--help")
+        assert done.returncode == 0
+        assert "--config" in done.stdout
+
+
+def test_bad_config_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run:\n  first_month: 2027-01-15\ncampaigns: {}\nchannels: {}\n", encoding="utf-8")
+    done = run_job("jobs/run_pipeline.py", "--config", str(bad))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: invalid config {bad}: run.first_month")
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
