@@ -1,0 +1,61 @@
+"""Entry point of the per-customer kernel: validate, pick a solver, solve, report."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from contact_spark.policy.compiler import CompiledPolicy
+from contact_spark.solver.automaton import StateSpaceTooLarge
+from contact_spark.solver.dp import OVERFLOW, get_model, solve_dp
+from contact_spark.solver.milp import solve_milp
+from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, SolverKind
+
+Method = Literal["auto", "dp", "milp"]
+
+
+def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -> KernelResult:
+    """Plan every customer of ``batch`` under ``policy``; never raises on bad customer data.
+
+    ``auto`` uses the exact DP when the policy's automaton is small enough and the MILP
+    for the rest (policies too large for the DP, or customers whose DP overflowed).
+    ``dp`` raises StateSpaceTooLarge instead of falling back.
+    """
+    n, n_t, n_c, n_h = batch.shape
+    if (len(policy.campaigns), len(policy.channels)) != (n_c, n_h):
+        raise ValueError(
+            f"batch has {n_c} campaigns x {n_h} channels, policy is compiled for "
+            f"{len(policy.campaigns)} x {len(policy.channels)}"
+        )
+    status = batch.validate()
+    solver = np.zeros(n, dtype=np.int8)
+    x = np.zeros((n, n_t, n_c, n_h), dtype=bool)
+    valid = np.flatnonzero(status == ErrorCode.OK)
+    for_milp = valid
+    if method in ("auto", "dp"):
+        model = get_model(policy, n_t)
+        if model is None and method == "dp":
+            raise StateSpaceTooLarge("the policy has too many month actions for the DP")
+        if model is not None:
+            try:
+                acts, st = solve_dp(model, batch, valid)
+            except StateSpaceTooLarge:
+                if method == "dp":
+                    raise
+            else:
+                done = valid[st[valid] != OVERFLOW]
+                x[done] = model.action_cells[acts[done]].reshape(-1, n_t, n_c, n_h)
+                status[done] = st[done]
+                solver[done] = SolverKind.DP
+                for_milp = valid[st[valid] == OVERFLOW]
+                if method == "dp" and for_milp.size:
+                    raise StateSpaceTooLarge(f"{for_milp.size} customers overflowed the DP")
+    if for_milp.size:
+        xm, sm = solve_milp(policy, batch, for_milp)
+        x[for_milp] = xm[for_milp]
+        status[for_milp] = sm[for_milp]
+        solver[for_milp] = SolverKind.MILP
+    x[status != ErrorCode.OK] = False
+    objective = np.where(status == ErrorCode.OK, batch.schedule_value(x), np.nan)
+    return KernelResult(x=x, objective=objective, status=status, solver=solver)
