@@ -10,15 +10,12 @@ import datetime as dt
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from contact_spark.config.base import StrictModel
+from contact_spark.eligibility.settings import EligibilitySettings
 
 IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9_]*$")
-
-
-class StrictModel(BaseModel):
-    """Base for all config sections: unknown keys are rejected, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RunSettings(StrictModel):
@@ -106,6 +103,7 @@ class AppConfig(StrictModel):
         None, description="Optional weight per month of the horizon multiplying expected value."
     )
     demo: DemoSettings = DemoSettings()
+    eligibility: EligibilitySettings = EligibilitySettings()
     policy: dict[str, Any] | None = None
 
     @field_validator("campaigns", "channels")
@@ -130,6 +128,23 @@ class AppConfig(StrictModel):
                 )
             if any(w < 0 for w in self.seasonality):
                 raise ValueError("seasonality weights must be >= 0")
+        return self
+
+    @model_validator(mode="after")
+    def _eligibility_scopes(self) -> AppConfig:
+        for rule in self.eligibility.rules:
+            for kind, names, known in (
+                ("campaign", rule.campaigns, self.campaigns),
+                ("channel", rule.channels, self.channels),
+            ):
+                if names == "any":
+                    continue
+                for name in names:
+                    if name not in known:
+                        raise ValueError(
+                            f"eligibility rule '{rule.name}' names unknown {kind} '{name}' "
+                            f"(known: {', '.join(known)})"
+                        )
         return self
 
     @property

@@ -1,0 +1,76 @@
+"""Configuration of eligibility: include/exclude rules in the spirit of Unica's
+"Customers in" and "Interactions where" rules.
+
+A rule is data, never code: ``where`` is a Spark SQL boolean expression that is
+parsed and analysed by Spark against the candidate columns before any job runs
+(never passed to Python's ``eval``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from contact_spark.config.base import StrictModel
+
+RULE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class EligibilityRule(StrictModel):
+    """Exclude (or, with ``action: include``, keep only) the candidates a condition selects.
+
+    The condition is: the customer's segment is in ``segments`` (when given) AND the
+    ``where`` predicate holds (when given). It applies to the candidates of the
+    campaigns and channels in scope; others are untouched.
+    """
+
+    name: str
+    action: Literal["exclude", "include"] = "exclude"
+    segments: list[str] | None = Field(None, description="'Customers in' these segments.")
+    where: str | None = Field(None, description="Spark SQL predicate over customer and candidate columns.")
+    campaigns: list[str] | Literal["any"] = "any"
+    channels: list[str] | Literal["any"] = "any"
+    description: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not RULE_NAME.match(value):
+            raise ValueError(
+                f"rule name '{value}' must be lower-case letters, digits and _ (e.g. no_sms_to_vip)"
+            )
+        return value
+
+    @field_validator("where")
+    @classmethod
+    def _where(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("'where' is empty: remove it or give a predicate, e.g. propensity < 0.01")
+        if value is not None and ";" in value:
+            raise ValueError("'where' must be a single Spark SQL expression (no ';')")
+        return value
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> EligibilityRule:
+        if self.segments is None and self.where is None:
+            raise ValueError(f"rule '{self.name}' has neither 'segments' nor 'where': give at least one")
+        if self.segments is not None and not self.segments:
+            raise ValueError(f"rule '{self.name}': 'segments' is an empty list")
+        return self
+
+
+class EligibilitySettings(StrictModel):
+    """Eligibility rules and switches."""
+
+    rules: list[EligibilityRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> EligibilitySettings:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ValueError(f"two eligibility rules are named '{rule.name}': names must be unique")
+            seen.add(rule.name)
+        return self
