@@ -20,12 +20,13 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 
 def _describe(error: Mapping[str, Any]) -> str:
-    message = str(error["msg"])
+    message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see conf/default.yaml for the valid keys)"
     elif error["type"] == "missing":
         message = "required key is missing"
-    return f"{_dotted(tuple(error['loc']))}: {message}"
+    loc = tuple(error["loc"])
+    return f"{_dotted(loc)}: {message}" if loc else message
 
 
 def _apply_override(tree: dict[str, Any], dotted_key: str, value: Any) -> None:

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
 from contact_spark.eligibility.settings import EligibilitySettings
+from contact_spark.policy.rules import PolicyConfig
 
 IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -104,7 +105,9 @@ class AppConfig(StrictModel):
     )
     demo: DemoSettings = DemoSettings()
     eligibility: EligibilitySettings = EligibilitySettings()
-    policy: dict[str, Any] | None = None
+    policy: PolicyConfig = Field(
+        description="For-Each-Customer contact-policy rules (see contact_spark/policy/rules.py)."
+    )
 
     @field_validator("campaigns", "channels")
     @classmethod
@@ -128,6 +131,14 @@ class AppConfig(StrictModel):
                 )
             if any(w < 0 for w in self.seasonality):
                 raise ValueError("seasonality weights must be >= 0")
+        return self
+
+    @model_validator(mode="after")
+    def _policy_compiles(self) -> AppConfig:
+        from contact_spark.policy.compiler import compile_policy
+
+        # Raises PolicyError naming the rule (unknown campaign or channel, impossible rules).
+        compile_policy(self.policy, list(self.campaigns), list(self.channels))
         return self
 
     @model_validator(mode="after")
