@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
+from contact_spark.contacts.settings import ContactSettings
 from contact_spark.eligibility.settings import EligibilitySettings
 from contact_spark.policy.rules import PolicyConfig
 
@@ -104,6 +105,7 @@ class AppConfig(StrictModel):
         None, description="Optional weight per month of the horizon multiplying expected value."
     )
     demo: DemoSettings = DemoSettings()
+    contacts: ContactSettings = ContactSettings()
     eligibility: EligibilitySettings = EligibilitySettings()
     policy: PolicyConfig = Field(
         description="For-Each-Customer contact-policy rules (see contact_spark/policy/rules.py)."
