@@ -33,6 +33,7 @@ def small_config(rules: list[dict[str, Any]] | None = None) -> AppConfig:
                 "TLS": {"cost": 5.0, "contact_kind": "phone"},
             },
             "eligibility": {"rules": rules or []},
+            "policy": {"rules": []},
         }
     )
 
