@@ -111,7 +111,17 @@ def merge_duplicates(df: DataFrame) -> DataFrame:
         source.alias("source"),
         F.col("created_at").cast("timestamp").alias("created_at"),
         F.col("last_confirmed_at").cast("timestamp").alias("last_confirmed_at"),
-        "norm.*",
+        *[
+            F.col(f"norm.{name}").alias(name)
+            for name in (
+                "phone_type",
+                "phone_region",
+                "valid",
+                "email_domain",
+                "email_domain_class",
+                "email_role",
+            )
+        ],
     )
     return clean.groupBy("customer_id", "contact_type", "value").agg(
         F.min("household_id").alias("household_id"),

@@ -1,7 +1,9 @@
 """Configuration of contact cleaning and best-contact scoring (the ``contacts:`` section).
 
-Only pydantic and the config base are imported here: ``contact_spark.config.models``
-imports this module, so it must not import Spark or the config models back. The score formula these
+Only pydantic is imported here: ``contact_spark.config.models`` imports this module,
+and importing anything under ``contact_spark.config`` from here would run the config
+package's ``__init__`` (loader → models → this module) and fail as a circular import
+when a Spark worker imports this module first. The score formula these
 weights feed is documented in ``docs/best_contact.md``.
 """
 
@@ -9,9 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from contact_spark.config.base import StrictModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PHONE_TYPES = (
     "mobile",
@@ -93,6 +93,12 @@ DEFAULT_ROLE_LOCAL_PARTS = [
     "staff",
     "team",
 ]
+
+
+class StrictModel(BaseModel):
+    """Same as ``contact_spark.config.base.StrictModel``: unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class SourceSettings(StrictModel):
