@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 
 from pyspark import SparkConf
@@ -64,6 +65,8 @@ def get_spark(
         conf: dict[str, str] = dict(REQUIRED_CONF)
     else:
         builder = builder.master(f"local[{local_cores}]")
+        # Python workers must run the driver's interpreter (the venv with pandas, scipy...).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         conf = dict(LOCAL_DEFAULTS)
         conf["spark.ui.enabled"] = "true" if ui else "false"
     conf.update(extra_conf or {})

@@ -188,13 +188,13 @@ def compute_eligibility(
     # One row per customer_id; a duplicated id is kept once, flagged and never contacted.
     one_per_id = valid_customers.dropDuplicates(["customer_id"]).join(duplicates, "customer_id")
 
-    contacts = best_contacts.select(
-        "customer_id",
-        "channel",
-        "contact_id",
-        "contact",
-        F.col("score").cast("double").alias("contact_score"),
-    )
+    # Exactly one contact per customer and channel: the best score, ties broken by a stable hash of the id.
+    contacts = best_contacts.groupBy("customer_id", "channel").agg(
+        F.max_by(
+            F.struct("contact_id", "contact", F.col("score").cast("double").alias("contact_score")),
+            F.struct(F.col("score").cast("double"), F.lit(0) - F.xxhash64("contact_id")),
+        ).alias("_best")
+    ).select("customer_id", "channel", "_best.contact_id", "_best.contact", "_best.contact_score")
     candidates = (
         one_per_id.crossJoin(F.broadcast(pairs))
         .join(contacts, ["customer_id", "channel"], "left")
