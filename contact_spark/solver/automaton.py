@@ -106,6 +106,7 @@ class DPModel:
     _rows: list[np.ndarray] = field(default_factory=list)
     expanded: int = 0  # states [0, expanded) have a delta row
     _delta: np.ndarray | None = None
+    dag_cache: dict = field(default_factory=dict)  # DAGs per counter set, see dp._dag
 
     @classmethod
     def build(cls, policy: CompiledPolicy, horizon: int) -> DPModel:

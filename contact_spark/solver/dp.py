@@ -1,14 +1,19 @@
 """Exact fast path: dynamic programming over the policy automaton, batched with numba.
 
-For each customer the DP walks the layered graph (month, short state, counters) reachable
-from the customer's history state, then takes the best path backwards. The value of an
-action in a month does not depend on the state, so the DP is a longest path in a DAG.
+The value of a month action does not depend on the automaton state, so a customer's
+problem is a longest path in a layered DAG (month, state). The DAG is built once for a
+group of customers (all their initial states at once) and the backward DP runs over it
+for a chunk of customers at a time, with the customer as the innermost, contiguous
+axis, so the compiler vectorises the per-edge work.
 
-Yearly-style counters (windows >= horizon) multiply the state space, so they are added
-lazily: solve without them (a relaxation), keep every customer whose plan satisfies all
-counters (a feasible optimum of a relaxation is optimal), and re-solve the others with
-the violated counters in the state until nobody violates. Ties go to the action listed
-first (empty action first) at the earliest month, deterministically.
+Yearly-style counters (windows >= horizon, see :mod:`automaton`) multiply the state
+space, so they are added lazily: solve without them (a relaxation), keep every customer
+whose plan satisfies all counters (a feasible optimum of a relaxation is optimal), and
+re-solve the others with the violated counters in the state until nobody violates. A
+counter's per-customer caps (limit minus history) mask DAG nodes per customer.
+
+Ties: every node keeps the first best edge in action order (empty action first), so the
+schedule is deterministic.
 """
 
 from __future__ import annotations
@@ -20,280 +25,172 @@ from contact_spark.policy.compiler import CompiledPolicy
 from contact_spark.solver.automaton import DPModel, StateSpaceTooLarge
 from contact_spark.solver.problem import ErrorCode, KernelBatch
 
-OVERFLOW = -1  # internal status: buffers too small, use the MILP for this customer
-MAX_TABLE = 40_000_000  # states x counter combinations addressable per kernel call
-NODE_CAP = 400_000
-LAST_WORK: list[np.ndarray] = []  # counter-DP nodes per customer of the last call
-EDGE_CAP = 4_000_000
+OVERFLOW = -1  # internal status: the DAG is too large, use the MILP for this customer
+MAX_TABLE = 40_000_000  # states x counter combinations addressable when building the DAG
+MAX_NODES = 2_000_000
+MAX_EDGES = 20_000_000
+CHUNK = 64  # customers per vectorised DP pass
 
 
-@nb.njit(cache=True, nogil=True)
-def _violations(acts, inc, lo_i, hi_i) -> int:  # noqa: ANN001
-    """Bit mask of counters the schedule ``acts`` violates."""
-    n_t = acts.shape[0]
-    n_r = inc.shape[1]
-    bits = 0
-    for j in range(n_r):
-        cum = 0
-        for t in range(n_t):
-            cum += inc[acts[t], j]
-            if cum > hi_i[t, j] or cum < lo_i[t, j]:
-                bits |= 1 << j
-                break
-    return bits
+@nb.njit(cache=True)
+def _build_dag(delta, roots, inc, radix, is_max, n_t, max_nodes, max_edges):  # noqa: ANN001, ANN202
+    """Layered DAG of (month, short state, counters) reachable from ``roots`` at month 0.
 
-
-@nb.njit(cache=True, nogil=True)
-def _kernel(
-    delta: np.ndarray,  # [S, A] int32 short-state successor, -1 = forbidden
-    reward: np.ndarray,  # [N, T, A] float64, -inf = action not allowed for the customer
-    init: np.ndarray,  # [N] int32 initial short state
-    order: np.ndarray,  # [N] customers sorted by initial state (graph reuse)
-    inc: np.ndarray,  # [A, R] int64 counter increments
-    lo: np.ndarray,  # [N, T, R] int64 lower bounds on cumulative counts
-    hi: np.ndarray,  # [N, T, R] int64 upper bounds on cumulative counts
-    radix: np.ndarray,  # [R] int64 counter range (limit + 1)
-    counter_cells: np.ndarray,  # [R] int64 cell bit mask of each counter
-    action_mask: np.ndarray,  # [A] int64 cell bit mask of each action
-    action_of_mask: np.ndarray,  # [2**K] int32 action index of a cell mask, -1 = none
-    down_closed: bool,  # dropping contacts never breaks a rule (no min/only_after)
-    g_cap: int,
-    ge_cap: int,
-    node_cap: int,
-    out_act: np.ndarray,  # [N, T] int32
-    out_status: np.ndarray,  # [N] int8
-    out_work: np.ndarray,  # [N] int64 counter-DP nodes created (diagnostics)
-) -> None:
-    n, n_t, n_a = reward.shape
-    n_s = delta.shape[0]
+    Counters from max rules never exceed their limit (radix - 1); counters from min rules
+    saturate there. Returns (ok, layer, node_s, node_code, first_edge, edge_act, edge_dst).
+    """
+    n_s, n_a = delta.shape
     n_r = radix.shape[0]
-    total_code = 1
+    stride = np.ones(n_r, dtype=np.int64)
+    n_code = 1
     for j in range(n_r):
-        total_code *= radix[j]
-    # Short-state graph reachable from one initial state, reused by consecutive customers.
-    g_index = np.full((n_t + 1, n_s), -1, dtype=np.int32)
-    g_s = np.empty(g_cap, dtype=np.int32)
-    g_first = np.empty(g_cap + 1, dtype=np.int64)
-    g_act = np.empty(ge_cap, dtype=np.int32)
-    g_dst = np.empty(ge_cap, dtype=np.int32)
-    g_layer = np.zeros(n_t + 2, dtype=np.int64)
-    u_val = np.empty(g_cap, dtype=np.float64)
-    u_choice = np.empty(g_cap, dtype=np.int64)
-    cur_init = -1
-    g_ok = False
-    # Counter DP (forward, pruned with the short-graph values as upper bounds).
-    mark = np.zeros(n_s * total_code, dtype=np.int64)
-    slot = np.zeros(n_s * total_code, dtype=np.int32)
-    node_s = np.empty(node_cap, dtype=np.int32)
-    node_k = np.empty(node_cap, dtype=np.int64)
-    node_f = np.empty(node_cap, dtype=np.float64)
-    node_pred = np.empty(node_cap, dtype=np.int32)
-    node_pact = np.empty(node_cap, dtype=np.int32)
-    node_dead = np.empty(node_cap, dtype=np.bool_)
+        stride[j] = n_code
+        n_code *= radix[j]
+    mark = np.full(n_s * n_code, -1, dtype=np.int64)
+    slot = np.zeros(n_s * n_code, dtype=np.int64)
+    node_s = np.empty(max_nodes, dtype=np.int32)
+    node_code = np.empty(max_nodes, dtype=np.int64)
+    first_edge = np.empty(max_nodes + 1, dtype=np.int64)
+    edge_act = np.empty(max_edges, dtype=np.int32)
+    edge_dst = np.empty(max_edges, dtype=np.int64)
     layer = np.zeros(n_t + 2, dtype=np.int64)
-    stride = np.zeros(n_r, dtype=np.int64)
-    acts = np.empty(n_t, dtype=np.int32)
-    lb_acts = np.empty(n_t, dtype=np.int32)
-    cum = np.empty(n_r, dtype=np.int64)
-    stamp = 0
-    for idx in range(n):
-        i = order[idx]
-        s0 = init[i]
-        if s0 != cur_init:
-            # forget the previous graph, then enumerate the one of s0
-            for t in range(n_t + 1):
-                for u in range(g_layer[t], g_layer[t + 1]):
-                    g_index[t, g_s[u]] = -1
-            g_layer[:] = 0
-            cur_init = s0
-            g_ok = True
-            g_s[0] = s0
-            g_index[0, s0] = 0
-            g_layer[0] = 0
-            g_layer[1] = 1
-            n_g = 1
-            n_ge = 0
-            for t in range(n_t):
-                for u in range(g_layer[t], g_layer[t + 1]):
-                    g_first[u] = n_ge
-                    s = g_s[u]
-                    for a in range(n_a):
-                        s2 = delta[s, a]
-                        if s2 < 0:
-                            continue
-                        v = g_index[t + 1, s2]
-                        if v < 0:
-                            if n_g >= g_cap:
-                                g_ok = False
-                                break
-                            v = n_g
-                            g_index[t + 1, s2] = v
-                            g_s[v] = s2
-                            n_g += 1
-                        if n_ge >= ge_cap:
-                            g_ok = False
-                            break
-                        g_act[n_ge] = a
-                        g_dst[n_ge] = v
-                        n_ge += 1
-                    if not g_ok:
-                        break
-                if not g_ok:
-                    break
-                g_first[g_layer[t + 1]] = n_ge
-                g_layer[t + 2] = n_g
-            if not g_ok:
-                g_layer[:] = 0
-                cur_init = -1
-        if not g_ok:
-            out_status[i] = OVERFLOW
-            continue
-        # Relaxation without counters: backward DP on the short graph. Its values are
-        # also upper bounds on the value-to-go once counters are added.
-        for u in range(g_layer[n_t], g_layer[n_t + 1]):
-            u_val[u] = 0.0
-        for t in range(n_t - 1, -1, -1):
-            for u in range(g_layer[t], g_layer[t + 1]):
-                best = -np.inf
-                best_e = -1
-                for e in range(g_first[u], g_first[u + 1]):
-                    r = reward[i, t, g_act[e]]
-                    if r == -np.inf:
-                        continue
-                    v = r + u_val[g_dst[e]]
-                    if v > best:
-                        best = v
-                        best_e = e
-                u_val[u] = best
-                u_choice[u] = best_e
-        if u_val[0] == -np.inf:
-            out_status[i] = 5  # ErrorCode.INFEASIBLE: even the relaxation has no plan
-            continue
-        u = 0
-        for t in range(n_t):
-            e = u_choice[u]
-            acts[t] = g_act[e]
-            u = g_dst[e]
-        bad = _violations(acts, inc, lo[i], hi[i]) if n_r > 0 else 0
-        included = bad
-        status = 0
-        while bad != 0:
-            # Lower bound: drop the contacts that break a counter from the last plan.
-            lb = -np.inf
-            if down_closed:
+    n_nodes = 0
+    for r in range(roots.shape[0]):
+        node_s[n_nodes] = roots[r]
+        node_code[n_nodes] = 0
+        n_nodes += 1
+    layer[1] = n_nodes
+    n_edges = 0
+    for t in range(n_t):
+        for u in range(layer[t], layer[t + 1]):
+            first_edge[u] = n_edges
+            s = node_s[u]
+            k = node_code[u]
+            for a in range(n_a):
+                s2 = delta[s, a]
+                if s2 < 0:
+                    continue
+                k2 = 0
+                ok = True
                 for j in range(n_r):
-                    cum[j] = 0
-                lb = 0.0
-                for t in range(n_t):
-                    m = action_mask[acts[t]]
+                    c2 = (k // stride[j]) % radix[j] + inc[a, j]
+                    if c2 > radix[j] - 1:
+                        if is_max[j]:
+                            ok = False
+                            break
+                        c2 = radix[j] - 1
+                    k2 += c2 * stride[j]
+                if not ok:
+                    continue
+                key = s2 * n_code + k2
+                if mark[key] != t:
+                    if n_nodes >= max_nodes:
+                        return False, layer, node_s, node_code, first_edge, edge_act, edge_dst
+                    mark[key] = t
+                    slot[key] = n_nodes
+                    node_s[n_nodes] = s2
+                    node_code[n_nodes] = k2
+                    n_nodes += 1
+                if n_edges >= max_edges:
+                    return False, layer, node_s, node_code, first_edge, edge_act, edge_dst
+                edge_act[n_edges] = a
+                edge_dst[n_edges] = slot[key]
+                n_edges += 1
+        first_edge[layer[t + 1]] = n_edges
+        layer[t + 2] = n_nodes
+    return True, layer, node_s[:n_nodes], node_code[:n_nodes], first_edge[: n_nodes + 1], edge_act[:n_edges], edge_dst[:n_edges]
+
+
+@nb.njit(cache=True)
+def _dense_dp(layer, node_code, first_edge, edge_act, edge_dst, reward, root, lo, hi, radix, chunk, out_act, out_status):  # noqa: ANN001, ANN202
+    """Backward DP over the DAG for all customers, ``chunk`` customers per pass.
+
+    ``lo/hi [N, T, R]`` bound the counters after each month; a node violating them is
+    unreachable for that customer. ``root[i]`` is the layer-0 node of customer i.
+    """
+    n, n_t, n_a = reward.shape
+    n_r = radix.shape[0]
+    n_code = 1
+    for j in range(n_r):
+        n_code *= radix[j]
+    codes = np.empty((n_code, max(n_r, 1)), dtype=np.int64)
+    for k in range(n_code):
+        rest = k
+        for j in range(n_r):
+            codes[k, j] = rest % radix[j]
+            rest //= radix[j]
+    n_inner = layer[n_t]  # nodes of layers 0..T-1 have outgoing edges
+    widest = 0
+    for t in range(n_t + 1):
+        widest = max(widest, layer[t + 1] - layer[t])
+    choice = np.empty((max(n_inner, 1), chunk), dtype=np.int32)
+    v_next = np.empty((widest, chunk), dtype=np.float64)
+    v_cur = np.empty((widest, chunk), dtype=np.float64)
+    rew = np.empty((n_t, n_a, chunk), dtype=np.float64)
+    feas = np.empty((n_t, n_code, chunk), dtype=np.bool_)
+    best = np.empty(chunk, dtype=np.float64)
+    best_e = np.empty(chunk, dtype=np.int32)
+    for c0 in range(0, n, chunk):
+        m = min(chunk, n - c0)
+        for t in range(n_t):
+            for a in range(n_a):
+                for i in range(m):
+                    rew[t, a, i] = reward[c0 + i, t, a]
+                for i in range(m, chunk):
+                    rew[t, a, i] = -np.inf
+            for k in range(n_code):
+                for i in range(m):
+                    f = True
                     for j in range(n_r):
-                        a_cur = action_of_mask[m]
-                        if cum[j] + inc[a_cur, j] > hi[i, t, j]:
-                            m &= ~counter_cells[j]
-                    a_fin = action_of_mask[m]
-                    lb_acts[t] = a_fin
-                    lb += reward[i, t, a_fin]
-                    for j in range(n_r):
-                        cum[j] += inc[a_fin, j]
-            tol = 1e-9 * (1.0 + abs(lb)) if lb > -np.inf else 0.0
-            code = 1
-            for j in range(n_r):
-                if (included >> j) & 1:
-                    stride[j] = code
-                    code *= radix[j]
+                        c = codes[k, j]
+                        if c > hi[c0 + i, t, j] or c < lo[c0 + i, t, j]:
+                            f = False
+                            break
+                    feas[t, k, i] = f
+                for i in range(m, chunk):
+                    feas[t, k, i] = False
+        base_next = layer[n_t]
+        for u in range(layer[n_t], layer[n_t + 1]):
+            k = node_code[u]
+            for i in range(chunk):
+                v_next[u - base_next, i] = 0.0 if feas[n_t - 1, k, i] else -np.inf
+        for t in range(n_t - 1, -1, -1):
+            base = layer[t]
+            for u in range(layer[t], layer[t + 1]):
+                for i in range(chunk):
+                    best[i] = -np.inf
+                    best_e[i] = -1
+                for e in range(first_edge[u], first_edge[u + 1]):
+                    a = edge_act[e]
+                    v = edge_dst[e] - base_next
+                    for i in range(chunk):
+                        val = rew[t, a, i] + v_next[v, i]
+                        if val > best[i]:
+                            best[i] = val
+                            best_e[i] = e
+                row = u - base
+                if t > 0:
+                    k = node_code[u]
+                    for i in range(chunk):
+                        v_cur[row, i] = best[i] if feas[t - 1, k, i] else -np.inf
                 else:
-                    stride[j] = 0
-            n_nodes = 1
-            node_s[0] = s0
-            node_k[0] = 0
-            node_f[0] = 0.0
-            node_pred[0] = -1
-            node_dead[0] = False
-            layer[0] = 0
-            layer[1] = 1
-            overflow = False
+                    for i in range(chunk):
+                        v_cur[row, i] = best[i]
+                for i in range(chunk):
+                    choice[u, i] = best_e[i]
+            v_next, v_cur = v_cur, v_next
+            base_next = base
+        for i in range(m):
+            r = root[c0 + i]
+            if v_next[r, i] == -np.inf:
+                out_status[c0 + i] = 5  # ErrorCode.INFEASIBLE
+                continue
+            u = r
             for t in range(n_t):
-                stamp += 1
-                for u in range(layer[t], layer[t + 1]):
-                    if node_dead[u]:
-                        continue
-                    s = node_s[u]
-                    k = node_k[u]
-                    fu = node_f[u]
-                    for a in range(n_a):
-                        r = reward[i, t, a]
-                        if r == -np.inf:
-                            continue
-                        s2 = delta[s, a]
-                        if s2 < 0:
-                            continue
-                        k2 = k
-                        ok = True
-                        for j in range(n_r):
-                            if stride[j] == 0:
-                                continue
-                            c = (k // stride[j]) % radix[j]
-                            c2 = c + inc[a, j]
-                            if c2 > hi[i, t, j] or c2 < lo[i, t, j]:
-                                ok = False
-                                break
-                            if c2 > radix[j] - 1:
-                                c2 = radix[j] - 1  # saturated: every lower bound is met
-                            k2 += (c2 - c) * stride[j]
-                        if not ok:
-                            continue
-                        key = s2 * code + k2
-                        v = fu + r
-                        if mark[key] != stamp:
-                            if n_nodes >= node_cap:
-                                overflow = True
-                                break
-                            mark[key] = stamp
-                            slot[key] = n_nodes
-                            node_s[n_nodes] = s2
-                            node_k[n_nodes] = k2
-                            node_f[n_nodes] = v
-                            node_pred[n_nodes] = u
-                            node_pact[n_nodes] = a
-                            n_nodes += 1
-                        else:
-                            w = slot[key]
-                            if v > node_f[w]:
-                                node_f[w] = v
-                                node_pred[w] = u
-                                node_pact[w] = a
-                    if overflow:
-                        break
-                if overflow:
-                    break
-                layer[t + 2] = n_nodes
-                for w in range(layer[t + 1], n_nodes):
-                    gi = g_index[t + 1, node_s[w]]
-                    ub = u_val[gi]
-                    node_dead[w] = ub == -np.inf or node_f[w] + ub < lb - tol
-            out_work[i] += n_nodes
-            if overflow:
-                status = OVERFLOW
-                break
-            best = -np.inf
-            best_u = -1
-            for w in range(layer[n_t], layer[n_t + 1]):
-                if not node_dead[w] and node_f[w] > best:
-                    best = node_f[w]
-                    best_u = w
-            if best_u < 0:
-                status = 5  # ErrorCode.INFEASIBLE
-                break
-            w = best_u
-            for t in range(n_t - 1, -1, -1):
-                acts[t] = node_pact[w]
-                w = node_pred[w]
-            bad = _violations(acts, inc, lo[i], hi[i]) & ~included
-            included |= bad
-        out_status[i] = status
-        if status == 0:
-            for t in range(n_t):
-                out_act[i, t] = acts[t]
+                e = choice[u, i]
+                out_act[c0 + i, t] = edge_act[e]
+                u = edge_dst[e]
+            out_status[c0 + i] = 0
 
 
 def action_rewards(model: DPModel, batch: KernelBatch) -> np.ndarray:
@@ -333,6 +230,28 @@ def get_model(policy: CompiledPolicy, horizon: int) -> DPModel | None:
     return _MODELS[key]
 
 
+def _dag(
+    model: DPModel, mask: int, sel: np.ndarray, radix: np.ndarray, inc: np.ndarray, is_max: np.ndarray
+) -> tuple[np.ndarray, ...] | None:
+    """The DAG for counter set ``mask`` rooted at every known short state (cached).
+
+    Rooting at all states makes node ``s`` of layer 0 the root of every customer whose
+    history maps to state ``s``, and lets the DAG serve every later batch until new
+    history states appear.
+    """
+    key = (mask, len(model.states))
+    cache = model.dag_cache
+    if key not in cache:
+        if len(cache) > 64:
+            cache.clear()
+        ok, layer, _, code, first, e_act, e_dst = _build_dag(
+            model.delta, np.arange(len(model.states), dtype=np.int32),
+            np.ascontiguousarray(inc[:, sel]), radix, is_max[sel], model.horizon, MAX_NODES, MAX_EDGES,
+        )
+        cache[key] = (layer, code, first, e_act, e_dst) if ok else None
+    return cache[key]
+
+
 def solve_dp(
     model: DPModel, batch: KernelBatch, customers: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -351,45 +270,51 @@ def solve_dp(
     delta = model.delta
     reward = action_rewards(model, batch.subset(customers))
     lo, hi = model.counter_bounds(hist)
-    inc = np.ascontiguousarray(model.window_weight[:, model.long_windows].astype(np.int64))
+    inc = model.window_weight[:, model.long_windows].astype(np.int64)
     atoms = [model.policy.window_atoms[j] for j in model.long_windows]
-    radix = np.array([a.limit + 1 for a in atoms], dtype=np.int64)
-    n_s, n_a = delta.shape
-    if n_s * int(np.prod(radix)) > MAX_TABLE:
-        raise StateSpaceTooLarge("counter state table too large for the DP")
-    counter_cells = np.array([sum(1 << k for k in a.cells) for a in atoms], dtype=np.int64)
-    action_mask = np.array([sum(1 << k for k in act) for act in model.actions], dtype=np.int64)
-    action_of_mask = np.full(1 << model.policy.n_cells, -1, dtype=np.int32)
-    action_of_mask[action_mask] = np.arange(n_a, dtype=np.int32)
-    down_closed = not any(a.kind == "min" for a in model.policy.window_atoms) and not any(
-        p.kind == "only_after" for p in model.policy.pair_atoms
-    )
-    g_cap = min((n_t + 1) * n_s, NODE_CAP)
-    sub_acts = np.zeros((customers.size, n_t), dtype=np.int32)
-    sub_status = np.zeros(customers.size, dtype=np.int8)
-    work = np.zeros(customers.size, dtype=np.int64)
-    _kernel(
-        delta,
-        reward,
-        init.astype(np.int32),
-        np.argsort(init, kind="stable"),
-        inc,
-        lo,
-        hi,
-        radix,
-        counter_cells,
-        action_mask,
-        action_of_mask,
-        down_closed,
-        g_cap,
-        min(g_cap * n_a, EDGE_CAP),
-        NODE_CAP,
-        sub_acts,
-        sub_status,
-        work,
-    )
-    LAST_WORK.clear()
-    LAST_WORK.append(work)
+    limits = np.array([a.limit for a in atoms], dtype=np.int64)
+    is_max = np.array([a.kind == "max" for a in atoms], dtype=np.bool_)
+    n_r = len(atoms)
+
+    m = customers.size
+    sub_acts = np.zeros((m, n_t), dtype=np.int32)
+    sub_status = np.zeros(m, dtype=np.int8)
+    included = np.zeros(m, dtype=np.int64)  # bit mask of the counters in the DP state
+    pending = np.arange(m)
+    while pending.size:
+        masks, groups = np.unique(included[pending], return_inverse=True)
+        groups = groups.reshape(-1)
+        for g, mask in enumerate(masks):
+            members = pending[groups == g]
+            sel = np.array([r for r in range(n_r) if (int(mask) >> r) & 1], dtype=np.int64)
+            radix = limits[sel] + 1
+            if delta.shape[0] * int(np.prod(radix)) > MAX_TABLE:
+                sub_status[members] = OVERFLOW
+                continue
+            dag = _dag(model, int(mask), sel, radix, inc, is_max)
+            if dag is None:
+                sub_status[members] = OVERFLOW
+                continue
+            layer, code, first, e_act, e_dst = dag
+            ga = np.zeros((members.size, n_t), dtype=np.int32)
+            gs = np.zeros(members.size, dtype=np.int8)
+            _dense_dp(
+                layer, code, first, e_act, e_dst,
+                np.ascontiguousarray(reward[members]), init[members].astype(np.int64),
+                np.ascontiguousarray(lo[members][:, :, sel]), np.ascontiguousarray(hi[members][:, :, sel]),
+                radix, min(CHUNK, 1 << int(np.ceil(np.log2(members.size)))), ga, gs,
+            )
+            sub_acts[members] = ga
+            sub_status[members] = gs
+        solved = pending[sub_status[pending] == ErrorCode.OK]
+        if n_r == 0 or solved.size == 0:
+            break
+        cum = np.cumsum(inc[sub_acts[solved]], axis=1)  # [n, T, R]
+        bad = ((cum > hi[solved]) | (cum < lo[solved])).any(axis=1)  # [n, R]
+        bits = (bad.astype(np.int64) << np.arange(n_r, dtype=np.int64)).sum(axis=1)
+        again = bits != 0
+        included[solved[again]] |= bits[again]
+        pending = solved[again]
     acts[customers] = sub_acts
     status[customers] = sub_status
     return acts, status
