@@ -211,6 +211,15 @@ RULE_TYPES: dict[str, type[_Rule]] = {
 }
 
 
+_HINTS = {
+    "extra_forbidden": " (remove this key; see contact_spark/policy/rules.py for the keys of each type)",
+    "greater_than_equal": " (use a whole number at or above the minimum)",
+    "int_parsing": " (write a whole number)",
+    "missing": " (add this key)",
+    "literal_error": f" (write a list of names or '{ANY}')",
+}
+
+
 class PolicyConfig(BaseModel):
     """A contact policy: a list of For-Each-Customer rules (YAML key ``policy.rules``)."""
 
@@ -245,15 +254,16 @@ class PolicyConfig(BaseModel):
                 if loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
                     rule_name = str(rules[loc[1]].get("name", f"rules[{loc[1]}]"))
             where = ".".join(str(p) for p in loc)
-            hint = ""
-            if err.get("type") == "union_tag_invalid" or err.get("type") == "union_tag_not_found":
-                hint = f" (valid types: {', '.join(RULE_TYPES)})"
+            hint = _HINTS.get(str(err.get("type")), "")
             raise PolicyError(rule_name, f"{source}: {where}: {err['msg']}{hint}") from exc
 
     @classmethod
     def from_yaml_text(cls, text: str, source: str = "<yaml text>") -> PolicyConfig:
         """Parse YAML text (safe loader) with top-level ``rules`` or ``policy: {rules}``."""
-        data = yaml.safe_load(text)
+        try:
+            data = yaml.safe_load(text)  # safe loader: no tags, nothing is ever executed
+        except yaml.YAMLError as exc:
+            raise PolicyError("<policy>", f"{source}: not valid YAML: {exc}") from exc
         if isinstance(data, dict) and "policy" in data and "rules" not in data:
             data = data["policy"]
         return cls.from_mapping(data, source)
