@@ -29,8 +29,11 @@ def _lookup(mapping: Mapping[str, float], key: Column, default: float) -> Column
 
 
 def _days_since(col: Column, as_of: dt.date) -> Column:
-    """Whole days from ``col`` to ``as_of``; a date in the future counts as 0."""
-    return F.greatest(F.datediff(F.lit(as_of), F.to_date(col)), F.lit(0))
+    """Whole days from ``col`` to ``as_of``; a date in the future counts as 0; null stays null.
+
+    (``greatest`` skips nulls, so without the guard an unknown date would count as today.)
+    """
+    return F.when(col.isNotNull(), F.greatest(F.datediff(F.lit(as_of), F.to_date(col)), F.lit(0)))
 
 
 def _half_life(col: Column, as_of: dt.date, days: int) -> Column:
@@ -64,12 +67,13 @@ def signals(df: DataFrame, settings: ContactSettings, as_of: dt.date) -> DataFra
         .withColumn("s_history", (prior + total) / (F.lit(sc.history_prior_strength) + n))
         .withColumn(
             "s_age",
-            F.coalesce(
+            # least() skips nulls: guard it, or an unknown creation date would give 1, not 0.
+            F.when(
+                F.col("created_at").isNotNull(),
                 F.least(
                     _days_since(F.col("created_at"), as_of) / F.lit(float(sc.age_saturation_days)), F.lit(1.0)
                 ),
-                F.lit(0.0),
-            ),
+            ).otherwise(F.lit(0.0)),
         )
         .withColumn("s_confirmed", _half_life(F.col("last_confirmed_at"), as_of, sc.confirmed_half_life_days))
         .withColumn(

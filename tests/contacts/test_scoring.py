@@ -40,6 +40,8 @@ def test_score_of_one_phone_computed_by_hand(spark: SparkSession) -> None:
     (the phone weights add up to 1000). The same with one more bounce, on the latest
     day: history 3.2 / 6 = 0.5333 → 733.33, × 0.5 (last bounced) = 366.67 → 367.
     The same as an e-mail at a corporate domain: + 100·0.6 over 1100 points = 820/1100 → 745.
+    Without any date (created, confirmed, last reached unknown): age, confirmed and last
+    contact signals are 0, not "today": 760 − 50·1 − 100·0.5 − 100·0.5 = 610.
     """
     base = (
         "phone", "mobile", True, None, None, ["CRM", "WEB"], 2, 0, 1, 2, 0, 0,
@@ -49,8 +51,10 @@ def test_score_of_one_phone_computed_by_hand(spark: SparkSession) -> None:
     bounced[11], bounced[15] = 1, True
     email = list(base)
     email[0:5] = ["email", None, True, False, "corporate"]
-    scores = _scores(spark, [(1, *base), (2, *bounced), (3, *email)])
-    assert scores == {1: 760, 2: 367, 3: 745}
+    undated = list(base)
+    undated[12:15] = [None, None, None]
+    scores = _scores(spark, [(1, *base), (2, *bounced), (3, *email), (4, *undated)])
+    assert scores == {1: 760, 2: 367, 3: 745, 4: 610}
 
 
 @settings(max_examples=4, deadline=None)
