@@ -136,8 +136,12 @@ def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> l
 
 
 def _split(
-    cells_by_scope: list[list[int]], per_campaign: bool, per_channel: bool, n_channels: int,
-    campaigns: Sequence[str], channels: Sequence[str],
+    cells_by_scope: list[list[int]],
+    per_campaign: bool,
+    per_channel: bool,
+    n_channels: int,
+    campaigns: Sequence[str],
+    channels: Sequence[str],
 ) -> list[tuple[str, list[list[int]]]]:
     """Split scopes into independent copies keyed by campaign and/or channel."""
     if not per_campaign and not per_channel:
@@ -178,9 +182,7 @@ def check_names(policy: PolicyConfig, campaigns: Sequence[str], channels: Sequen
                     )
 
 
-def compile_policy(
-    policy: PolicyConfig, campaigns: Sequence[str], channels: Sequence[str]
-) -> CompiledPolicy:
+def compile_policy(policy: PolicyConfig, campaigns: Sequence[str], channels: Sequence[str]) -> CompiledPolicy:
     """Bind ``policy`` to campaign/channel orders and expand it into atoms."""
     campaigns, channels = list(campaigns), list(channels)
     check_names(policy, campaigns, channels)
@@ -190,7 +192,9 @@ def compile_policy(
     for rule in policy.rules:
         if isinstance(rule, (MaxOffers, MinOffers, MaxPackages)):
             base = _cells(rule.scope, campaigns, channels)
-            for tag, (cells,) in _split([base], rule.per_campaign, rule.per_channel, n_h, campaigns, channels):
+            for tag, (cells,) in _split(
+                [base], rule.per_campaign, rule.per_channel, n_h, campaigns, channels
+            ):
                 if not cells:
                     continue
                 windows.append(
@@ -207,7 +211,9 @@ def compile_policy(
         elif isinstance(rule, (NeverTogether, NeverFollowedBy, OnlyAfter)):
             a = _cells(rule.a, campaigns, channels)
             b = _cells(rule.b, campaigns, channels)
-            for tag, (pa, pb) in _split([a, b], rule.per_campaign, rule.per_channel, n_h, campaigns, channels):
+            for tag, (pa, pb) in _split(
+                [a, b], rule.per_campaign, rule.per_channel, n_h, campaigns, channels
+            ):
                 if not pb:
                     continue
                 # only_after with an empty 'a' forbids 'b' outright; the others need both sides.

@@ -44,7 +44,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from contact_spark.errors import ContactSparkError
 
@@ -61,7 +69,13 @@ class PolicyError(ContactSparkError, ValueError):
         super().__init__(f"policy rule '{rule_name}': {message}")
 
 
-Names = tuple[str, ...] | Literal["any"]
+def _names_before(value: Any) -> Any:
+    if isinstance(value, str) and value != ANY:
+        raise ValueError(f"got '{value}'; write a list of names such as [{value}] or '{ANY}'")
+    return value
+
+
+Names = Annotated[tuple[str, ...] | Literal["any"], BeforeValidator(_names_before)]
 
 
 def _check_names(value: Names, what: str) -> Names:
@@ -280,9 +294,7 @@ class PolicyConfig(BaseModel):
         return cls.from_yaml(DEFAULT_POLICY_PATH)
 
     # --------------------------------------------------------------- validation
-    def check_against(
-        self, campaigns: Sequence[str], channels: Sequence[str], horizon: int = 12
-    ) -> None:
+    def check_against(self, campaigns: Sequence[str], channels: Sequence[str], horizon: int = 12) -> None:
         """Raise PolicyError for unknown names or a rule set only "no contact" satisfies.
 
         The satisfiability check plans one customer with no history, every contact

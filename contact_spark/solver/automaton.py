@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import combinations
 
 import numpy as np
 
@@ -31,7 +30,7 @@ MAX_CELLS = 20
 MAX_SHORT_STATES = 200_000
 
 
-class StateSpaceTooLarge(Exception):
+class StateSpaceTooLargeError(Exception):
     """The DP would be too big for this policy; callers fall back to the MILP."""
 
 
@@ -54,7 +53,7 @@ def enumerate_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
     """Month actions allowed by the rules on their own, empty set first, by size then cells."""
     n_k = policy.n_cells
     if n_k > MAX_CELLS:
-        raise StateSpaceTooLarge(f"{n_k} cells per month")
+        raise StateSpaceTooLargeError(f"{n_k} cells per month")
     maxima = [a for a in policy.window_atoms if a.kind == "max"]
     actions: list[frozenset[int]] = [frozenset()]
     frontier = [frozenset()]
@@ -71,7 +70,7 @@ def enumerate_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
         frontier = sorted(grown, key=sorted)
         actions += frontier
         if len(actions) > MAX_ACTIONS:
-            raise StateSpaceTooLarge(f"more than {MAX_ACTIONS} month actions")
+            raise StateSpaceTooLargeError(f"more than {MAX_ACTIONS} month actions")
         if not frontier:
             break
     return actions
@@ -110,7 +109,7 @@ class DPModel:
 
     @classmethod
     def build(cls, policy: CompiledPolicy, horizon: int) -> DPModel:
-        """Enumerate actions and classify the rolling windows; raises StateSpaceTooLarge."""
+        """Enumerate actions and classify the rolling windows; raises StateSpaceTooLargeError."""
         actions = enumerate_actions(policy)
         n_a = len(actions)
         cells = np.zeros((n_a, policy.n_cells), dtype=bool)
@@ -149,7 +148,7 @@ class DPModel:
                 take = np.minimum(w[:, d], left)
                 cols.append(take)
                 left -= take
-        for j, atom in enumerate(pol.pair_atoms):
+        for atom in pol.pair_atoms:
             for side in ("a", "b") if atom.kind == "never_together" else ("a",):
                 age = pol.last_contact_age(getattr(atom, side), history)
                 cols.append(self._clip_age(atom, age))
@@ -187,7 +186,7 @@ class DPModel:
         if sid is None:
             sid = len(self.states)
             if sid >= MAX_SHORT_STATES:
-                raise StateSpaceTooLarge(f"more than {MAX_SHORT_STATES} automaton states")
+                raise StateSpaceTooLargeError(f"more than {MAX_SHORT_STATES} automaton states")
             self.states.append(state)
             self.index[state] = sid
         return sid
@@ -214,7 +213,7 @@ class DPModel:
                     return None
             elif sum(past) + g < atom.limit:
                 return None
-            out.append(_truncate(((g,) + past)[: atom.window - 1], atom.limit))
+            out.append(_truncate((g, *past)[: atom.window - 1], atom.limit))
         base = len(self.short_windows)
         for j, atom in enumerate(pol.pair_atoms):
             comp = parts[base + j]

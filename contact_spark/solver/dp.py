@@ -22,7 +22,7 @@ import numba as nb
 import numpy as np
 
 from contact_spark.policy.compiler import CompiledPolicy
-from contact_spark.solver.automaton import DPModel, StateSpaceTooLarge
+from contact_spark.solver.automaton import DPModel, StateSpaceTooLargeError
 from contact_spark.solver.problem import ErrorCode, KernelBatch
 
 OVERFLOW = -1  # internal status: the DAG is too large, use the MILP for this customer
@@ -33,7 +33,16 @@ CHUNK = 64  # customers per vectorised DP pass
 
 
 @nb.njit(cache=True)
-def _build_dag(delta, roots, inc, radix, is_max, n_t, max_nodes, max_edges):  # noqa: ANN001, ANN202
+def _build_dag(
+    delta: np.ndarray,  # [S, A] int32 short-state successor, -1 = forbidden
+    roots: np.ndarray,  # [R0] int32 layer-0 short states
+    inc: np.ndarray,  # [A, R] int64 counter increment of each action
+    radix: np.ndarray,  # [R] int64 limit + 1
+    is_max: np.ndarray,  # [R] bool
+    n_t: int,
+    max_nodes: int,
+    max_edges: int,
+) -> tuple:
     """Layered DAG of (month, short state, counters) reachable from ``roots`` at month 0.
 
     Counters from max rules never exceed their limit (radix - 1); counters from min rules
@@ -98,11 +107,33 @@ def _build_dag(delta, roots, inc, radix, is_max, n_t, max_nodes, max_edges):  # 
                 n_edges += 1
         first_edge[layer[t + 1]] = n_edges
         layer[t + 2] = n_nodes
-    return True, layer, node_s[:n_nodes], node_code[:n_nodes], first_edge[: n_nodes + 1], edge_act[:n_edges], edge_dst[:n_edges]
+    return (
+        True,
+        layer,
+        node_s[:n_nodes],
+        node_code[:n_nodes],
+        first_edge[: n_nodes + 1],
+        edge_act[:n_edges],
+        edge_dst[:n_edges],
+    )
 
 
 @nb.njit(cache=True)
-def _dense_dp(layer, node_code, first_edge, edge_act, edge_dst, reward, root, lo, hi, radix, chunk, out_act, out_status):  # noqa: ANN001, ANN202
+def _dense_dp(
+    layer: np.ndarray,  # [T + 2] node offsets per layer
+    node_code: np.ndarray,  # [nodes] mixed-radix counter values
+    first_edge: np.ndarray,  # [nodes + 1] CSR offsets
+    edge_act: np.ndarray,  # [edges] action
+    edge_dst: np.ndarray,  # [edges] destination node
+    reward: np.ndarray,  # [N, T, A] float64, -inf = not allowed
+    root: np.ndarray,  # [N] layer-0 node per customer
+    lo: np.ndarray,  # [N, T, R] int64
+    hi: np.ndarray,  # [N, T, R] int64
+    radix: np.ndarray,  # [R] int64
+    chunk: int,
+    out_act: np.ndarray,  # [N, T] int32
+    out_status: np.ndarray,  # [N] int8
+) -> None:
     """Backward DP over the DAG for all customers, ``chunk`` customers per pass.
 
     ``lo/hi [N, T, R]`` bound the counters after each month; a node violating them is
@@ -225,7 +256,7 @@ def get_model(policy: CompiledPolicy, horizon: int) -> DPModel | None:
     if key not in _MODELS:
         try:
             _MODELS[key] = DPModel.build(policy, horizon)
-        except StateSpaceTooLarge:
+        except StateSpaceTooLargeError:
             _MODELS[key] = None
     return _MODELS[key]
 
@@ -245,20 +276,24 @@ def _dag(
         if len(cache) > 64:
             cache.clear()
         ok, layer, _, code, first, e_act, e_dst = _build_dag(
-            model.delta, np.arange(len(model.states), dtype=np.int32),
-            np.ascontiguousarray(inc[:, sel]), radix, is_max[sel], model.horizon, MAX_NODES, MAX_EDGES,
+            model.delta,
+            np.arange(len(model.states), dtype=np.int32),
+            np.ascontiguousarray(inc[:, sel]),
+            radix,
+            is_max[sel],
+            model.horizon,
+            MAX_NODES,
+            MAX_EDGES,
         )
         cache[key] = (layer, code, first, e_act, e_dst) if ok else None
     return cache[key]
 
 
-def solve_dp(
-    model: DPModel, batch: KernelBatch, customers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``customers`` exactly: returns (actions[N, T] int32, status[N] int8).
 
     Status OVERFLOW (-1) marks customers the DP could not handle (caller uses the MILP).
-    Raises StateSpaceTooLarge when the short automaton explodes.
+    Raises StateSpaceTooLargeError when the short automaton explodes.
     """
     n, n_t = batch.shape[0], batch.horizon
     acts = np.zeros((n, n_t), dtype=np.int32)
@@ -299,10 +334,19 @@ def solve_dp(
             ga = np.zeros((members.size, n_t), dtype=np.int32)
             gs = np.zeros(members.size, dtype=np.int8)
             _dense_dp(
-                layer, code, first, e_act, e_dst,
-                np.ascontiguousarray(reward[members]), init[members].astype(np.int64),
-                np.ascontiguousarray(lo[members][:, :, sel]), np.ascontiguousarray(hi[members][:, :, sel]),
-                radix, min(CHUNK, 1 << int(np.ceil(np.log2(members.size)))), ga, gs,
+                layer,
+                code,
+                first,
+                e_act,
+                e_dst,
+                np.ascontiguousarray(reward[members]),
+                init[members].astype(np.int64),
+                np.ascontiguousarray(lo[members][:, :, sel]),
+                np.ascontiguousarray(hi[members][:, :, sel]),
+                radix,
+                min(CHUNK, 1 << int(np.ceil(np.log2(members.size)))),
+                ga,
+                gs,
             )
             sub_acts[members] = ga
             sub_status[members] = gs

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 
 from contact_spark.policy.compiler import CompiledPolicy
-from contact_spark.solver.automaton import StateSpaceTooLarge
+from contact_spark.solver.automaton import StateSpaceTooLargeError
 from contact_spark.solver.dp import OVERFLOW, get_model, solve_dp
 from contact_spark.solver.milp import solve_milp
 from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, SolverKind
@@ -20,7 +20,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
 
     ``auto`` uses the exact DP when the policy's automaton is small enough and the MILP
     for the rest (policies too large for the DP, or customers whose DP overflowed).
-    ``dp`` raises StateSpaceTooLarge instead of falling back.
+    ``dp`` raises StateSpaceTooLargeError instead of falling back.
     """
     n, n_t, n_c, n_h = batch.shape
     if (len(policy.campaigns), len(policy.channels)) != (n_c, n_h):
@@ -36,11 +36,11 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
     if method in ("auto", "dp"):
         model = get_model(policy, n_t)
         if model is None and method == "dp":
-            raise StateSpaceTooLarge("the policy has too many month actions for the DP")
+            raise StateSpaceTooLargeError("the policy has too many month actions for the DP")
         if model is not None:
             try:
                 acts, st = solve_dp(model, batch, valid)
-            except StateSpaceTooLarge:
+            except StateSpaceTooLargeError:
                 if method == "dp":
                     raise
             else:
@@ -50,7 +50,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
                 solver[done] = SolverKind.DP
                 for_milp = valid[st[valid] == OVERFLOW]
                 if method == "dp" and for_milp.size:
-                    raise StateSpaceTooLarge(f"{for_milp.size} customers overflowed the DP")
+                    raise StateSpaceTooLargeError(f"{for_milp.size} customers overflowed the DP")
     if for_milp.size:
         xm, sm = solve_milp(policy, batch, for_milp)
         x[for_milp] = xm[for_milp]

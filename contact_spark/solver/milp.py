@@ -136,7 +136,7 @@ def solve_one_milp(
                 start = 0 if w is None else max(0, t - w)
                 prior = [xi(s, k) for s in range(start, t) for k in atom.a]
                 for k in atom.b:
-                    rows.add([xi(t, k)] + prior, [1.0] + [-1.0] * len(prior), -np.inf, 0.0)
+                    rows.add([xi(t, k), *prior], [1.0] + [-1.0] * len(prior), -np.inf, 0.0)
             continue
         seen: set[tuple[int, int]] = set()
         for s in range(n_t):
@@ -169,7 +169,7 @@ def solve_one_milp(
                     y = new_var(coef, 0)
                     cols = [xi(t, k) for k in subset]
                     if coef < 0:
-                        rows.add([y] + cols, [1.0] + [-1.0] * size, -(size - 1.0), np.inf)
+                        rows.add([y, *cols], [1.0] + [-1.0] * size, -(size - 1.0), np.inf)
                     else:
                         for col in cols:
                             rows.add([y, col], [1.0, -1.0], -np.inf, 0.0)

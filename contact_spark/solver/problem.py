@@ -39,6 +39,11 @@ class SolverKind(IntEnum):
     MILP = 2
 
 
+def _flat(a: np.ndarray) -> np.ndarray:
+    """``[N, ...]`` -> ``[N, rest]``, also for N = 0."""
+    return a.reshape(a.shape[0], int(np.prod(a.shape[1:], dtype=np.int64)))
+
+
 @dataclass(frozen=True)
 class KernelBatch:
     """Inputs for N customers, C campaigns, H channels, T months (axes in this order).
@@ -91,8 +96,14 @@ class KernelBatch:
         if uc is not None and uc.shape != (n, t, c, h):
             raise ValueError(f"unit_cost must be [N, T, C, H] = [{n}, {t}, {c}, {h}], got {uc.shape}")
         for name, value in (
-            ("propensity", p), ("eligible", e), ("history", hist), ("success_value", sv),
-            ("channel_cost", cost), ("horizon", t), ("seasonality", seas), ("price", price),
+            ("propensity", p),
+            ("eligible", e),
+            ("history", hist),
+            ("success_value", sv),
+            ("channel_cost", cost),
+            ("horizon", t),
+            ("seasonality", seas),
+            ("price", price),
             ("unit_cost", uc),
         ):
             object.__setattr__(self, name, value)
@@ -123,25 +134,28 @@ class KernelBatch:
         n = self.propensity.shape[0]
         code = np.zeros(n, dtype=np.int8)
         static_ok = (
-            np.isfinite(self.success_value).all() and (self.success_value >= 0).all()
-            and np.isfinite(self.channel_cost).all() and (self.channel_cost >= 0).all()
-            and np.isfinite(self.seasonality).all() and (self.seasonality >= 0).all()
+            np.isfinite(self.success_value).all()
+            and (self.success_value >= 0).all()
+            and np.isfinite(self.channel_cost).all()
+            and (self.channel_cost >= 0).all()
+            and np.isfinite(self.seasonality).all()
+            and (self.seasonality >= 0).all()
             and np.isfinite(self.price).all()
         )
         if not static_ok:
             code[:] = ErrorCode.BAD_STATIC_INPUT
             return code
-        p = self.propensity.reshape(n, -1)
+        p = _flat(self.propensity)
         with np.errstate(invalid="ignore"):
             bad_p = ~(np.isfinite(p) & (p >= 0.0) & (p <= 1.0)).all(axis=1)
-        hist = self.history.reshape(n, -1)
+        hist = _flat(self.history)
         if np.issubdtype(hist.dtype, np.floating):
             bad_h = ~(np.isfinite(hist) & (hist >= 0) & (hist == np.round(hist))).all(axis=1)
         else:
             bad_h = (hist < 0).any(axis=1)
         bad_u = np.zeros(n, dtype=bool)
         if self.unit_cost is not None:
-            bad_u = ~np.isfinite(self.unit_cost.reshape(n, -1)).all(axis=1)
+            bad_u = ~np.isfinite(_flat(self.unit_cost)).all(axis=1)
         code[bad_u] = ErrorCode.BAD_UNIT_COST
         code[bad_h] = ErrorCode.BAD_HISTORY
         code[bad_p] = ErrorCode.BAD_PROPENSITY

@@ -20,7 +20,7 @@ def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> s
     return {(c, h) for c in cs for h in hs}
 
 
-def _parts(rule, sets: list[set[tuple[int, int]]]) -> list[list[set[tuple[int, int]]]]:  # noqa: ANN001
+def _parts(rule, sets: list[set[tuple[int, int]]]) -> list[list[set[tuple[int, int]]]]:
     """Split scope cell sets per campaign / per channel as the rule asks."""
     keys = {
         (c if rule.per_campaign else None, h if rule.per_channel else None)
@@ -70,8 +70,8 @@ def violations(
                         per = [len({h for c, h in cells if count(mo, c, h) > 0}) for mo in months]
                     else:
                         per = [sum(count(mo, c, h) for c, h in cells) for mo in months]
-                    past = sum(p for mo, p in zip(months, per) if mo < 0)
-                    planned = sum(p for mo, p in zip(months, per) if mo >= 0)
+                    past = sum(p for mo, p in zip(months, per, strict=True) if mo < 0)
+                    planned = sum(p for mo, p in zip(months, per, strict=True) if mo >= 0)
                     if rule.type == "min_offers":
                         bad |= past + planned < rule.limit
                     else:
@@ -97,9 +97,7 @@ def violations(
                             bad |= 1 <= cb[0] - ca[0] <= w
                 else:  # only_after
                     for cb in b_list:
-                        ok = any(
-                            ca[0] < cb[0] and (w is None or cb[0] - ca[0] <= w) for ca in a_list
-                        )
+                        ok = any(ca[0] < cb[0] and (w is None or cb[0] - ca[0] <= w) for ca in a_list)
                         bad |= not ok
         if bad:
             broken.append(rule.name)

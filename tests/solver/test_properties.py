@@ -43,8 +43,15 @@ def policies(draw: st.DrawFn, campaigns: list[str], channels: list[str], horizon
     for i in range(draw(st.integers(0, 4))):
         kind = draw(
             st.sampled_from(
-                ["max_offers", "max_offers", "min_offers", "max_packages",
-                 "never_together", "never_followed_by", "only_after"]
+                [
+                    "max_offers",
+                    "max_offers",
+                    "min_offers",
+                    "max_packages",
+                    "never_together",
+                    "never_followed_by",
+                    "only_after",
+                ]
             )
         )
         rule: dict = {

@@ -1,0 +1,131 @@
+"""Bad customer data is quarantined with an error code, never crashing the batch; the
+default energy-retailer policy is solved exactly and legally, with history."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from contact_spark.policy.compiler import compile_policy
+from contact_spark.policy.rules import PolicyConfig
+from contact_spark.solver.kernel import solve
+from contact_spark.solver.problem import ErrorCode, KernelBatch, SolverKind
+
+from .rule_checker import violations
+
+CAMPAIGNS = ["CROSS_SELLING", "SOLUTION"]
+CHANNELS = ["DEM", "SMS", "TLS"]
+
+
+def default_batch(n: int, seed: int, **overrides: object) -> KernelBatch:
+    rng = np.random.default_rng(seed)
+    args: dict = {
+        "propensity": rng.uniform(0, 0.1, (n, 2, 3)),
+        "eligible": rng.uniform(size=(n, 2, 3)) < 0.9,
+        "history": (rng.uniform(size=(n, 12, 2, 3)) < 0.1).astype(np.int64),
+        "success_value": np.array([120.0, 450.0]),
+        "channel_cost": np.array([0.02, 0.06, 4.0]),
+    }
+    args.update(overrides)
+    return KernelBatch(**args)
+
+
+@pytest.fixture(scope="module")
+def default_policy() -> tuple[PolicyConfig, object]:
+    policy = PolicyConfig.default()
+    return policy, compile_policy(policy, CAMPAIGNS, CHANNELS)
+
+
+def test_bad_customers_get_error_codes_and_the_rest_is_solved(default_policy: tuple) -> None:
+    _, compiled = default_policy
+    batch = default_batch(6, 1)
+    p = batch.propensity.copy()
+    p[0, 0, 0] = np.nan
+    p[1, 1, 2] = 1.5
+    hist = batch.history.copy()
+    hist[2, 3, 0, 0] = -1
+    uc = np.zeros((6, 12, 2, 3))
+    uc[3, 0, 0, 0] = np.inf
+    bad = default_batch(6, 1, propensity=p, history=hist, unit_cost=uc)
+    result = solve(compiled, bad)
+    assert result.status.tolist()[:4] == [
+        ErrorCode.BAD_PROPENSITY,
+        ErrorCode.BAD_PROPENSITY,
+        ErrorCode.BAD_HISTORY,
+        ErrorCode.BAD_UNIT_COST,
+    ]
+    assert (result.status[4:] == ErrorCode.OK).all()
+    assert np.isnan(result.objective[:4]).all() and not result.x[:4].any()
+    assert (result.solver[:4] == SolverKind.NONE).all()
+    clean = solve(compiled, batch.subset(np.arange(4, 6)))
+    np.testing.assert_allclose(result.objective[4:], clean.objective, atol=1e-12)
+
+
+def test_invalid_static_inputs_flag_every_customer(default_policy: tuple) -> None:
+    _, compiled = default_policy
+    result = solve(compiled, default_batch(3, 2, channel_cost=np.array([0.02, -1.0, 4.0])))
+    assert (result.status == ErrorCode.BAD_STATIC_INPUT).all()
+
+
+def test_empty_batch(default_policy: tuple) -> None:
+    _, compiled = default_policy
+    batch = default_batch(0, 3)
+    result = solve(compiled, batch)
+    assert result.x.shape == (0, 12, 2, 3) and result.objective.shape == (0,)
+
+
+def test_shape_errors_are_programming_errors() -> None:
+    with pytest.raises(ValueError, match="history must be"):
+        default_batch(2, 4, history=np.zeros((2, 12, 3, 2)))
+
+
+def test_infeasible_customer_is_reported(default_policy: tuple) -> None:
+    """A min rule on a channel the customer cannot be reached on has no plan."""
+    policy = PolicyConfig.model_validate(
+        {
+            "rules": [
+                {
+                    "name": "must_call",
+                    "type": "min_offers",
+                    "channels": ["TLS"],
+                    "window_months": 12,
+                    "limit": 1,
+                }
+            ]
+        }
+    )
+    compiled = compile_policy(policy, CAMPAIGNS, CHANNELS)
+    elig = np.ones((2, 2, 3), dtype=bool)
+    elig[0, :, 2] = False
+    for method in ("dp", "milp"):
+        result = solve(compiled, default_batch(2, 5, eligible=elig), method=method)
+        assert result.status.tolist() == [ErrorCode.INFEASIBLE, ErrorCode.OK]
+
+
+def test_default_policy_dp_equals_milp_and_plans_are_legal(default_policy: tuple) -> None:
+    """A few customers with random histories: same optimum, and both plans obey the
+    seed-000 rules (one campaign per month, TLS alone, spacing, yearly maxima)."""
+    policy, compiled = default_policy
+    batch = default_batch(6, 6)
+    dp = solve(compiled, batch, method="dp")
+    milp = solve(compiled, batch, method="milp")
+    assert (dp.status == ErrorCode.OK).all() and (milp.status == ErrorCode.OK).all()
+    np.testing.assert_allclose(dp.objective, milp.objective, rtol=0, atol=1e-9)
+    for i in range(6):
+        assert violations(policy, CAMPAIGNS, CHANNELS, batch.history[i], dp.x[i]) == []
+        assert violations(policy, CAMPAIGNS, CHANNELS, batch.history[i], milp.x[i]) == []
+
+
+def test_default_policy_solution_lover_hits_the_yearly_maxima(default_policy: tuple) -> None:
+    """A customer who only answers SOLUTION, with no history, gets exactly the SOLUTION
+    yearly maxima: 2 DEM, 2 SMS, 1 TLS."""
+    _, compiled = default_policy
+    p = np.zeros((1, 2, 3))
+    p[0, 1] = [0.2, 0.2, 0.5]
+    batch = default_batch(
+        1, 7, propensity=p, eligible=np.ones((1, 2, 3), bool), history=np.zeros((1, 12, 2, 3), np.int64)
+    )
+    result = solve(compiled, batch)
+    assert result.solver[0] == SolverKind.DP
+    assert result.x[0, :, 1].sum(axis=0).tolist() == [2, 2, 1]
+    assert not result.x[0, :, 0].any()
