@@ -194,7 +194,16 @@ class DPModel:
     def initial_states(self, history: np.ndarray) -> np.ndarray:
         """``[N]`` short-state ids of the customers' histories (grows the automaton)."""
         codes = self.initial_codes(history)
-        uniq, inverse = np.unique(codes, axis=0, return_inverse=True)
+        if codes.shape[0] == 0:
+            return np.zeros(0, dtype=np.int32)
+        span = codes.max(axis=0) + 1
+        if float(np.prod(span.astype(np.float64))) < 2.0**62:
+            # one integer per row: 1-D unique is much faster than unique over rows
+            mult = np.concatenate([[1], np.cumprod(span[:-1])]).astype(np.int64)
+            _, first, inverse = np.unique(codes @ mult, return_index=True, return_inverse=True)
+            uniq = codes[first]
+        else:
+            uniq, inverse = np.unique(codes, axis=0, return_inverse=True)
         ids = np.array([self.intern(self._code_to_state(u)) for u in uniq], dtype=np.int32)
         self._close()
         return ids[inverse.reshape(-1)]
