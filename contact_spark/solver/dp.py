@@ -192,10 +192,10 @@ def _dense_dp(
                     best[i] = -np.inf
                     best_e[i] = -1
                 for e in range(first_edge[u], first_edge[u + 1]):
-                    a = edge_act[e]
-                    v = edge_dst[e] - base_next
+                    r_row = rew[t, edge_act[e]]
+                    v_row = v_next[edge_dst[e] - base_next]
                     for i in range(chunk):
-                        val = rew[t, a, i] + v_next[v, i]
+                        val = r_row[i] + v_row[i]
                         if val > best[i]:
                             best[i] = val
                             best_e[i] = e
