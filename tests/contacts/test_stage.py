@@ -98,17 +98,18 @@ class _Inputs:
 
 
 def _inputs(spark: SparkSession) -> _Inputs:
+    """The three input frames, one partition each: a dozen rows need no parallel tasks."""
     return _Inputs(
-        spark.createDataFrame(CUSTOMERS, "customer_id string, household_id string"),
+        spark.createDataFrame(CUSTOMERS, "customer_id string, household_id string").coalesce(1),
         spark.createDataFrame(
             CONTACTS,
             "contact_id string, customer_id string, contact_type string, value string, source string, "
             "created_at date, last_confirmed_at date",
-        ),
+        ).coalesce(1),
         spark.createDataFrame(
             HISTORY,
             "customer_id string, contact_date date, campaign string, channel string, contact string, outcome string",
-        ),
+        ).coalesce(1),
     )
 
 
