@@ -106,6 +106,7 @@ class DPModel:
     expanded: int = 0  # states [0, expanded) have a delta row
     _delta: np.ndarray | None = None
     dag_cache: dict = field(default_factory=dict)  # DAGs per counter set, see dp._dag
+    _canon: dict = field(default_factory=dict)  # rows of canonical_table per counter set
 
     @classmethod
     def build(cls, policy: CompiledPolicy, horizon: int) -> DPModel:
@@ -271,6 +272,50 @@ class DPModel:
         if self._delta is None:
             self._delta = np.stack(self._rows) if self._rows else np.zeros((0, len(self.actions)), np.int32)
         return self._delta
+
+    def _forget(self, state: tuple, dead: frozenset[int]) -> tuple:
+        """``state`` without what only constrains ``dead`` cells (never contactable again)."""
+        if not dead:
+            return state
+        pol = self.policy
+        parts = list(state)
+        for pos, j in enumerate(self.short_windows):
+            atom = pol.window_atoms[j]
+            if atom.kind == "max" and dead.issuperset(atom.cells):
+                parts[pos] = (0,) * len(parts[pos])
+        base = len(self.short_windows)
+        for j, atom in enumerate(pol.pair_atoms):
+            comp = parts[base + j]
+            b_dead = dead.issuperset(atom.b)
+            if atom.kind == "never_together":
+                parts[base + j] = (0 if b_dead else comp[0], 0 if dead.issuperset(atom.a) else comp[1])
+            elif b_dead:
+                parts[base + j] = (0,)
+        return tuple(parts)
+
+    def canonical_table(self, counters: list[int]) -> np.ndarray:
+        """``[S, 2**R]``: state id after forgetting what only exhausted counters' cells need.
+
+        ``counters`` index ``long_windows``; bit j of the column = counter j is at its
+        limit (a max rule), so its cells are dead for the rest of the plan. Merging such
+        states is exact and shrinks the DP graph.
+        """
+        key = tuple(counters)
+        n_sub = 1 << len(counters)
+        dead_sets = []
+        for d in range(n_sub):
+            cells: set[int] = set()
+            for bit, r in enumerate(counters):
+                atom = self.policy.window_atoms[self.long_windows[r]]
+                if (d >> bit) & 1 and atom.kind == "max":
+                    cells.update(atom.cells)
+            dead_sets.append(frozenset(cells))
+        rows = self._canon.setdefault(key, [])
+        while len(rows) < len(self.states):
+            state = self.states[len(rows)]
+            rows.append([self.intern(self._forget(state, dead)) for dead in dead_sets])
+            self._close()
+        return np.asarray(rows, dtype=np.int32).reshape(len(rows), n_sub)
 
     # -------------------------------------------------------------- counters
     def counter_bounds(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

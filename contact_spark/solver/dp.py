@@ -39,6 +39,7 @@ def _build_dag(
     inc: np.ndarray,  # [A, R] int64 counter increment of each action
     radix: np.ndarray,  # [R] int64 limit + 1
     is_max: np.ndarray,  # [R] bool
+    canon: np.ndarray,  # [S, 2**R] state after forgetting exhausted counters' cells
     n_t: int,
     max_nodes: int,
     max_edges: int,
@@ -80,6 +81,7 @@ def _build_dag(
                 if s2 < 0:
                     continue
                 k2 = 0
+                exhausted = 0
                 ok = True
                 for j in range(n_r):
                     c2 = (k // stride[j]) % radix[j] + inc[a, j]
@@ -88,9 +90,12 @@ def _build_dag(
                             ok = False
                             break
                         c2 = radix[j] - 1
+                    if is_max[j] and c2 == radix[j] - 1:
+                        exhausted |= 1 << j
                     k2 += c2 * stride[j]
                 if not ok:
                     continue
+                s2 = canon[s2, exhausted]
                 key = s2 * n_code + k2
                 if mark[key] != t:
                     if n_nodes >= max_nodes:
@@ -270,6 +275,7 @@ def _dag(
     history maps to state ``s``, and lets the DAG serve every later batch until new
     history states appear.
     """
+    canon = model.canonical_table([int(r) for r in sel])  # may add states: do it first
     key = (mask, len(model.states))
     cache = model.dag_cache
     if key not in cache:
@@ -281,6 +287,7 @@ def _dag(
             np.ascontiguousarray(inc[:, sel]),
             radix,
             is_max[sel],
+            np.ascontiguousarray(canon[: len(model.states)]),
             model.horizon,
             MAX_NODES,
             MAX_EDGES,
