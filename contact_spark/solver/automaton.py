@@ -107,6 +107,7 @@ class DPModel:
     _delta: np.ndarray | None = None
     dag_cache: dict = field(default_factory=dict)  # DAGs per counter set, see dp._dag
     _canon: dict = field(default_factory=dict)  # rows of canonical_table per counter set
+    _forget_cache: dict = field(default_factory=dict)
 
     @classmethod
     def build(cls, policy: CompiledPolicy, horizon: int) -> DPModel:
@@ -273,24 +274,38 @@ class DPModel:
             self._delta = np.stack(self._rows) if self._rows else np.zeros((0, len(self.actions)), np.int32)
         return self._delta
 
-    def _forget(self, state: tuple, dead: frozenset[int]) -> tuple:
-        """``state`` without what only constrains ``dead`` cells (never contactable again)."""
-        if not dead:
-            return state
+    def _forget_plan(self, dead: frozenset[int]) -> list[tuple[int, int]]:
+        """Components to reset when ``dead`` cells can never be contacted again.
+
+        (position, which) pairs: which = -1 resets the whole component, 0/1 one age of a
+        never_together pair. Only state that constrains nothing but dead cells goes.
+        """
         pol = self.policy
-        parts = list(state)
+        plan: list[tuple[int, int]] = []
         for pos, j in enumerate(self.short_windows):
             atom = pol.window_atoms[j]
             if atom.kind == "max" and dead.issuperset(atom.cells):
-                parts[pos] = (0,) * len(parts[pos])
+                plan.append((pos, -1))
         base = len(self.short_windows)
         for j, atom in enumerate(pol.pair_atoms):
-            comp = parts[base + j]
-            b_dead = dead.issuperset(atom.b)
             if atom.kind == "never_together":
-                parts[base + j] = (0 if b_dead else comp[0], 0 if dead.issuperset(atom.a) else comp[1])
-            elif b_dead:
-                parts[base + j] = (0,)
+                if dead.issuperset(atom.b):
+                    plan.append((base + j, 0))  # age of 'a' only restricts 'b'
+                if dead.issuperset(atom.a):
+                    plan.append((base + j, 1))
+            elif dead.issuperset(atom.b):
+                plan.append((base + j, -1))
+        return plan
+
+    @staticmethod
+    def _forget(state: tuple, plan: list[tuple[int, int]]) -> tuple:
+        parts = list(state)
+        for pos, which in plan:
+            comp = parts[pos]
+            if which < 0:
+                parts[pos] = (0,) * len(comp)
+            else:
+                parts[pos] = tuple(0 if i == which else v for i, v in enumerate(comp))
         return tuple(parts)
 
     def canonical_table(self, counters: list[int]) -> np.ndarray:
@@ -302,20 +317,35 @@ class DPModel:
         """
         key = tuple(counters)
         n_sub = 1 << len(counters)
-        dead_sets = []
+        plans = []
         for d in range(n_sub):
             cells: set[int] = set()
             for bit, r in enumerate(counters):
                 atom = self.policy.window_atoms[self.long_windows[r]]
                 if (d >> bit) & 1 and atom.kind == "max":
                     cells.update(atom.cells)
-            dead_sets.append(frozenset(cells))
-        rows = self._canon.setdefault(key, [])
+            plan = self._forget_plan(frozenset(cells))
+            plans.append((tuple(plan), plan))
+        rows, table = self._canon.get(key, ([], None))
+        if table is not None and table.shape[0] == len(self.states):
+            return table
         while len(rows) < len(self.states):
-            state = self.states[len(rows)]
-            rows.append([self.intern(self._forget(state, dead)) for dead in dead_sets])
+            sid = len(rows)
+            row = []
+            for plan_key, plan in plans:
+                if not plan:
+                    row.append(sid)
+                    continue
+                cached = self._forget_cache.get((sid, plan_key))
+                if cached is None:
+                    cached = self.intern(self._forget(self.states[sid], plan))
+                    self._forget_cache[(sid, plan_key)] = cached
+                row.append(cached)
+            rows.append(row)
             self._close()
-        return np.asarray(rows, dtype=np.int32).reshape(len(rows), n_sub)
+        table = np.asarray(rows, dtype=np.int32).reshape(len(rows), n_sub)
+        self._canon[key] = (rows, table)
+        return table
 
     # -------------------------------------------------------------- counters
     def counter_bounds(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -129,3 +129,48 @@ def test_default_policy_solution_lover_hits_the_yearly_maxima(default_policy: tu
     assert result.solver[0] == SolverKind.DP
     assert result.x[0, :, 1].sum(axis=0).tolist() == [2, 2, 1]
     assert not result.x[0, :, 0].any()
+
+
+def test_policy_too_large_for_the_dp_falls_back_to_the_milp() -> None:
+    """20 cells without any within-month rule give 2**20 month actions: auto uses the MILP,
+    'dp' refuses explicitly."""
+    from contact_spark.solver.automaton import StateSpaceTooLargeError
+
+    campaigns = [f"C{i}" for i in range(5)]
+    channels = [f"H{i}" for i in range(4)]
+    policy = PolicyConfig.model_validate(
+        {"rules": [{"name": "spacing", "type": "max_offers", "window_months": 2, "limit": 3}]}
+    )
+    compiled = compile_policy(policy, campaigns, channels)
+    rng = np.random.default_rng(8)
+    batch = KernelBatch(
+        propensity=rng.uniform(0, 0.3, (2, 5, 4)),
+        eligible=np.ones((2, 5, 4), dtype=bool),
+        history=np.zeros((2, 1, 5, 4), dtype=np.int64),
+        success_value=np.full(5, 10.0),
+        channel_cost=np.full(4, 0.5),
+        horizon=2,
+    )
+    result = solve(compiled, batch)
+    assert (result.solver == SolverKind.MILP).all() and result.method == "milp"
+    assert (result.status == ErrorCode.OK).all()
+    assert (result.x.sum(axis=(2, 3)) <= 3).all()
+    with pytest.raises(StateSpaceTooLargeError):
+        solve(compiled, batch, method="dp")
+
+
+def test_dp_overflow_falls_back_to_the_milp_per_customer(
+    default_policy: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a counter DAG exceeds its node budget, its customers go to the MILP."""
+    import contact_spark.solver.dp as dp_module
+
+    _, compiled = default_policy
+    batch = default_batch(4, 9)
+    reference = solve(compiled, batch, method="dp")
+    monkeypatch.setattr(dp_module, "MAX_NODES", 3000)
+    dp_module.get_model(compiled, 12).dag_cache.clear()
+    result = solve(compiled, batch)
+    dp_module.get_model(compiled, 12).dag_cache.clear()
+    assert (result.solver == SolverKind.MILP).any()
+    np.testing.assert_allclose(result.objective, reference.objective, rtol=0, atol=1e-9)
