@@ -164,6 +164,7 @@ def _dense_dp(
     v_cur = np.empty((widest, chunk), dtype=np.float64)
     rew = np.empty((n_t, n_a, chunk), dtype=np.float64)
     feas = np.empty((n_t, n_code, chunk), dtype=np.bool_)
+    reach = np.zeros(layer[n_t + 1], dtype=np.bool_)
     best = np.empty(chunk, dtype=np.float64)
     best_e = np.empty(chunk, dtype=np.int32)
     for c0 in range(0, n, chunk):
@@ -185,6 +186,16 @@ def _dense_dp(
                     feas[t, k, i] = f
                 for i in range(m, chunk):
                     feas[t, k, i] = False
+        # Only the part of the DAG reachable from this chunk's roots matters; customers
+        # are sorted by root, so a chunk usually starts from a handful of states.
+        reach[:] = False
+        for i in range(m):
+            reach[root[c0 + i]] = True
+        for t in range(n_t):
+            for u in range(layer[t], layer[t + 1]):
+                if reach[u]:
+                    for e in range(first_edge[u], first_edge[u + 1]):
+                        reach[edge_dst[e]] = True
         base_next = layer[n_t]
         for u in range(layer[n_t], layer[n_t + 1]):
             k = node_code[u]
@@ -193,6 +204,8 @@ def _dense_dp(
         for t in range(n_t - 1, -1, -1):
             base = layer[t]
             for u in range(layer[t], layer[t + 1]):
+                if not reach[u]:
+                    continue  # its row is never read: successors of reachable nodes are reachable
                 for i in range(chunk):
                     best[i] = -np.inf
                     best_e[i] = -1
@@ -338,6 +351,7 @@ def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple
                 sub_status[members] = OVERFLOW
                 continue
             layer, code, first, e_act, e_dst = dag
+            members = members[np.argsort(init[members], kind="stable")]
             ga = np.zeros((members.size, n_t), dtype=np.int32)
             gs = np.zeros(members.size, dtype=np.int8)
             _dense_dp(
