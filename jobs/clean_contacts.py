@@ -18,7 +18,7 @@ from contact_spark.spark import get_spark
 
 @main_guard
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[1])
+    parser = base_parser(__doc__.splitlines()[0])
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     config = config_from_args(args)

@@ -23,7 +23,7 @@ def mask_phone(value: str | None) -> str | None:
     """Hide the middle digits of a phone: at most 5 leading and 2 trailing digits stay.
 
     The head shrinks with the number (``n - 7`` digits) so that at least 5 digits are
-    always hidden; fewer than 6 digits are all hidden. Any other character (letters,
+    always hidden; with fewer than 7 digits all are hidden. Any other character (letters,
     emoji) becomes ``*``; separators stay so the shape remains readable.
     """
     if value is None:
@@ -31,7 +31,7 @@ def mask_phone(value: str | None) -> str | None:
     text = value.strip()
     n = sum(ch.isdigit() for ch in text)
     head = min(MAX_HEAD_DIGITS, max(0, n - 7))
-    tail = TAIL_DIGITS if n >= 6 else 0
+    tail = TAIL_DIGITS if n >= 7 else 0
     out, seen = [], 0
     for ch in text:
         if ch.isdigit():
