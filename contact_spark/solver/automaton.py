@@ -106,8 +106,8 @@ class DPModel:
     expanded: int = 0  # states [0, expanded) have a delta row
     _delta: np.ndarray | None = None
     dag_cache: dict = field(default_factory=dict)  # DAGs per counter set, see dp._dag
-    _canon: dict = field(default_factory=dict)  # rows of canonical_table per counter set
-    _forget_cache: dict = field(default_factory=dict)
+    _canon: dict = field(default_factory=dict)  # canonical_table per counter set
+    _plan_cols: dict = field(default_factory=dict)  # forget plan -> state id column
 
     @classmethod
     def build(cls, policy: CompiledPolicy, horizon: int) -> DPModel:
@@ -157,6 +157,18 @@ class DPModel:
         if not cols:
             return np.zeros((n, 1), dtype=np.int64)
         return np.stack(cols, axis=1)
+
+    @staticmethod
+    def _clip_one(atom: PairAtom, age: int) -> int:
+        """Scalar :meth:`_clip_age` for the automaton steps."""
+        w = atom.window
+        if atom.kind == "never_together":
+            return age if age < (w or 1) else 0
+        if atom.kind == "never_followed_by":
+            return age if age <= (w or 0) else 0
+        if w is None:
+            return 1 if age > 0 else 0
+        return age if age <= w else 0
 
     @staticmethod
     def _clip_age(atom: PairAtom, age: np.ndarray | int) -> np.ndarray:
@@ -236,21 +248,21 @@ class DPModel:
                     return None
                 out.append(
                     (
-                        int(self._clip_age(atom, 1 if ha else (age_a + 1 if age_a else 0))),
-                        int(self._clip_age(atom, 1 if hb else (age_b + 1 if age_b else 0))),
+                        int(self._clip_one(atom, 1 if ha else (age_a + 1 if age_a else 0))),
+                        int(self._clip_one(atom, 1 if hb else (age_b + 1 if age_b else 0))),
                     )
                 )
             elif atom.kind == "never_followed_by":
                 (age,) = comp
                 if hb and age:
                     return None
-                out.append((int(self._clip_age(atom, 1 if ha else (age + 1 if age else 0))),))
+                out.append((int(self._clip_one(atom, 1 if ha else (age + 1 if age else 0))),))
             else:
                 (age,) = comp
                 if hb and not age:
                     return None
                 nxt = 1 if ha else (age + 1 if (age and w is not None) else age)
-                out.append((int(self._clip_age(atom, nxt)),))
+                out.append((int(self._clip_one(atom, nxt)),))
         return tuple(out)
 
     def _close(self) -> None:
@@ -326,26 +338,28 @@ class DPModel:
                     cells.update(atom.cells)
             plan = self._forget_plan(frozenset(cells))
             plans.append((tuple(plan), plan))
-        rows, table = self._canon.get(key, ([], None))
+        table = self._canon.get(key)
         if table is not None and table.shape[0] == len(self.states):
             return table
-        while len(rows) < len(self.states):
-            sid = len(rows)
-            row = []
-            for plan_key, plan in plans:
-                if not plan:
-                    row.append(sid)
-                    continue
-                cached = self._forget_cache.get((sid, plan_key))
-                if cached is None:
-                    cached = self.intern(self._forget(self.states[sid], plan))
-                    self._forget_cache[(sid, plan_key)] = cached
-                row.append(cached)
-            rows.append(row)
-            self._close()
-        table = np.asarray(rows, dtype=np.int32).reshape(len(rows), n_sub)
-        self._canon[key] = (rows, table)
+        # One column per distinct forget plan, shared by every counter set.
+        while True:
+            n_s = len(self.states)
+            cols = [self._plan_column(plan_key, plan) for plan_key, plan in plans]
+            if len(self.states) == n_s:
+                break
+        table = np.stack([np.asarray(c[:n_s], dtype=np.int32) for c in cols], axis=1)
+        self._canon[key] = table
         return table
+
+    def _plan_column(self, plan_key: tuple, plan: list[tuple[int, int]]) -> list[int]:
+        """State id after applying ``plan`` to every state; grows states until closed."""
+        col = self._plan_cols.setdefault(plan_key, [])
+        while len(col) < len(self.states):
+            sid = len(col)
+            col.append(self.intern(self._forget(self.states[sid], plan)) if plan else sid)
+            self._close()
+        # other plans' columns may have added states meanwhile: callers re-check
+        return col
 
     # -------------------------------------------------------------- counters
     def counter_bounds(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
