@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import comb
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from contact_spark.policy.compiler import CompiledPolicy, PairAtom, WindowAtom
 MAX_ACTIONS = 512
 MAX_CELLS = 20
 MAX_SHORT_STATES = 200_000
+MAX_TRANSITIONS = 20_000_000  # bound x actions, before enumerating anything
 
 
 class StateSpaceTooLargeError(Exception):
@@ -74,6 +76,24 @@ def enumerate_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
         if not frontier:
             break
     return actions
+
+
+def short_state_bound(policy: CompiledPolicy, short_windows: list[int]) -> int:
+    """Upper bound on the number of short states (product of per-rule state counts)."""
+    bound = 1
+    for j in short_windows:
+        atom = policy.window_atoms[j]
+        # tuples of w-1 monthly weights holding at most `limit` units in total
+        bound *= comb(atom.window - 1 + atom.limit, atom.limit)
+    for atom in policy.pair_atoms:
+        w = atom.window
+        if atom.kind == "never_together":
+            bound *= (w or 1) ** 2
+        elif atom.kind == "never_followed_by" or w is not None:
+            bound *= (w or 0) + 1
+        else:
+            bound *= 2
+    return bound
 
 
 def _truncate(weights: tuple[int, ...], units: int) -> tuple[int, ...]:
@@ -129,6 +149,10 @@ class DPModel:
         ).reshape(n_a, len(policy.pair_atoms))
         short = [j for j, a in enumerate(policy.window_atoms) if a.window < horizon]
         long = [j for j, a in enumerate(policy.window_atoms) if a.window >= horizon]
+        bound = short_state_bound(policy, short)
+        if bound > MAX_SHORT_STATES or bound * n_a > MAX_TRANSITIONS:
+            # refuse before enumerating: growing the table is pure Python
+            raise StateSpaceTooLargeError(f"up to {bound} automaton states x {n_a} actions")
         return cls(policy, horizon, actions, cells, short, long, ww, has_a, has_b)
 
     # ------------------------------------------------------------ short states
