@@ -174,3 +174,14 @@ def test_dp_overflow_falls_back_to_the_milp_per_customer(
     dp_module.get_model(compiled, 12).dag_cache.clear()
     assert (result.solver == SolverKind.MILP).any()
     np.testing.assert_allclose(result.objective, reference.objective, rtol=0, atol=1e-9)
+
+
+def test_default_policy_plans_are_legal_for_many_customers(default_policy: tuple) -> None:
+    """300 random customers with random (possibly rule-breaking) histories: every DP plan
+    passes the independent checker."""
+    policy, compiled = default_policy
+    batch = default_batch(300, 10, history=(np.random.default_rng(11).uniform(size=(300, 12, 2, 3)) < 0.25))
+    result = solve(compiled, batch)
+    assert (result.status == ErrorCode.OK).all() and (result.solver == SolverKind.DP).all()
+    for i in range(300):
+        assert violations(policy, CAMPAIGNS, CHANNELS, batch.history[i], result.x[i]) == [], i
