@@ -68,8 +68,9 @@ def normalize_contacts(df: DataFrame, settings: ContactSettings) -> DataFrame:
 
 def check_contacts(df: DataFrame, customers: DataFrame) -> DataFrame:
     """Attach ``household_id`` and the first failing ``reason_code`` (null when clean)."""
-    known = customers.select("customer_id", "household_id", F.lit(True).alias("_known")).dropDuplicates(
-        ["customer_id"]
+    # groupBy, not dropDuplicates: a duplicated customer_id must not pick a household at random.
+    known = customers.groupBy("customer_id").agg(
+        F.min("household_id").alias("household_id"), F.lit(True).alias("_known")
     )
     joined = df.join(known, on="customer_id", how="left")
     reason = (

@@ -166,7 +166,7 @@ def customer_contactability(
         value = F.round(F.lit(1000.0) * mix / F.lit(total), 0).cast("int")
     else:
         value = F.lit(0)
-    base = customers.select("customer_id", "household_id").dropDuplicates(["customer_id"])
+    base = customers.groupBy("customer_id").agg(F.min("household_id").alias("household_id"))
     return base.join(per_customer, on="customer_id", how="left").select(
         "customer_id",
         "household_id",
@@ -190,13 +190,23 @@ def rank_base(df: DataFrame) -> DataFrame:
     return df.join(F.broadcast(ranks), on="score", how="left")
 
 
-def household_best(df: DataFrame) -> DataFrame:
-    """``household_best``: the most contactable member (ties: smallest customer_id).
-
-    A customer without a household is their own household, hence its best member.
-    """
-    key = F.coalesce(
-        F.concat(F.lit("H:"), F.col("household_id")), F.concat(F.lit("C:"), F.col("customer_id"))
+def best_in_group(df: DataFrame, by: str | list[str], name: str) -> DataFrame:
+    """Flag ``name``: the most contactable customer of each group (a segment, a region, a
+    campaign audience…); ties go to the smallest ``customer_id``. Rows whose group key is
+    null form no group: each is the best of its own."""
+    keys = [by] if isinstance(by, str) else list(by)
+    no_group = F.lit(False)
+    for key in keys:
+        no_group = no_group | F.col(key).isNull()
+    # A null key gets the customer's own id, so nulls never pile up in one window partition.
+    key = F.when(no_group, F.concat(F.lit("C:"), F.col("customer_id"))).otherwise(
+        F.concat(F.lit("G:"), F.to_json(F.struct(*[F.col(k) for k in keys])))
     )
     w = Window.partitionBy(key).orderBy(F.col("score").desc(), F.col("customer_id").asc())
-    return df.withColumn("household_best", F.row_number().over(w) == 1)
+    return df.withColumn(name, F.row_number().over(w) == 1)
+
+
+def household_best(df: DataFrame) -> DataFrame:
+    """``household_best``: the most contactable member of each household (ties: the
+    smallest customer_id). A customer without a household is its own household."""
+    return best_in_group(df, "household_id", "household_best")

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.contacts.ranking import assign_owner, customer_contactability, household_best, rank_base
+from contact_spark.contacts.ranking import (
+    assign_owner,
+    best_in_group,
+    customer_contactability,
+    household_best,
+    rank_base,
+)
 from contact_spark.contacts.scoring import score_contacts
 from contact_spark.contacts.settings import ContactSettings
 
@@ -200,3 +206,18 @@ def test_base_ranking_shares_ranks_on_ties_and_household_best(spark: SparkSessio
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
     assert df.transform(rank_base).filter(F.col("rank").isNull()).count() == 0
+
+
+def test_best_in_any_group(spark: SparkSession) -> None:
+    """The seed's 2.4: the most contactable client of a segment (here by segment and region)."""
+    df = spark.createDataFrame(
+        [
+            ("A", "VIP", "NORD", 500),
+            ("B", "VIP", "NORD", 700),
+            ("C", "VIP", "SUD", 100),
+            ("D", None, "SUD", 50),
+        ],
+        "customer_id string, segment string, region string, score int",
+    )
+    got = {r.customer_id: r.best for r in best_in_group(df, ["segment", "region"], "best").collect()}
+    assert got == {"A": False, "B": True, "C": True, "D": True}
