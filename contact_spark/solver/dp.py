@@ -1,16 +1,20 @@
 """Exact fast path: dynamic programming over the policy automaton, batched with numba.
 
 The value of a month action does not depend on the automaton state, so a customer's
-problem is a longest path in a layered DAG (month, state). The DAG is built once for a
-group of customers (all their initial states at once) and the backward DP runs over it
-for a chunk of customers at a time, with the customer as the innermost, contiguous
-axis, so the compiler vectorises the per-edge work.
+problem is a longest path in a layered DAG (month, automaton state, counters).
 
-Yearly-style counters (windows >= horizon, see :mod:`automaton`) multiply the state
-space, so they are added lazily: solve without them (a relaxation), keep every customer
-whose plan satisfies all counters (a feasible optimum of a relaxation is optimal), and
-re-solve the others with the violated counters in the state until nobody violates. A
-counter's per-customer caps (limit minus history) mask DAG nodes per customer.
+* The DAG is rooted at every known short state (the history classes), built once per
+  set of counters in the state, minimised bottom-up (nodes of a layer with the same
+  counters and the same action -> successor edges merge) and cached on the model.
+* The backward DP runs for a chunk of customers at a time with the customer as the
+  innermost, contiguous axis, so the per-edge work vectorises; customers are sorted by
+  history state and each chunk only visits the part of the DAG its roots reach.
+* Yearly-style counters (windows >= horizon, see :mod:`automaton`) multiply the state
+  space, so they are added lazily: solve without them (a relaxation), keep every
+  customer whose plan satisfies all counters (a feasible optimum of a relaxation is
+  optimal), and re-solve the others with the violated counters in the state until
+  nobody violates. A counter's per-customer caps (limit minus history) mask DAG nodes
+  per customer; states that only constrain cells of exhausted counters are merged.
 
 Ties: every node keeps the first best edge in action order (empty action first), so the
 schedule is deterministic.
@@ -121,6 +125,112 @@ def _build_dag(
         edge_act[:n_edges],
         edge_dst[:n_edges],
     )
+
+
+@nb.njit(cache=True)
+def _same_node(
+    u: int,
+    v: int,
+    node_code: np.ndarray,
+    first_edge: np.ndarray,
+    edge_act: np.ndarray,
+    edge_dst: np.ndarray,
+    rep: np.ndarray,
+) -> bool:
+    if node_code[u] != node_code[v]:
+        return False
+    n_u = first_edge[u + 1] - first_edge[u]
+    if n_u != first_edge[v + 1] - first_edge[v]:
+        return False
+    for d in range(n_u):
+        eu = first_edge[u] + d
+        ev = first_edge[v] + d
+        if edge_act[eu] != edge_act[ev] or rep[edge_dst[eu]] != rep[edge_dst[ev]]:
+            return False
+    return True
+
+
+@nb.njit(cache=True)
+def _minimise_dag(
+    layer: np.ndarray,
+    node_code: np.ndarray,
+    first_edge: np.ndarray,
+    edge_act: np.ndarray,
+    edge_dst: np.ndarray,
+    n_t: int,
+) -> tuple:
+    """Merge nodes of a layer with the same counters and the same (action -> successor)
+    edges, bottom-up: they have the same value for every customer, so the DP is unchanged
+    (same choices, same schedules) on a smaller graph. Returns the compacted DAG and the
+    new index of every old node."""
+    n_nodes = layer[n_t + 1]
+    rep = np.arange(n_nodes)
+    max_code = 0
+    for u in range(n_nodes):
+        max_code = max(max_code, node_code[u])
+    first_with_code = np.full(max_code + 1, -1, dtype=np.int64)
+    for u in range(layer[n_t], layer[n_t + 1]):  # last layer: value depends on counters only
+        k = node_code[u]
+        if first_with_code[k] < 0:
+            first_with_code[k] = u
+        rep[u] = first_with_code[k]
+    for t in range(n_t - 1, -1, -1):
+        lo_u, hi_u = layer[t], layer[t + 1]
+        h = np.empty(hi_u - lo_u, dtype=np.int64)
+        for u in range(lo_u, hi_u):
+            x = node_code[u] * 1000003 + 17
+            for e in range(first_edge[u], first_edge[u + 1]):
+                x = x * 31 + edge_act[e]
+                x = x * 1000003 + rep[edge_dst[e]]
+            h[u - lo_u] = x
+        order = np.argsort(h, kind="mergesort")
+        g0 = 0
+        while g0 < order.shape[0]:
+            g1 = g0
+            while g1 < order.shape[0] and h[order[g1]] == h[order[g0]]:
+                g1 += 1
+            for a in range(g0, g1):
+                u = lo_u + order[a]
+                for b in range(g0, a):
+                    v = lo_u + order[b]
+                    if rep[v] == v and _same_node(u, v, node_code, first_edge, edge_act, edge_dst, rep):
+                        rep[u] = v
+                        break
+            g0 = g1
+    new_id = np.full(n_nodes, -1, dtype=np.int64)
+    n_new = 0
+    new_layer = np.zeros(n_t + 2, dtype=np.int64)
+    for t in range(n_t + 1):
+        new_layer[t] = n_new
+        for u in range(layer[t], layer[t + 1]):
+            if rep[u] == u:
+                new_id[u] = n_new
+                n_new += 1
+    new_layer[n_t + 1] = n_new
+    n_edges = 0
+    for u in range(n_nodes):
+        if rep[u] == u:
+            n_edges += first_edge[u + 1] - first_edge[u] if u < layer[n_t] else 0
+    code2 = np.empty(n_new, dtype=np.int64)
+    first2 = np.zeros(n_new + 1, dtype=np.int64)
+    act2 = np.empty(n_edges, dtype=np.int32)
+    dst2 = np.empty(n_edges, dtype=np.int64)
+    e2 = 0
+    for u in range(n_nodes):
+        if rep[u] != u:
+            continue
+        w = new_id[u]
+        code2[w] = node_code[u]
+        first2[w] = e2
+        if u < layer[n_t]:
+            for e in range(first_edge[u], first_edge[u + 1]):
+                act2[e2] = edge_act[e]
+                dst2[e2] = new_id[rep[edge_dst[e]]]
+                e2 += 1
+    first2[n_new] = e2
+    for u in range(n_nodes):
+        new_id[u] = new_id[rep[u]]
+    return new_layer, code2, first2, act2, dst2, new_id
 
 
 @nb.njit(cache=True)
@@ -305,7 +415,14 @@ def _dag(
             MAX_NODES,
             MAX_EDGES,
         )
-        cache[key] = (layer, code, first, e_act, e_dst) if ok else None
+        if ok:
+            layer, code, first, e_act, e_dst, node_of = _minimise_dag(
+                layer, code, first, e_act, e_dst, model.horizon
+            )
+            # layer-0 node of state s was s; after merging it is node_of[s]
+            cache[key] = (layer, code, first, e_act, e_dst, node_of[: len(model.states)])
+        else:
+            cache[key] = None
     return cache[key]
 
 
@@ -322,7 +439,6 @@ def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple
         return acts, status
     hist = batch.clean_history()[customers]
     init = model.initial_states(hist)
-    delta = model.delta
     reward = action_rewards(model, batch.subset(customers))
     lo, hi = model.counter_bounds(hist)
     inc = model.window_weight[:, model.long_windows].astype(np.int64)
@@ -343,14 +459,14 @@ def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple
             members = pending[groups == g]
             sel = np.array([r for r in range(n_r) if (int(mask) >> r) & 1], dtype=np.int64)
             radix = limits[sel] + 1
-            if delta.shape[0] * int(np.prod(radix)) > MAX_TABLE:
+            if len(model.states) * int(np.prod(radix)) > MAX_TABLE:
                 sub_status[members] = OVERFLOW
                 continue
             dag = _dag(model, int(mask), sel, radix, inc, is_max)
             if dag is None:
                 sub_status[members] = OVERFLOW
                 continue
-            layer, code, first, e_act, e_dst = dag
+            layer, code, first, e_act, e_dst, root_of_state = dag
             members = members[np.argsort(init[members], kind="stable")]
             ga = np.zeros((members.size, n_t), dtype=np.int32)
             gs = np.zeros(members.size, dtype=np.int8)
@@ -361,7 +477,7 @@ def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple
                 e_act,
                 e_dst,
                 np.ascontiguousarray(reward[members]),
-                init[members].astype(np.int64),
+                root_of_state[init[members]],
                 np.ascontiguousarray(lo[members][:, :, sel]),
                 np.ascontiguousarray(hi[members][:, :, sel]),
                 radix,
