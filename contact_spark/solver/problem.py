@@ -163,6 +163,8 @@ class KernelBatch:
 
     def clean_history(self) -> np.ndarray:
         """History as int64 with invalid entries zeroed (for quarantined customers)."""
+        if np.issubdtype(self.history.dtype, np.integer) or self.history.dtype == bool:
+            return np.maximum(self.history, 0).astype(np.int64, copy=False)
         hist = np.asarray(self.history, dtype=np.float64)
         hist = np.where(np.isfinite(hist) & (hist >= 0), hist, 0.0)
         return np.minimum(hist, 1e6).astype(np.int64)
