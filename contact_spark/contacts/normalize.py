@@ -21,8 +21,6 @@ from contact_spark.contacts.emails import EmailRules, normalize_email
 from contact_spark.contacts.phones import normalize_phone
 from contact_spark.contacts.settings import ContactSettings
 
-KINDS = ("phone", "email")
-
 NORMALIZED_SCHEMA = T.StructType(
     [
         T.StructField("value", T.StringType()),

@@ -16,8 +16,6 @@ from pyspark.sql import functions as F
 from contact_spark.contacts import reasons as R
 from contact_spark.contacts.settings import ContactSettings
 
-KINDS = ("email", "mobile", "phone")
-
 
 def assign_owner(df: DataFrame, settings: ContactSettings) -> DataFrame:
     """``owner`` and the final ``score``.
