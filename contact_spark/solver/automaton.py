@@ -28,8 +28,9 @@ from contact_spark.policy.compiler import CompiledPolicy, PairAtom, WindowAtom
 
 MAX_ACTIONS = 512
 MAX_CELLS = 20
-MAX_SHORT_STATES = 200_000
-MAX_TRANSITIONS = 20_000_000  # bound x actions, before enumerating anything
+MAX_SHORT_STATES = 50_000
+MAX_STATE_BOUND = 5_000_000  # product bound checked before enumerating anything
+MAX_TRANSITIONS = 100_000_000  # product bound x actions
 
 
 class StateSpaceTooLargeError(Exception):
@@ -88,7 +89,8 @@ def short_state_bound(policy: CompiledPolicy, short_windows: list[int]) -> int:
     for atom in policy.pair_atoms:
         w = atom.window
         if atom.kind == "never_together":
-            bound *= (w or 1) ** 2
+            # one age per side, a single one when both sides are the same scope
+            bound *= (w or 1) if set(atom.a) == set(atom.b) else (w or 1) ** 2
         elif atom.kind == "never_followed_by" or w is not None:
             bound *= (w or 0) + 1
         else:
@@ -150,7 +152,7 @@ class DPModel:
         short = [j for j, a in enumerate(policy.window_atoms) if a.window < horizon]
         long = [j for j, a in enumerate(policy.window_atoms) if a.window >= horizon]
         bound = short_state_bound(policy, short)
-        if bound > MAX_SHORT_STATES or bound * n_a > MAX_TRANSITIONS:
+        if bound > MAX_STATE_BOUND or bound * n_a > MAX_TRANSITIONS:
             # refuse before enumerating: growing the table is pure Python
             raise StateSpaceTooLargeError(f"up to {bound} automaton states x {n_a} actions")
         return cls(policy, horizon, actions, cells, short, long, ww, has_a, has_b)

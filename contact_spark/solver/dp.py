@@ -389,6 +389,11 @@ def get_model(policy: CompiledPolicy, horizon: int) -> DPModel | None:
     return _MODELS[key]
 
 
+def disable_model(policy: CompiledPolicy, horizon: int) -> None:
+    """Stop using the DP for (policy, horizon), e.g. after its automaton exploded."""
+    _MODELS[(policy, horizon)] = None
+
+
 def _dag(
     model: DPModel, mask: int, sel: np.ndarray, radix: np.ndarray, inc: np.ndarray, is_max: np.ndarray
 ) -> tuple[np.ndarray, ...] | None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from contact_spark.policy.compiler import CompiledPolicy
 from contact_spark.solver.automaton import StateSpaceTooLargeError
-from contact_spark.solver.dp import OVERFLOW, get_model, solve_dp
+from contact_spark.solver.dp import OVERFLOW, disable_model, get_model, solve_dp
 from contact_spark.solver.milp import solve_milp
 from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, SolverKind
 
@@ -41,6 +41,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
             try:
                 acts, st = solve_dp(model, batch, valid)
             except StateSpaceTooLargeError:
+                disable_model(policy, n_t)  # histories grew it too far: MILP from now on
                 if method == "dp":
                     raise
             else:
