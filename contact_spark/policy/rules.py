@@ -50,6 +50,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -63,10 +64,20 @@ DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 class PolicyError(ContactSparkError, ValueError):
     """A policy rule is invalid for the configured campaigns/channels or unsatisfiable."""
 
-    def __init__(self, rule_name: str, message: str) -> None:
+    def __init__(self, rule_name: str, message: str, rule_names: Sequence[str] | None = None) -> None:
         self.rule_name = rule_name
+        self.rule_names = list(rule_names) if rule_names is not None else [rule_name]
         self.message = message
         super().__init__(f"policy rule '{rule_name}': {message}")
+
+
+class RuleError(ValueError):
+    """Validation error of one rule, carrying its name (wrapped by pydantic)."""
+
+    def __init__(self, rule_name: str, detail: str) -> None:
+        self.rule_name = rule_name
+        self.detail = detail
+        super().__init__(f"rule '{rule_name}': {detail}")
 
 
 def _names_before(value: Any) -> Any:
@@ -169,10 +180,7 @@ class MinOffers(_ScopedRule):
     @model_validator(mode="after")
     def _positive(self) -> MinOffers:
         if self.limit < 1:
-            raise ValueError(
-                f"rule '{self.name}': a min_offers limit of 0 constrains nothing; "
-                "set limit >= 1 or remove the rule"
-            )
+            raise ValueError("a min_offers limit of 0 constrains nothing; set limit >= 1 or remove the rule")
         return self
 
 
@@ -241,6 +249,28 @@ class PolicyConfig(BaseModel):
 
     rules: list[Rule] = Field(default_factory=list)
 
+    @field_validator("rules", mode="wrap")
+    @classmethod
+    def _name_the_rule(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> list[Any]:
+        """Put the rule's name and a fix hint into the error, for every caller."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = list(err.get("loc", ()))
+            index = loc[0] if loc and isinstance(loc[0], int) else None
+            name = f"rules[{index}]" if index is not None else "<policy>"
+            if index is not None and isinstance(value, list) and index < len(value):
+                raw = value[index]
+                if isinstance(raw, dict) and raw.get("name"):
+                    name = str(raw["name"])
+                if isinstance(raw, dict) and len(loc) > 1 and loc[1] == raw.get("type"):
+                    del loc[1]  # the union tag adds nothing for the reader
+            where = ".".join(str(p) for p in loc[1:])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            hint = _HINTS.get(str(err.get("type")), "")
+            raise RuleError(name, f"{where + ': ' if where else ''}{msg}{hint}") from None
+
     @field_validator("rules")
     @classmethod
     def _unique_names(cls, rules: list[Any]) -> list[Any]:
@@ -261,15 +291,12 @@ class PolicyConfig(BaseModel):
             return cls.model_validate(data)
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = err.get("loc", ())
-            rule_name = "<policy>"
-            if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
-                rules = data.get("rules") or []
-                if loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
-                    rule_name = str(rules[loc[1]].get("name", f"rules[{loc[1]}]"))
-            where = ".".join(str(p) for p in loc)
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, RuleError):
+                raise PolicyError(cause.rule_name, f"{source}: {cause.detail}") from exc
+            where = ".".join(str(p) for p in err.get("loc", ()))
             hint = _HINTS.get(str(err.get("type")), "")
-            raise PolicyError(rule_name, f"{source}: {where}: {err['msg']}{hint}") from exc
+            raise PolicyError("<policy>", f"{source}: {where}: {err['msg']}{hint}") from exc
 
     @classmethod
     def from_yaml_text(cls, text: str, source: str = "<yaml text>") -> PolicyConfig:
@@ -309,4 +336,4 @@ class PolicyConfig(BaseModel):
         problem = find_unsatisfiable_core(self, list(campaigns), list(channels), horizon)
         if problem is not None:
             names, message = problem
-            raise PolicyError(", ".join(names), message)
+            raise PolicyError(", ".join(names), message, names)

@@ -171,3 +171,16 @@ def test_compiler_expands_per_campaign_and_per_channel() -> None:
         "dup[CROSS_SELLING/SMS]",
     ]
     assert [(p.a, p.b) for p in compiled.pair_atoms] == [((0,), (2,)), ((3,), (5,))]
+
+
+def test_errors_name_the_rule_even_through_plain_pydantic_validation() -> None:
+    """The app config validates the policy with pydantic directly: the rule name and the
+    fix hint must survive in that message too."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        PolicyConfig.model_validate(
+            {"rules": [{"name": "tls_spacing", "type": "max_offers", "window_months": 0, "limit": 1}]}
+        )
+    text = str(info.value)
+    assert "rule 'tls_spacing'" in text and "window_months" in text and "whole number" in text
