@@ -357,8 +357,13 @@ def action_rewards(model: DPModel, batch: KernelBatch) -> np.ndarray:
     """``[N, T, A]`` value of each month action; -inf when it uses an ineligible cell."""
     n, n_t, n_c, n_h = batch.shape
     p = batch.clean_propensity()  # [N, C, H]
-    lin = batch.linear_cost().reshape(n, n_t, n_c * n_h)
+    uc = batch.clean_unit_cost()
+    uc = None if uc is None else uc.reshape(n, n_t, n_c * n_h)
+    price = batch.price.reshape(n_t, n_c * n_h)
     elig = batch.eligible.reshape(n, n_t, n_c * n_h)
+    # eligibility given per customer only (broadcast over months): test it once
+    per_customer = batch.eligible.strides[1] == 0
+    elig_k = elig[:, 0] if per_customer else None
     seas = batch.seasonality
     out = np.zeros((n, n_t, len(model.actions)), dtype=np.float64)
     for a, act in enumerate(model.actions):
@@ -370,9 +375,15 @@ def action_rewards(model: DPModel, batch: KernelBatch) -> np.ndarray:
             hs = [k % n_h for k in act if k // n_h == c]
             miss = np.prod(1.0 - p[:, c, hs], axis=1)
             total += batch.success_value[c] * (1.0 - miss) - batch.channel_cost[hs].sum()
-        val = total[:, None] * seas[None, :] - lin[:, :, cells].sum(axis=2)
-        ok = elig[:, :, cells].all(axis=2)
-        out[:, :, a] = np.where(ok, val, -np.inf)
+        val = np.multiply.outer(total, seas) - price[:, cells].sum(axis=1)
+        if uc is not None:
+            val -= uc[:, :, cells].sum(axis=2)
+        if elig_k is not None:
+            ok = elig_k[:, cells].all(axis=1)
+            val[~ok] = -np.inf
+        else:
+            val[~elig[:, :, cells].all(axis=2)] = -np.inf
+        out[:, :, a] = val
     return out
 
 
