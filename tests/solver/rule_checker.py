@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from contact_spark.policy.rules import ANY, PolicyConfig, Scope
+from contact_spark.policy.rules import ANY, PolicyConfig, Rule, Scope
 
 
 def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> set[tuple[int, int]]:
@@ -20,7 +20,7 @@ def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> s
     return {(c, h) for c in cs for h in hs}
 
 
-def _parts(rule, sets: list[set[tuple[int, int]]]) -> list[list[set[tuple[int, int]]]]:
+def _parts(rule: Rule, sets: list[set[tuple[int, int]]]) -> list[list[set[tuple[int, int]]]]:
     """Split scope cell sets per campaign / per channel as the rule asks."""
     keys = {
         (c if rule.per_campaign else None, h if rule.per_channel else None)
