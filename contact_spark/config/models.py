@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from contact_spark.capacity.settings import CapacitySettings
 from contact_spark.config.base import StrictModel
 from contact_spark.contacts.settings import ContactSettings
 from contact_spark.eligibility.settings import EligibilitySettings
@@ -107,6 +108,7 @@ class AppConfig(StrictModel):
     demo: DemoSettings = DemoSettings()
     contacts: ContactSettings = ContactSettings()
     eligibility: EligibilitySettings = EligibilitySettings()
+    capacities: CapacitySettings = CapacitySettings()
     policy: PolicyConfig = Field(
         description="For-Each-Customer contact-policy rules (see contact_spark/policy/rules.py)."
     )
@@ -145,7 +147,10 @@ class AppConfig(StrictModel):
 
     @model_validator(mode="after")
     def _eligibility_scopes(self) -> AppConfig:
-        for rule in self.eligibility.rules:
+        scoped = [("eligibility", r) for r in self.eligibility.rules]
+        scoped += [("capacity", r) for r in self.capacities.rules]
+        scoped += [("spread", r) for r in self.capacities.spread]
+        for section, rule in scoped:
             for kind, names, known in (
                 ("campaign", rule.campaigns, self.campaigns),
                 ("channel", rule.channels, self.channels),
@@ -155,7 +160,7 @@ class AppConfig(StrictModel):
                 for name in names:
                     if name not in known:
                         raise ValueError(
-                            f"eligibility rule '{rule.name}' names unknown {kind} '{name}' "
+                            f"{section} rule '{rule.name}' names unknown {kind} '{name}' "
                             f"(known: {', '.join(known)})"
                         )
         return self

@@ -91,7 +91,9 @@ def customer_frame(
         .agg(
             F.max(F.col("eligible").cast("int")).alias("_any"),
             F.collect_list(
-                F.struct("cell", F.coalesce("propensity", F.lit(0.0)).alias("p"), F.col("eligible").alias("e"))
+                F.struct(
+                    "cell", F.coalesce("propensity", F.lit(0.0)).alias("p"), F.col("eligible").alias("e")
+                )
             ).alias("_cells"),
         )
         .filter(F.col("_any") == 1)
@@ -132,10 +134,14 @@ def customer_frame(
 def _sparse_history(contact_history: DataFrame, layout: Layout, first_month: object) -> DataFrame:
     """Past contacts per customer as (flat index, count); index = (age - 1) * cells + cell."""
     if layout.history_months == 0:
-        return contact_history.select("customer_id").limit(0).select(
-            "customer_id",
-            F.array().cast("array<int>").alias("history_index"),
-            F.array().cast("array<int>").alias("history_count"),
+        return (
+            contact_history.select("customer_id")
+            .limit(0)
+            .select(
+                "customer_id",
+                F.array().cast("array<int>").alias("history_index"),
+                F.array().cast("array<int>").alias("history_count"),
+            )
         )
     age = F.months_between(
         F.lit(first_month).cast("date"), F.trunc(F.col("contact_date").cast("date"), "month")
@@ -148,10 +154,12 @@ def _sparse_history(contact_history: DataFrame, layout: Layout, first_month: obj
         .agg(F.count(F.lit(1)).cast("int").alias("count"))
         .withColumn("index", ((F.col("age") - 1) * layout.n_cells + F.col("cell")).cast("int"))
     )
-    return recent.groupBy("customer_id").agg(
-        F.array_sort(F.collect_list(F.struct("index", "count"))).alias("_h")
-    ).select(
-        "customer_id",
-        F.col("_h.index").alias("history_index"),
-        F.col("_h.count").alias("history_count"),
+    return (
+        recent.groupBy("customer_id")
+        .agg(F.array_sort(F.collect_list(F.struct("index", "count"))).alias("_h"))
+        .select(
+            "customer_id",
+            F.col("_h.index").alias("history_index"),
+            F.col("_h.count").alias("history_count"),
+        )
     )

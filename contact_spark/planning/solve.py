@@ -51,9 +51,7 @@ class StaticInputs:
         )
 
 
-def contact_values(
-    x: np.ndarray, propensity: np.ndarray, static: StaticInputs
-) -> np.ndarray:
+def contact_values(x: np.ndarray, propensity: np.ndarray, static: StaticInputs) -> np.ndarray:
     """``[N, T, C, H]`` expected value of each chosen contact (prices excluded).
 
     Channels of one campaign sharing a month succeed with the union probability; that
@@ -70,16 +68,22 @@ def contact_values(
     return np.where(x, value, 0.0)
 
 
-def batch_from_pandas(
-    pdf: pd.DataFrame, layout: Layout, static: StaticInputs, price: np.ndarray
-) -> object:
+def batch_from_pandas(pdf: pd.DataFrame, layout: Layout, static: StaticInputs, price: np.ndarray) -> object:
     """Build the kernel's batch from a pandas chunk of the customer frame."""
     from contact_spark.solver.problem import KernelBatch
 
     n = len(pdf)
     n_c, n_h = len(layout.campaigns), len(layout.channels)
-    propensity = np.stack(pdf["propensity"].to_numpy()).astype(np.float64).reshape(n, n_c, n_h) if n else np.zeros((0, n_c, n_h))
-    eligible = np.stack(pdf["eligible"].to_numpy()).astype(bool).reshape(n, n_c, n_h) if n else np.zeros((0, n_c, n_h), bool)
+    propensity = (
+        np.stack(pdf["propensity"].to_numpy()).astype(np.float64).reshape(n, n_c, n_h)
+        if n
+        else np.zeros((0, n_c, n_h))
+    )
+    eligible = (
+        np.stack(pdf["eligible"].to_numpy()).astype(bool).reshape(n, n_c, n_h)
+        if n
+        else np.zeros((0, n_c, n_h), bool)
+    )
     history = np.zeros((n, layout.history_months * layout.n_cells), dtype=np.int64)
     for row, (index, count) in enumerate(zip(pdf["history_index"], pdf["history_count"], strict=True)):
         if len(index):
@@ -96,47 +100,110 @@ def batch_from_pandas(
     )
 
 
+def solved_schema(attributes: list[str]) -> str:
+    """Schema of the solver output, with one aligned array per capacity attribute."""
+    return SOLVED_SCHEMA + "".join(f", a_{name} array<double>" for name in attributes)
+
+
 def make_batch_solver(
     policy: CompiledPolicy,
     layout: Layout,
     static: StaticInputs,
     price: np.ndarray,
+    attr_price: dict[str, np.ndarray] | None = None,
+    attributes: list[str] | None = None,
     method: str = "auto",
-):  # noqa: ANN201 - returns a mapInPandas function
-    """A ``mapInPandas`` function solving each Arrow batch of customers with the kernel."""
+    perturbation: float = 0.0,
+):
+    """A ``mapInPandas`` function solving each Arrow batch of customers with the kernel.
+
+    ``price[T, C, H]`` is charged per contact; ``attr_price[name][T, C, H]`` multiplies the
+    customer's attribute ``attr_<name>`` (custom capacities). A frame column ``banned``
+    (flat ``t * cells + cell`` indices) forbids contacts for that customer, and a column
+    ``allowed`` (same encoding, when not null) restricts it to those contacts (repair step).
+    ``perturbation`` > 0 charges each contact a deterministic pseudo-random amount in
+    ``[0, perturbation)`` so that customers tied between months spread over them.
+    """
+    attributes = list(attributes or [])
+    attr_price = dict(attr_price or {})
 
     def solve_batches(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from dataclasses import replace
+
         from contact_spark.solver.kernel import solve
 
+        n_t, n_c, n_h = layout.horizon, len(layout.campaigns), len(layout.channels)
         for pdf in chunks:
             if pdf.empty:
                 continue
             batch = batch_from_pandas(pdf, layout, static, price)
+            n = len(pdf)
+            attr_values = {
+                name: np.stack(pdf[f"attr_{name}"].to_numpy()).astype(np.float64).reshape(n, n_c, n_h)
+                for name in attributes
+            }
+            if attr_price or perturbation > 0:
+                unit_cost = np.zeros((n, n_t, n_c, n_h))
+                for name, multiplier in attr_price.items():
+                    unit_cost += multiplier[None] * np.nan_to_num(attr_values[name])[:, None]
+                if perturbation > 0:
+                    unit_cost += perturbation * tie_breaker(pdf["customer_id"], n_t * n_c * n_h).reshape(
+                        n, n_t, n_c, n_h
+                    )
+                batch = replace(batch, unit_cost=unit_cost)
+            if "banned" in pdf.columns or "allowed" in pdf.columns:
+                eligible = np.broadcast_to(batch.eligible, (n, n_t, n_c, n_h)).copy()
+                flat = eligible.reshape(n, -1)
+                for row, banned in enumerate(pdf["banned"] if "banned" in pdf.columns else []):
+                    if banned is not None and len(banned):
+                        flat[row, np.asarray(banned, dtype=np.int64)] = False
+                for row, allowed in enumerate(pdf["allowed"] if "allowed" in pdf.columns else []):
+                    if allowed is not None:
+                        keep = np.zeros(flat.shape[1], dtype=bool)
+                        keep[np.asarray(allowed, dtype=np.int64)] = True
+                        flat[row] &= keep
+                batch = replace(batch, eligible=flat.reshape(n, n_t, n_c, n_h))
             result = solve(policy, batch, method=method)  # type: ignore[arg-type]
             x = np.asarray(result.x, dtype=bool)
-            values = contact_values(x, batch.clean_propensity(), static)
-            n, n_t = x.shape[0], x.shape[1]
-            flat = x.reshape(n, n_t, -1)
-            months_out, cells_out, values_out = [], [], []
-            flat_values = values.reshape(n, n_t, -1)
+            values = contact_values(x, batch.clean_propensity(), static).reshape(n, n_t, -1)
+            flat_x = x.reshape(n, n_t, -1)
+            columns: dict[str, list[np.ndarray]] = {"months": [], "cells": [], "values": []}
+            for name in attributes:
+                columns[f"a_{name}"] = []
             for i in range(n):
-                t_idx, k_idx = np.nonzero(flat[i])
-                months_out.append(t_idx.astype(np.int32))
-                cells_out.append(k_idx.astype(np.int32))
-                values_out.append(flat_values[i, t_idx, k_idx].astype(np.float64))
+                t_idx, k_idx = np.nonzero(flat_x[i])
+                columns["months"].append(t_idx.astype(np.int32))
+                columns["cells"].append(k_idx.astype(np.int32))
+                columns["values"].append(values[i, t_idx, k_idx])
+                for name in attributes:
+                    columns[f"a_{name}"].append(attr_values[name].reshape(n, -1)[i, k_idx])
             yield pd.DataFrame(
                 {
                     "customer_id": pdf["customer_id"].to_numpy(),
                     "status": np.asarray(result.status, dtype=np.int32),
                     "solver": np.asarray(result.solver, dtype=np.int32),
                     "objective": np.asarray(result.objective, dtype=np.float64),
-                    "months": months_out,
-                    "cells": cells_out,
-                    "values": values_out,
+                    **columns,
                 }
             )
 
     return solve_batches
+
+
+def tie_breaker(customer_ids: pd.Series, width: int) -> np.ndarray:
+    """``[N, width]`` deterministic pseudo-random numbers in [0, 1) per customer and slot."""
+    import zlib
+
+    seeds = np.array([zlib.crc32(str(c).encode()) for c in customer_ids], dtype=np.uint64)
+    slots = np.arange(1, width + 1, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        mixed = seeds[:, None] * np.uint64(6364136223846793005) + slots[None, :] * np.uint64(
+            1442695040888963407
+        )
+        mixed ^= mixed >> np.uint64(29)
+        mixed *= np.uint64(0xBF58476D1CE4E5B9)
+        mixed ^= mixed >> np.uint64(32)
+    return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
 def solve_customers(
@@ -146,15 +213,30 @@ def solve_customers(
     static: StaticInputs,
     price: np.ndarray | None = None,
     method: str = "auto",
+    attr_price: dict[str, np.ndarray] | None = None,
+    attributes: list[str] | None = None,
+    perturbation: float = 0.0,
 ) -> DataFrame:
-    """Solve every customer of ``frame`` (see :func:`customer_frame`) against ``price``."""
+    """Solve every customer of ``frame`` (see :func:`customer_frame`) against the prices."""
     if price is None:
         price = np.zeros((layout.horizon, len(layout.campaigns), len(layout.channels)))
-    solver = make_batch_solver(policy, layout, static, np.asarray(price, dtype=np.float64), method)
-    return frame.mapInPandas(solver, SOLVED_SCHEMA)
+    attributes = list(attributes or [])
+    solver = make_batch_solver(
+        policy,
+        layout,
+        static,
+        np.asarray(price, dtype=np.float64),
+        attr_price,
+        attributes,
+        method,
+        perturbation,
+    )
+    return frame.mapInPandas(solver, solved_schema(attributes))
 
 
-def plan_rows(solved: DataFrame, eligibility: DataFrame, layout: Layout, months: list, run_id: str) -> DataFrame:
+def plan_rows(
+    solved: DataFrame, eligibility: DataFrame, layout: Layout, months: list, run_id: str
+) -> DataFrame:
     """The ``plan`` table rows: one per chosen contact, with the contact to use."""
     cell_campaign = F.array(*[F.lit(c) for c in layout.campaigns for _ in layout.channels])
     cell_channel = F.array(*[F.lit(h) for _ in layout.campaigns for h in layout.channels])

@@ -1,0 +1,149 @@
+"""Capacity rules expanded into linear constraints over chosen contacts.
+
+Constraint ``k`` reads ``Σ_{i,t,c,h} a_k(i,t,c,h) · x(i,t,c,h)  ≤ b_k`` (``sense='max'``)
+or ``≥ b_k`` (``sense='min'``) with
+
+    a_k(i,t,c,h) = weight_k[t,c,h] · (attr_k(i,c,h) − offset_k)     (attr_k = 1 for counts)
+
+so every constraint is known from a small ``[T, C, H]`` array, an optional attribute
+name and an offset. The usage of every constraint is computed from per (month, cell)
+aggregates: the number of chosen contacts and the sum of each attribute over them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from contact_spark.capacity.settings import CapacityRule, CapacitySettings, SpreadRule
+from contact_spark.planning.frame import Layout
+
+Sense = Literal["max", "min"]
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """One linear capacity constraint (see module docstring)."""
+
+    name: str
+    rule: str
+    sense: Sense
+    bound: float
+    weight: np.ndarray  # [T, C, H]
+    attr: str | None = None
+    offset: float = 0.0
+    month: dt.date | None = None
+
+    @property
+    def sign(self) -> float:
+        """+1 for a max (price charged), −1 for a min (price paid back)."""
+        return 1.0 if self.sense == "max" else -1.0
+
+    def usage(self, counts: np.ndarray, attr_sums: dict[str, np.ndarray]) -> float:
+        """Σ a·x from ``counts[T, C, H]`` and per-attribute sums ``[T, C, H]``."""
+        if self.attr is None:
+            return float((self.weight * counts).sum())
+        return float((self.weight * (attr_sums[self.attr] - self.offset * counts)).sum())
+
+
+def _mask(layout: Layout, campaigns: list[str] | str, channels: list[str] | str) -> np.ndarray:
+    mask = np.zeros((len(layout.campaigns), len(layout.channels)))
+    for ci, campaign in enumerate(layout.campaigns):
+        for hi, channel in enumerate(layout.channels):
+            if (campaigns == "any" or campaign in campaigns) and (channels == "any" or channel in channels):
+                mask[ci, hi] = 1.0
+    return mask
+
+
+def _rule_constraints(rule: CapacityRule, layout: Layout, months: list[dt.date]) -> list[Constraint]:
+    cell_mask = _mask(layout, rule.campaigns, rule.channels)
+    attr = rule.column if rule.measure != "contacts" else None
+    out: list[Constraint] = []
+    periods: list[tuple[str, np.ndarray, dt.date | None]]
+    if rule.period == "year":
+        periods = [(rule.name, np.ones(len(months)), None)]
+    else:
+        periods = []
+        for t, month in enumerate(months):
+            month_mask = np.zeros(len(months))
+            month_mask[t] = 1.0
+            periods.append((f"{rule.name}[{month:%Y-%m}]", month_mask, month))
+    exceptions = {e.month: e for e in rule.exceptions}
+    for name, month_mask, month in periods:
+        weight = month_mask[:, None, None] * cell_mask[None]
+        bounds: dict[Sense, float | None] = {"min": rule.min, "max": rule.max}
+        if month in exceptions:
+            override = exceptions[month]
+            bounds = {
+                "min": override.min if override.min is not None else rule.min,
+                "max": override.max if override.max is not None else rule.max,
+            }
+        for sense, bound in bounds.items():
+            if bound is None:
+                continue
+            if rule.measure == "average":
+                # avg(attr) ≤ b  ⇔  Σ (attr − b)·x ≤ 0
+                out.append(
+                    Constraint(f"{name}:{sense}", rule.name, sense, 0.0, weight, attr, float(bound), month)
+                )
+            else:
+                out.append(
+                    Constraint(f"{name}:{sense}", rule.name, sense, float(bound), weight, attr, 0.0, month)
+                )
+    return out
+
+
+def _spread_constraints(rule: SpreadRule, layout: Layout, months: list[dt.date]) -> list[Constraint]:
+    cell_mask = _mask(layout, rule.campaigns, rule.channels)
+    n_t = len(months)
+    out = []
+    for t, month in enumerate(months):
+        for sense, factor in (("max", 1.0 + rule.tolerance), ("min", 1.0 - rule.tolerance)):
+            # count_t − factor/T · Σ_s count_s  ≤ 0 (max) or ≥ 0 (min)
+            month_weight = np.full(n_t, -factor / n_t)
+            month_weight[t] += 1.0
+            weight = month_weight[:, None, None] * cell_mask[None]
+            out.append(
+                Constraint(
+                    f"{rule.name}[{month:%Y-%m}]:{sense}", rule.name, sense, 0.0, weight, None, 0.0, month
+                )
+            )  # type: ignore[arg-type]
+    return out
+
+
+def expand_capacities(settings: CapacitySettings, layout: Layout, months: list[dt.date]) -> list[Constraint]:
+    """All constraints of the capacity settings, in a stable order."""
+    out: list[Constraint] = []
+    for rule in settings.rules:
+        out += _rule_constraints(rule, layout, months)
+    for spread in settings.spread:
+        out += _spread_constraints(spread, layout, months)
+    return out
+
+
+def attributes_needed(constraints: list[Constraint]) -> list[str]:
+    """Attribute names the constraints need, sorted."""
+    return sorted({c.attr for c in constraints if c.attr is not None})
+
+
+def price_arrays(
+    constraints: list[Constraint], prices: np.ndarray, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Split the Lagrangian charge per contact into a global ``[T, C, H]`` part and, per
+    attribute, a ``[T, C, H]`` multiplier of the attribute (the offset part is global)."""
+    global_price = np.zeros(shape)
+    attr_price: dict[str, np.ndarray] = {}
+    for constraint, lam in zip(constraints, prices, strict=True):
+        if lam == 0.0:
+            continue
+        signed = constraint.sign * lam * constraint.weight
+        if constraint.attr is None:
+            global_price += signed
+        else:
+            attr_price.setdefault(constraint.attr, np.zeros(shape))
+            attr_price[constraint.attr] += signed
+            global_price -= signed * constraint.offset
+    return global_price, attr_price

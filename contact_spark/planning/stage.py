@@ -1,0 +1,210 @@
+"""The planning stage: per-customer schedules under global capacities, written to Delta."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from contact_spark.capacity.constraints import attributes_needed, expand_capacities
+from contact_spark.capacity.lagrangian import ITERATIONS_TABLE, CapacityEngine, CapacityResult
+from contact_spark.config.models import AppConfig
+from contact_spark.errors import ContactSparkError
+from contact_spark.io.tables import TableStore
+from contact_spark.planning.frame import Layout, customer_frame, layout_for
+from contact_spark.planning.solve import StaticInputs, plan_rows, quarantine_rows
+
+log = logging.getLogger(__name__)
+
+PLANNING_TABLES = ("plan", "plan_quarantine", "capacity_sensitivity", "plan_summary", ITERATIONS_TABLE)
+
+
+class CapacityAttributeError(ContactSparkError):
+    """A custom capacity names an attribute that is neither built in nor a numeric customers column."""
+
+
+@dataclass(frozen=True)
+class PlanningResult:
+    tables: dict[str, str]
+    capacity: CapacityResult
+
+
+def _attribute_columns(
+    frame: DataFrame,
+    eligibility: DataFrame,
+    customers: DataFrame,
+    layout: Layout,
+    config: AppConfig,
+    names: list[str],
+) -> DataFrame:
+    """Add ``attr_<name>`` arrays (one value per cell) for the custom capacities."""
+    n_c = len(layout.campaigns)
+    for name in names:
+        if name == "cost":
+            costs = [config.channels[h].cost for _ in range(n_c) for h in layout.channels]
+            frame = frame.withColumn("attr_cost", F.array(*[F.lit(float(c)) for c in costs]))
+        elif name in ("expected_value", "propensity"):
+            cells = (
+                eligibility.select(
+                    "customer_id",
+                    F.struct(
+                        (
+                            F.array_position(
+                                F.array(*[F.lit(c) for c in layout.campaigns]), F.col("campaign")
+                            )
+                            - 1
+                        )
+                        * len(layout.channels)
+                        + F.array_position(F.array(*[F.lit(h) for h in layout.channels]), F.col("channel"))
+                        - 1,
+                        F.coalesce(F.col(name).cast("double"), F.lit(0.0)),
+                    ).alias("kv"),
+                )
+                .groupBy("customer_id")
+                .agg(F.map_from_entries(F.collect_list("kv")).alias(f"_m_{name}"))
+            )
+            frame = (
+                frame.join(cells, "customer_id", "left")
+                .withColumn(
+                    f"attr_{name}",
+                    F.transform(
+                        F.sequence(F.lit(0), F.lit(layout.n_cells - 1)),
+                        lambda k, n=name: F.coalesce(
+                            F.element_at(F.col(f"_m_{n}"), k.cast("long")), F.lit(0.0)
+                        ),
+                    ),
+                )
+                .drop(f"_m_{name}")
+            )
+        else:
+            field = next((f for f in customers.schema.fields if f.name == name), None)
+            if field is None or field.dataType.typeName() not in (
+                "double",
+                "float",
+                "integer",
+                "long",
+                "short",
+                "decimal",
+            ):
+                raise CapacityAttributeError(
+                    f"capacity column '{name}' is not cost, expected_value, propensity or a numeric customers column"
+                )
+            values = customers.select("customer_id", F.col(name).cast("double").alias("_v")).dropDuplicates(
+                ["customer_id"]
+            )
+            frame = (
+                frame.join(values, "customer_id", "left")
+                .withColumn(f"attr_{name}", F.array_repeat(F.coalesce("_v", F.lit(0.0)), layout.n_cells))
+                .drop("_v")
+            )
+    return frame
+
+
+def run_planning_stage(
+    spark: SparkSession,
+    store: TableStore,
+    config: AppConfig,
+    eligibility: DataFrame,
+    contact_history: DataFrame,
+    customers: DataFrame,
+    run_id: str,
+    config_hash: str = "",
+) -> PlanningResult:
+    """Plan every customer under the policy and the capacities; write plan and certificate tables."""
+    layout, policy = layout_for(config)
+    months = config.run.months()
+    constraints = expand_capacities(config.capacities, layout, months)
+    attributes = attributes_needed(constraints)
+    settings = config.capacities.lagrangian
+    batches = settings.batches or max(2, min(2000, int(spark.sparkContext.defaultParallelism) * 2))
+    frame = customer_frame(eligibility, contact_history, layout, config.run.first_month, batches)
+    frame = _attribute_columns(frame, eligibility, customers, layout, config, attributes)
+    frame = frame.repartition(batches, "batch").persist(StorageLevel.MEMORY_AND_DISK)
+    log.info(
+        "planning: %d customers with an eligible contact, %d capacity constraints",
+        frame.count(),
+        len(constraints),
+    )
+    engine = CapacityEngine(
+        spark,
+        frame,
+        policy,
+        layout,
+        StaticInputs.from_config(config),
+        constraints,
+        settings,
+        attributes,
+        store=store,
+        run_id=run_id,
+        config_hash=config_hash,
+    )
+    result = engine.run()
+    plan = plan_rows(result.solved, eligibility, layout, months, run_id)
+    store.replace_run(plan, "plan", run_id)
+    store.replace_run(quarantine_rows(result.solved, run_id), "plan_quarantine", run_id)
+    store.replace_run(sensitivity_rows(spark, result, run_id), "capacity_sensitivity", run_id)
+    store.replace_run(summary_row(spark, store, result, run_id), "plan_summary", run_id)
+    frame.unpersist()
+    log.info(
+        "planning: value=%.2f dual_bound=%.2f gap=%.5f iterations=%d",
+        result.primal_value,
+        result.dual_bound,
+        result.gap,
+        result.iterations,
+    )
+    return PlanningResult({t: store.location(t) for t in PLANNING_TABLES if store.exists(t)}, result)
+
+
+def sensitivity_rows(spark: SparkSession, result: CapacityResult, run_id: str) -> DataFrame:
+    """Shadow price per capacity constraint: objective gained per extra unit of capacity."""
+    rows = [
+        (
+            run_id,
+            c.name,
+            c.rule,
+            c.month,
+            c.sense,
+            float(c.bound),
+            float(used),
+            float(price),
+            bool(price > 1e-9),
+            float(max(0.0, c.bound - used)) if c.sense == "min" else 0.0,
+        )
+        for c, used, price in zip(result.constraints, result.usage, result.prices, strict=True)
+    ]
+    return spark.createDataFrame(
+        rows,
+        "run_id string, constraint_name string, rule string, month date, sense string, bound double, "
+        "usage double, shadow_price double, binding boolean, shortfall double",
+    )
+
+
+def summary_row(spark: SparkSession, store: TableStore, result: CapacityResult, run_id: str) -> DataFrame:
+    """The plan's objective, dual bound, gap and size (one row)."""
+    planned = (
+        store.read_run("plan", run_id)
+        .agg(F.count(F.lit(1)).alias("contacts"), F.countDistinct("customer_id").alias("customers"))
+        .first()
+    )
+    quarantined = store.read_run("plan_quarantine", run_id).count()
+    return spark.createDataFrame(
+        [
+            (
+                run_id,
+                float(result.primal_value),
+                float(result.dual_bound),
+                float(result.gap),
+                int(result.iterations),
+                int(result.repair_rounds),
+                int(result.trimmed_contacts),
+                int(planned["contacts"]),
+                int(planned["customers"]),
+                int(quarantined),
+            )
+        ],
+        "run_id string, objective double, dual_bound double, gap double, iterations int, repair_rounds int, "
+        "trimmed_contacts int, contacts long, customers long, quarantined long",
+    )
