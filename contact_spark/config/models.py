@@ -139,10 +139,9 @@ class AppConfig(StrictModel):
 
     @model_validator(mode="after")
     def _policy_compiles(self) -> AppConfig:
-        from contact_spark.policy.compiler import compile_policy
-
-        # Raises PolicyError naming the rule (unknown campaign or channel, impossible rules).
-        compile_policy(self.policy, list(self.campaigns), list(self.channels))
+        # Raises PolicyError naming the rule(s): unknown campaign or channel, or a rule set
+        # that only "no contact at all" can satisfy.
+        self.policy.check_against(list(self.campaigns), list(self.channels), self.run.horizon_months)
         return self
 
     @model_validator(mode="after")

@@ -19,6 +19,8 @@ ELIGIBILITY_TABLES = ("eligibility", "eligibility_funnel", "inputs_rejected")
 def best_contacts_for_run(store: TableStore, run_id: str) -> DataFrame:
     """The run's best contacts, checked for the columns eligibility needs."""
     df = store.read_run("best_contacts", run_id)
+    if "contact" not in df.columns and "value" in df.columns:
+        df = df.withColumnRenamed("value", "contact")
     for column in BEST_CONTACT_COLUMNS:
         if column not in df.columns:
             raise MissingColumnError("best_contacts", column, df.columns)
