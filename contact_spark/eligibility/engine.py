@@ -33,6 +33,7 @@ CHANNEL_OPT_OUT_UNKNOWN = "CHANNEL_OPT_OUT_UNKNOWN"
 NO_PROPENSITY = "NO_PROPENSITY"
 INVALID_PROPENSITY = "INVALID_PROPENSITY"
 PROPENSITY_CONFLICT = "PROPENSITY_CONFLICT"
+HOUSEHOLD_MEMBER_SUPPRESSED = "HOUSEHOLD_MEMBER_SUPPRESSED"
 EXCLUDED_BY_RULE = "EXCLUDED_BY_RULE"
 NOT_INCLUDED_BY_RULE = "NOT_INCLUDED_BY_RULE"
 ELIGIBLE = "ELIGIBLE"
@@ -162,11 +163,16 @@ def compute_eligibility(
     best_contacts: DataFrame,
     propensities: DataFrame,
     run_id: str,
+    household_best: DataFrame | None = None,
 ) -> EligibilityResult:
     """Decide, for every customer × campaign × channel, eligibility and every reason against it.
 
     ``best_contacts`` has one row per customer and channel the customer can be reached
-    on (columns ``customer_id, channel, contact_id, contact, score``).
+    on (columns ``customer_id, channel, contact_id, contact, score``). With
+    ``contacts.household.suppress_other_members`` on, ``household_best``
+    (``customer_id, household_best``) marks the one member of each household who may be
+    contacted; the others get ``HOUSEHOLD_MEMBER_SUPPRESSED`` for every campaign, so two
+    members are never contacted for the same campaign in the same month.
     """
     check_rules(spark, config.eligibility.rules, customers.schema)
     pairs = spark.createDataFrame(
@@ -189,12 +195,29 @@ def compute_eligibility(
     one_per_id = valid_customers.dropDuplicates(["customer_id"]).join(duplicates, "customer_id")
 
     # Exactly one contact per customer and channel: the best score, ties broken by a stable hash of the id.
-    contacts = best_contacts.groupBy("customer_id", "channel").agg(
-        F.max_by(
-            F.struct("contact_id", "contact", F.col("score").cast("double").alias("contact_score")),
-            F.struct(F.col("score").cast("double"), F.lit(0) - F.xxhash64("contact_id")),
-        ).alias("_best")
-    ).select("customer_id", "channel", "_best.contact_id", "_best.contact", "_best.contact_score")
+    contacts = (
+        best_contacts.groupBy("customer_id", "channel")
+        .agg(
+            F.max_by(
+                F.struct("contact_id", "contact", F.col("score").cast("double").alias("contact_score")),
+                F.struct(F.col("score").cast("double"), F.lit(0) - F.xxhash64("contact_id")),
+            ).alias("_best")
+        )
+        .select("customer_id", "channel", "_best.contact_id", "_best.contact", "_best.contact_score")
+    )
+    suppress = config.contacts.household.suppress_other_members
+    if suppress:
+        if household_best is None:
+            raise ContactSparkError(
+                "contacts.household.suppress_other_members is on but no contactability table was given"
+            )
+        one_per_id = one_per_id.join(
+            household_best.select("customer_id", F.col("household_best").alias("_household_best")),
+            "customer_id",
+            "left",
+        )
+    else:
+        one_per_id = one_per_id.withColumn("_household_best", F.lit(True))
     candidates = (
         one_per_id.crossJoin(F.broadcast(pairs))
         .join(contacts, ["customer_id", "channel"], "left")
@@ -243,6 +266,8 @@ def compute_eligibility(
             ),
             F.lit(INVALID_PROPENSITY),
         ),
+        # Fail-closed: a member missing from the contactability table is not the best one.
+        F.when(~F.coalesce(F.col("_household_best"), F.lit(False)), F.lit(HOUSEHOLD_MEMBER_SUPPRESSED)),
         *[_rule_reason(rule) for rule in config.eligibility.rules],
     ]
     reason_array = F.filter(F.array(*reasons), lambda r: r.isNotNull())

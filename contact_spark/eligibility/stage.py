@@ -38,7 +38,10 @@ def run_eligibility_stage(
 ) -> dict[str, str]:
     """Compute and write ``eligibility``, ``eligibility_funnel`` and ``inputs_rejected`` for the run."""
     contacts = best_contacts if best_contacts is not None else best_contacts_for_run(store, run_id)
-    result = compute_eligibility(spark, config, customers, contacts, propensities, run_id)
+    household_best = None
+    if config.contacts.household.suppress_other_members:
+        household_best = store.read_run("contactability", run_id).select("customer_id", "household_best")
+    result = compute_eligibility(spark, config, customers, contacts, propensities, run_id, household_best)
     store.replace_run(result.eligibility, "eligibility", run_id)
     # The funnel and rejections are read back from the written table: one pass over candidates.
     written = store.read_run("eligibility", run_id)

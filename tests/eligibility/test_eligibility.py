@@ -356,3 +356,41 @@ def test_rule_scopes_must_name_configured_campaigns_and_channels() -> None:
         )
     with pytest.raises(ConfigError, match="has neither 'segments' nor 'where'"):
         load_config(overrides={"eligibility": {"rules": [{"name": "x"}]}})
+
+
+def test_household_suppression_keeps_only_the_best_member(spark: SparkSession) -> None:
+    """With the switch on, the non-best member (or one missing from contactability) is held back."""
+    base = small_config()
+    config = base.model_copy(
+        update={
+            "contacts": base.contacts.model_copy(
+                update={
+                    "household": base.contacts.household.model_copy(update={"suppress_other_members": True})
+                }
+            )
+        }
+    )
+    customers = spark.createDataFrame([customer("A"), customer("B"), customer("C")], CUSTOMER_SCHEMA)
+    best = spark.createDataFrame([("A", True), ("B", False)], "customer_id string, household_best boolean")
+    result = compute_eligibility(
+        spark,
+        config,
+        customers,
+        reachable(spark, ["A", "B", "C"]),
+        propensities(spark, ["A", "B", "C"]),
+        "r1",
+        best,
+    )
+    expected = summary(
+        spark,
+        [
+            ("A", "DEM", True, []),
+            ("A", "TLS", True, []),
+            ("B", "DEM", False, ["HOUSEHOLD_MEMBER_SUPPRESSED"]),
+            ("B", "TLS", False, ["HOUSEHOLD_MEMBER_SUPPRESSED"]),
+            ("C", "DEM", False, ["HOUSEHOLD_MEMBER_SUPPRESSED"]),
+            ("C", "TLS", False, ["HOUSEHOLD_MEMBER_SUPPRESSED"]),
+        ],
+    )
+    got = result.eligibility.select(*expected.columns)
+    assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
