@@ -11,7 +11,7 @@ RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMER
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run test lint docs wheel bench clean
+.PHONY: help check-java install run test lint docs wheel bench bench-1m clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -45,8 +45,12 @@ docs: install ## Regenerate docs/input_contract.md from the contract in code
 wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
 	$(PIP) wheel -q --no-deps -w dist .
 
-bench: check-java install ## Run the benchmarks under bench/ (figures go to docs/benchmarks.md)
+bench: check-java install ## Benchmarks: solver kernel and the pipeline at 10k and 100k customers (JSON in bench/results/)
 	$(PY) bench/bench_kernel.py
+	$(PY) bench/bench_pipeline.py --customers 10000 --customers 100000
+
+bench-1m: check-java install ## End-to-end benchmark at 1,000,000 customers (long)
+	$(PY) bench/bench_pipeline.py --customers 1000000
 
 clean: ## Remove generated tables, reports and build outputs (keeps .venv)
 	rm -rf lakehouse reports build dist *.egg-info spark-warehouse .pytest_cache

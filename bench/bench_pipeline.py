@@ -1,0 +1,116 @@
+"""End-to-end benchmark: the whole pipeline on generated data, timed by stage.
+
+    .venv/bin/python bench/bench_pipeline.py --customers 10000 [--customers 100000 ...]
+
+For each size: generates the demo base, runs every stage in Spark local mode into a
+fresh Delta base path, and reports the seconds per stage (from ``run_stages``), the
+number of price iterations, the objective, dual bound and gap (``plan_summary``) and the
+peak memory (VmHWM) of the driver's JVM and of the Python workers. Writes
+``bench/results/pipeline.json`` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from contact_spark.cli import default_run_id
+from contact_spark.config import load_config
+from contact_spark.io.tables import TableStore
+from contact_spark.pipeline import run_pipeline
+from contact_spark.spark import get_spark
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """Peak resident memory (VmHWM) of this machine's Spark JVM and Python workers, in MB."""
+    jvm, workers = 0.0, 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="ignore")
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        hwm = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")), None)
+        if hwm is None:
+            continue
+        mb = int(hwm) / 1024
+        if "org.apache.spark.deploy.SparkSubmit" in cmdline:
+            jvm = max(jvm, mb)
+        elif "pyspark.daemon" in cmdline or "pyspark/daemon" in cmdline or "pyspark.worker" in cmdline:
+            workers = max(workers, mb)
+    import resource
+
+    driver_python = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "driver_jvm_mb": round(jvm, 1),
+        "driver_python_mb": round(driver_python, 1),
+        "python_worker_mb": round(workers, 1),
+    }
+
+
+def run_size(customers: int, config_path: str | None) -> dict[str, Any]:
+    base = Path(tempfile.mkdtemp(prefix=f"bench-{customers}-"))
+    try:
+        config = load_config(
+            config_path,
+            overrides={"demo.customers": customers, "storage.base_path": str(base / "lakehouse")},
+        )
+        spark = get_spark("contact_spark.bench", ui=False)
+        store = TableStore(spark, config.storage)
+        run_id = default_run_id(config)
+        start = time.perf_counter()
+        result = run_pipeline(spark, store, config, run_id, generate=True, report_dir=str(base / "reports"))
+        total = time.perf_counter() - start
+        summary = store.read_run("plan_summary", run_id).first().asDict()
+        return {
+            "customers": customers,
+            "total_seconds": round(total, 1),
+            "stages": {s.stage: s.seconds for s in result.stages},
+            "iterations": summary["iterations"],
+            "objective": summary["objective"],
+            "dual_bound": summary["dual_bound"],
+            "gap": summary["gap"],
+            "contacts": summary["contacts"],
+            "memory": peak_memory_mb(),
+        }
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    stages = sorted(
+        {s for r in rows for s in r["stages"]},
+        key=lambda s: list(rows[0]["stages"]).index(s) if s in rows[0]["stages"] else 99,
+    )
+    head = ["customers", *stages, "total s", "iterations", "gap", "JVM MB", "worker MB"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [f"{r['customers']:,}", *[f"{r['stages'].get(s, 0):.1f}" for s in stages]]
+        cells += [f"{r['total_seconds']:.1f}", str(r["iterations"]), f"{r['gap']:.4%}"]
+        cells += [f"{r['memory']['driver_jvm_mb']:.0f}", f"{r['memory']['python_worker_mb']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, action="append", help="size (repeatable); default 10000")
+    parser.add_argument("--config", default=None)
+    args = parser.parse_args()
+    rows = [run_size(n, args.config) for n in (args.customers or [10_000])]
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pipeline.json").write_text(json.dumps(rows, indent=2, default=str))
+    print(json.dumps(rows, indent=2, default=str))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
