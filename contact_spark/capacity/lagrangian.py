@@ -35,6 +35,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
+from scipy.optimize import linprog
 
 from contact_spark.capacity.constraints import Constraint, price_arrays
 from contact_spark.capacity.settings import LagrangianSettings
@@ -46,6 +47,15 @@ from contact_spark.policy.compiler import CompiledPolicy
 log = logging.getLogger(__name__)
 
 ITERATIONS_TABLE = "capacity_iterations"
+PRICE_CAP = 50.0  # highest price, in mean contact values per unit of a constraint's coefficient
+SERIOUS_FRACTION = 0.1  # serious step when the dual falls by this share of the predicted decrease
+NULL_SHRINK = 0.7  # box radius factor after a null step
+MIN_RADIUS = 1e-6  # smallest box radius (in units)
+DUAL_TOLERANCE_SHARE = 0.1  # stop when the predicted decrease < this × gap_tolerance × |dual|
+PRIMAL_TARGET_CONTACTS = 0.5  # primal phase aims this many contacts under each binding max …
+PRIMAL_TARGET_SHARE = 2e-4  # … plus this share of the bound
+PRIMAL_KAPPA = 0.5  # initial price step per unit of log-usage ratio, in smoothing charges
+PRIMAL_ROUNDS_FACTOR = 2  # primal rounds = this × repair_rounds
 ITERATION_SCHEMA = (
     "run_id string, config_hash string, phase string, iteration int, constraint_name string, "
     "rule string, month date, sense string, bound double, price double, usage double, "
@@ -67,6 +77,23 @@ class Evaluation:
     value: float  # Σ value of the chosen contacts, prices excluded
     contacts: int
     failed: int
+
+
+@dataclass
+class BundleState:
+    """Dual-phase state: the cuts of the smoothed dual, the stability centre, the box."""
+
+    prices: np.ndarray = field(default_factory=lambda: np.zeros(0))  # next point to evaluate
+    centre: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    centre_value: float = math.inf
+    radius: float = 0.5  # box half-width, in units
+    units: np.ndarray = field(default_factory=lambda: np.zeros(0))  # price per unit, per constraint
+    value_scale: float = 1.0  # mean contact value
+    predicted: float = math.inf
+    converged: bool = False
+    iteration: int = 0
+    cuts: list[tuple[np.ndarray, float, np.ndarray]] = field(default_factory=list)
+    history: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
@@ -138,6 +165,7 @@ class CapacityEngine:
         self.shape = (layout.horizon, len(layout.campaigns), len(layout.channels))
         self._cached: list[DataFrame] = []
         self.perturbation = 0.0
+        self._best_prices = np.zeros(len(constraints))
 
     # ------------------------------------------------------------------ solving
     def evaluate(self, prices: np.ndarray, frame: DataFrame | None = None, exact: bool = False) -> Evaluation:
@@ -282,12 +310,12 @@ class CapacityEngine:
         if self.store is None or not rows:
             return
         df = self.spark.createDataFrame(rows, ITERATION_SCHEMA)
-        self.store.append(
-            df,
-            ITERATIONS_TABLE,
-            app_id=f"capacity:{self.run_id}:{self.config_hash[:12]}:{phase}",
-            txn_version=iteration + 1,
-        )
+        # No application transaction id: a resume reads which iterations are recorded, and a
+        # rerun first removes the rows it recomputes (an app id would skip those appends).
+        if self.store.exists(ITERATIONS_TABLE):
+            self.store.append(df, ITERATIONS_TABLE)
+        else:  # created partitioned by run_id, so that a run's rows can be replaced
+            self.store.replace_run(df, ITERATIONS_TABLE, self.run_id)
 
     def subgradient(self, usage: np.ndarray) -> np.ndarray:
         """∂L/∂λ_k = s_k (b_k − usage_k)."""
@@ -295,115 +323,279 @@ class CapacityEngine:
         bounds = np.array([c.bound for c in self.constraints])
         return signs * (bounds - usage)
 
+    def excess(self, usage: np.ndarray) -> np.ndarray:
+        """Signed violation ``s_k (usage_k − b_k)``: > 0 means violated."""
+        return -self.subgradient(usage)
+
     def reset_run(self) -> None:
         """Forget this run's recorded iterations (a fresh start, not a resume)."""
         if self.store is not None and self.store.exists(ITERATIONS_TABLE):
             empty = self.spark.createDataFrame([], ITERATION_SCHEMA)
             self.store.replace_run(empty, ITERATIONS_TABLE, self.run_id)
 
-    def _recorded_state(self) -> dict[str, object] | None:
+    def _reset_phases_after_dual(self) -> None:
+        """Drop this run's rows of the phases after the dual one (they are recomputed)."""
+        if self.store is None or not self.store.exists(ITERATIONS_TABLE):
+            return
+        rows = self.store.read_run(ITERATIONS_TABLE, self.run_id)
+        later = rows.filter((F.col("phase") != "dual") | (F.col("config_hash") != self.config_hash))
+        if later.limit(1).count() == 0:
+            return
+        keep = rows.filter((F.col("phase") == "dual") & (F.col("config_hash") == self.config_hash)).collect()
+        self.store.replace_run(
+            self.spark.createDataFrame(keep, ITERATION_SCHEMA), ITERATIONS_TABLE, self.run_id
+        )
+
+    def _recorded_state(self) -> BundleState | None:
         """State after this run's last recorded dual iteration, to resume from."""
         if self.store is None or not self.store.exists(ITERATIONS_TABLE):
             return None
-        previous = self.store.read(ITERATIONS_TABLE).filter(
-            (F.col("run_id") == self.run_id)
-            & (F.col("config_hash") == self.config_hash)
-            & (F.col("phase") == "dual")
+        previous = (
+            self.store.read(ITERATIONS_TABLE)
+            .filter(
+                (F.col("run_id") == self.run_id)
+                & (F.col("config_hash") == self.config_hash)
+                & (F.col("phase") == "dual")
+            )
+            .collect()  # iterations × constraints rows: the price history, never per customer
         )
-        last = previous.agg(F.max("iteration")).first()[0]
-        if last is None:
+        if not previous:
             return None
-        rows = {r["constraint_name"]: r for r in previous.filter(F.col("iteration") == last).collect()}
         names = [c.name for c in self.constraints]
-        if set(rows) != set(names):
-            return None  # a different constraint set: start afresh
-        first = rows[names[0]]
-        return {
-            "iteration": int(last) + 1,
-            "prices": np.array([rows[n]["next_price"] for n in names], dtype=np.float64),
-            "steps": np.array([rows[n]["step"] for n in names], dtype=np.float64),
-            "previous": np.array([rows[n]["violation_signed"] for n in names], dtype=np.float64),
-            "best_prices": np.array([rows[n]["best_price"] for n in names], dtype=np.float64),
-            "best_dual": float(first["best_dual"]),
-            "converged": bool(first["stall"]),
-            "value_scale": float(first["value_scale"]),
-            "scales": np.array([rows[n]["scale"] for n in names], dtype=np.float64),
-        }
+        by_iteration: dict[int, dict[str, object]] = {}
+        for row in previous:
+            by_iteration.setdefault(int(row["iteration"]), {})[row["constraint_name"]] = row
+        iterations = sorted(by_iteration)
+        if iterations != list(range(len(iterations))) or any(
+            set(by_iteration[i]) != set(names) for i in iterations
+        ):
+            return None  # a different constraint set or a hole: start afresh
+        state: BundleState | None = None
+        for i in iterations:
+            rows = by_iteration[i]
+            first = rows[names[0]]
+            prices = np.array([rows[n]["price"] for n in names], dtype=np.float64)  # type: ignore[index]
+            usage = np.array([rows[n]["usage"] for n in names], dtype=np.float64)  # type: ignore[index]
+            if state is None:
+                state = BundleState(
+                    units=np.array([rows[n]["scale"] for n in names], dtype=np.float64),  # type: ignore[index]
+                    value_scale=float(first["value_scale"]),  # type: ignore[index]
+                    radius=self.settings.initial_step,
+                )
+            state.history.append((prices, usage))
+            state.cuts.append((prices, float(first["dual_bound"]), self.subgradient(usage)))  # type: ignore[index]
+            state.centre = np.array([rows[n]["best_price"] for n in names], dtype=np.float64)  # type: ignore[index]
+            state.centre_value = float(first["best_dual"])  # type: ignore[index]
+            state.prices = np.array([rows[n]["next_price"] for n in names], dtype=np.float64)  # type: ignore[index]
+            state.radius = float(rows[names[0]]["step"]) / float(state.units[0])  # type: ignore[index]
+            state.converged = bool(first["stall"])  # type: ignore[index]
+            state.iteration = i + 1
+        if state is not None:
+            state.predicted = self._next_point(state)[1]
+        return state
+
+    # ---------------------------------------------------------------- dual phase
+    def _price_cap(self, state: BundleState) -> np.ndarray:
+        """Prices above ``PRICE_CAP`` mean contact values per unit of coefficient are pointless."""
+        return PRICE_CAP * state.units
+
+    def _next_point(self, state: BundleState) -> tuple[np.ndarray, float]:
+        """Box-step bundle master: minimise the cutting-plane model of the (smoothed) dual in
+        the box ``|λ − centre| ≤ radius·units``, ``0 ≤ λ ≤ cap``; returns the point and the
+        decrease the model predicts from the centre's value."""
+        n_k = len(self.constraints)
+        units = state.units
+        lower = np.maximum(0.0, state.centre / units - state.radius)
+        upper = np.minimum(PRICE_CAP, state.centre / units + state.radius)
+        upper = np.maximum(upper, lower)
+        # Variables: μ (prices in units) and θ; minimise θ ≥ L_j + g_j·(units μ − λ_j).
+        a_ub = np.zeros((len(state.cuts), n_k + 1))
+        b_ub = np.zeros(len(state.cuts))
+        for j, (lam, value, grad) in enumerate(state.cuts):
+            a_ub[j, :n_k] = grad * units
+            a_ub[j, n_k] = -1.0
+            b_ub[j] = float(grad @ lam) - value
+        cost = np.zeros(n_k + 1)
+        cost[n_k] = 1.0
+        res = linprog(
+            cost,
+            A_ub=a_ub,
+            b_ub=b_ub,
+            bounds=[*zip(lower, upper, strict=True), (None, None)],
+            method="highs",
+        )
+        if res.status != 0 or res.x is None:  # pragma: no cover - the box keeps it bounded
+            return np.array(state.centre, copy=True), 0.0
+        mu = np.clip(res.x[:n_k], lower, upper)
+        predicted = max(0.0, state.centre_value - float(res.x[n_k]))
+        return mu * units, predicted
+
+    def _dual_phase(self, resume: bool) -> BundleState:
+        """Proximal box-step bundle method on the smoothed dual (see module docstring)."""
+        n_k = len(self.constraints)
+        state = self._recorded_state() if resume else None
+        if state is None:
+            self.reset_run()
+            state = BundleState(prices=np.zeros(n_k))
+        else:
+            log.info("capacity: resuming run %s at iteration %d", self.run_id, state.iteration)
+            self.perturbation = self.settings.smoothing * state.value_scale
+        cap = self.settings.max_iterations
+        while state.iteration < cap and not state.converged:
+            lam = np.array(state.prices, copy=True)
+            ev = self.evaluate(lam)
+            self._release(ev.solved)
+            if state.units.size == 0:
+                # Prices are in value units: the mean contact value sets the scales.
+                state.value_scale = max(ev.value / max(ev.contacts, 1), 1e-6)
+                state.units = state.value_scale / self._coefficient_scales(ev)
+                state.radius = self.settings.initial_step
+                self.perturbation = self.settings.smoothing * state.value_scale
+                # The smoothed dual differs from the exact one: re-evaluate with the charge.
+                ev = self.evaluate(lam)
+                self._release(ev.solved)
+            value = self.dual_value(ev, lam)
+            grad = self.subgradient(ev.usage)
+            state.cuts.append((lam, value, grad))
+            state.history.append((lam, ev.usage))
+            if not math.isfinite(state.centre_value):
+                state.centre, state.centre_value = lam, value
+            else:
+                decrease = state.centre_value - value
+                moved = float(np.abs((lam - state.centre) / state.units).max(initial=0.0))
+                if decrease >= SERIOUS_FRACTION * state.predicted and decrease > 0:
+                    state.centre, state.centre_value = lam, value
+                    if decrease >= 0.5 * state.predicted and moved >= 0.99 * state.radius:
+                        state.radius = min(state.radius * 2.0, PRICE_CAP)
+                else:
+                    state.radius = max(state.radius * NULL_SHRINK, MIN_RADIUS)
+            state.prices, state.predicted = self._next_point(state)
+            state.converged = state.predicted <= self.settings.gap_tolerance * DUAL_TOLERANCE_SHARE * max(
+                abs(state.centre_value), 1e-9
+            )
+            self._record(
+                "dual",
+                state.iteration,
+                lam,
+                ev,
+                dual=value,
+                step=state.radius * state.units,
+                next_price=state.prices,
+                best_price=state.centre,
+                best_dual=state.centre_value,
+                stall=int(state.converged),
+                value_scale=state.value_scale,
+                violation_signed=self.excess(ev.usage) / np.maximum(np.abs(self._bounds), 1.0),
+                scale=state.units,
+            )
+            state.iteration += 1
+        return state
+
+    @property
+    def _bounds(self) -> np.ndarray:
+        return np.array([c.bound for c in self.constraints], dtype=np.float64)
+
+    # -------------------------------------------------------------- primal phase
+    def _positive_usage(self, constraint: Constraint) -> bool:
+        """Usage can never be negative (counts or sums of a non-negative built-in attribute)."""
+        return (
+            bool((constraint.weight >= 0).all())
+            and constraint.offset == 0.0
+            and constraint.attr
+            in (
+                None,
+                "cost",
+                "propensity",
+            )
+        )
+
+    def _primal_phase(self, state: BundleState) -> Evaluation:
+        """Tune the prices from the dual centre until every max capacity holds with little slack.
+
+        The smoothed choices respond to a price like a logit model: a constraint's usage
+        scales roughly by ``exp(−Δλ/κ)`` with ``κ`` of the order of the smoothing charge.
+        Each price therefore moves by ``κ_k · log(usage_k / (b_k − target_k))`` (a
+        Sinkhorn-like proportional update, exact for logit choices; a linear step for
+        constraints whose usage can be negative); ``κ_k`` halves when the violation changes
+        sign and doubles while it keeps it. Returns the best evaluation: the feasible
+        one of highest value, else the least violated one (the trim finishes it).
+        """
+        n_k = len(self.constraints)
+        units = state.units
+        mu = np.array(state.centre / units, copy=True)
+        coef = state.value_scale / units  # typical |a| of one contact
+        target = PRIMAL_TARGET_CONTACTS * coef + PRIMAL_TARGET_SHARE * np.abs(self._bounds)
+        kappa = np.full(n_k, max(self.settings.smoothing, 1e-3) * PRIMAL_KAPPA)
+        positive = np.array([self._positive_usage(c) for c in self.constraints])
+        is_max = np.array([c.sense == "max" for c in self.constraints])
+        best: Evaluation | None = None
+        best_key: tuple[float, float] = (math.inf, -math.inf)
+        previous = np.zeros(n_k)
+        for round_ in range(PRIMAL_ROUNDS_FACTOR * self.settings.repair_rounds):
+            lam = mu * units
+            ev = self.evaluate(lam)
+            self._release_except(ev.solved, best.solved if best is not None else None)
+            excess = self.excess(ev.usage)
+            over = float((np.maximum(excess[is_max], 0.0) / coef[is_max]).sum())
+            key = (over, -ev.value)
+            if key < best_key:
+                if best is not None:
+                    best.solved.unpersist()
+                best, best_key = ev, key
+                self._best_prices = lam
+            self._record("primal", round_, lam, ev, dual=None, step=kappa * units, scale=units)
+            slack_cost = float((np.maximum(-excess, 0.0) * lam).sum())
+            if over == 0 and slack_cost <= self.settings.gap_tolerance * 0.1 * max(ev.value, 1e-9):
+                break
+            # Outside the band [b − 3·target, b] (or at price 0 and satisfied) a price moves.
+            moving = (excess > 0) | ((excess < -3 * target) & (mu > 0))
+            flipped = moving & (np.sign(excess) != np.sign(previous)) & (previous != 0)
+            kappa = np.where(flipped, kappa * 0.5, np.where(moving & (previous != 0), kappa * 2.0, kappa))
+            for k in np.flatnonzero(moving):
+                c = self.constraints[k]
+                aim = c.bound - target[k] if c.sense == "max" else c.bound + target[k]
+                if positive[k]:
+                    ratio = (ev.usage[k] + coef[k]) / max(aim + coef[k], 1e-12)
+                    step = math.log(max(ratio, 1e-12)) * (1.0 if c.sense == "max" else -1.0)
+                else:
+                    step = (excess[k] + target[k]) / max(abs(c.bound), coef[k] * 10, 1e-12)
+                mu[k] = min(max(mu[k] + kappa[k] * step, 0.0), PRICE_CAP)
+            previous = np.where(moving, np.sign(excess), 0.0)
+        assert best is not None
+        return best
+
+    def _release_except(self, keep: DataFrame, other: DataFrame | None) -> None:
+        for df in self._cached:
+            if df is not keep and df is not other:
+                df.unpersist()
+        self._cached = [df for df in (keep, other) if df is not None]
 
     # ---------------------------------------------------------------- main loop
     def run(self, resume: bool = True) -> CapacityResult:
-        """Dual phase (per-price adaptive steps), then repair; returns the feasible plan.
-
-        Each price moves against its own relative violation with its own step: the step
-        grows by 1.5 while the violation keeps its sign and halves when it flips (Rprop),
-        which suits a few weakly coupled capacity prices; prices stay ≥ 0.
-        """
+        """Dual phase (bundle), primal phase (price tuning), exact trim; returns the feasible
+        plan with the exact dual bound of the dual centre."""
         n_k = len(self.constraints)
         if n_k == 0:
             ev = self.evaluate(np.zeros(0), exact=True)
             self._release(ev.solved)
             return CapacityResult(ev.solved, [], np.zeros(0), np.zeros(0), ev.value, ev.objective, 1, 0, 0)
-        state = self._recorded_state() if resume else None
-        tol = self.settings.violation_tolerance
-        if state is None:
-            self.reset_run()
-            start, prices, steps, previous = 0, np.zeros(n_k), None, np.zeros(n_k)
-            best_prices, best_dual, converged = np.zeros(n_k), math.inf, False
-            value_scale, scales = None, None
-        else:
-            log.info("capacity: resuming run %s at iteration %s", self.run_id, state["iteration"])
-            start = state["iteration"]
-            prices, steps, previous = state["prices"], state["steps"], state["previous"]
-            best_prices, best_dual = state["best_prices"], state["best_dual"]
-            converged, value_scale, scales = state["converged"], state["value_scale"], state["scales"]
-            self.perturbation = self.settings.smoothing * float(value_scale)  # type: ignore[arg-type]
-        iteration = int(start) - 1  # type: ignore[call-overload]
-        for iteration in range(int(start), self.settings.max_iterations):  # type: ignore[call-overload]
-            if converged:
-                iteration -= 1
-                break
-            ev = self.evaluate(prices, exact=iteration == 0)  # type: ignore[arg-type]
-            self._release(ev.solved)
-            if value_scale is None:
-                # Prices are in value units: the mean contact value sets the scales.
-                value_scale = max(ev.value / max(ev.contacts, 1), 1e-6)
-                self.perturbation = self.settings.smoothing * value_scale
-                scales = self._scales(ev)
-                steps = self.settings.initial_step * value_scale / self._coefficient_scales(ev)
-            dual = self.dual_value(ev, prices)  # type: ignore[arg-type]
-            if dual < best_dual:
-                best_dual, best_prices = dual, np.array(prices, copy=True)
-            violation = self.relative_violation(ev.usage, scales)  # type: ignore[arg-type]
-            active = (violation > tol) | ((violation < -tol) & (np.asarray(prices) > 0))
-            converged = not active.any()
-            same = np.sign(violation) == np.sign(previous)
-            steps = np.where(active, np.where(same, steps * 1.5, steps * 0.5), steps)  # type: ignore[arg-type]
-            next_prices = np.where(active, np.maximum(0.0, prices + np.sign(violation) * steps), prices)  # type: ignore[operator]
-            self._record(
-                "dual",
-                iteration,
-                prices,  # type: ignore[arg-type]
-                ev,
-                dual=dual,
-                step=steps,
-                next_price=next_prices,
-                best_price=best_prices,
-                best_dual=best_dual,
-                stall=int(converged),
-                value_scale=value_scale,
-                violation_signed=violation,
-                scale=scales,
-            )
-            previous, prices = violation, next_prices
-        final_prices = np.asarray(prices if converged else best_prices, dtype=np.float64)
-        # The certificate: the exact (unsmoothed) dual at the final and best prices.
-        certificate = best_dual
-        for candidate in {tuple(final_prices), tuple(np.asarray(best_prices))}:
-            lam = np.array(candidate)
-            exact = self.evaluate(lam, exact=True)
-            certificate = min(certificate, self.dual_value(exact, lam))
-            self._release(exact.solved)
-        return self._repair(final_prices, certificate, iteration + 1)
+        state = self._dual_phase(resume)
+        self._reset_phases_after_dual()
+        centre = np.asarray(state.centre, dtype=np.float64)
+        candidate = self._primal_phase(state)
+        result = self._repair(candidate, self._best_prices, centre, state.iteration)
+        # The certificate: the exact (unsmoothed) dual at the centre, a valid upper bound on
+        # every plan meeting the max capacities and the minimums the plan meets.
+        unmet = set(result.shortfalls())
+        lam = np.array([0.0 if c.name in unmet else p for c, p in zip(self.constraints, centre, strict=True)])
+        exact = self.evaluate(lam, exact=True)
+        certificate = self.dual_value(exact, lam)
+        self._record("certificate", 0, lam, exact, dual=certificate)
+        exact.solved.unpersist()
+        self._cached = [result.solved]
+        result.dual_bound = certificate
+        result.prices = lam
+        return result
 
     def _feasible(self, usage: np.ndarray) -> bool:
         for c, used in zip(self.constraints, usage, strict=True):
@@ -422,10 +614,11 @@ class CapacityEngine:
             ]
         )
 
-    def _repair(self, prices: np.ndarray, best_dual: float, iterations: int) -> CapacityResult:
-        """Make every max capacity hold exactly by dropping the lowest-value contributors."""
-        ev = self.evaluate(prices)
-        self._release(ev.solved)
+    def _repair(
+        self, ev: Evaluation, prices: np.ndarray, shadow: np.ndarray, iterations: int
+    ) -> CapacityResult:
+        """Make every max capacity hold exactly: ban the lowest-value contributors of each
+        exceeded max and re-solve their customers (first letting them move, then only drop)."""
         trimmed = 0
         frame = self.frame
         rounds = 0
@@ -439,7 +632,7 @@ class CapacityEngine:
             moving = rounds <= self.settings.repair_rounds // 3
             bans = self._bans(ev.solved, excess, aggressive=rounds > (2 * self.settings.repair_rounds) // 3)
             trimmed += bans.count()
-            frame = self._with_bans(frame, ev.solved, bans, moving=moving)
+            frame = self._with_bans(frame, ev.solved, bans, moving=moving, full=self._full_slots(ev.usage))
             ev = self.evaluate(prices, frame)
             self._release(ev.solved)
         excess = self._max_excess(ev.usage)
@@ -453,10 +646,10 @@ class CapacityEngine:
         return CapacityResult(
             solved=ev.solved,
             constraints=self.constraints,
-            prices=prices,
+            prices=shadow,
             usage=ev.usage,
             primal_value=ev.value,
-            dual_bound=best_dual,
+            dual_bound=math.inf,
             iterations=iterations,
             repair_rounds=rounds,
             trimmed_contacts=trimmed,
@@ -499,7 +692,29 @@ class CapacityEngine:
             bans = bans.unionByName(more)
         return bans.distinct()
 
-    def _with_bans(self, frame: DataFrame, solved: DataFrame, bans: DataFrame, moving: bool) -> DataFrame:
+    def _full_slots(self, usage: np.ndarray) -> list[int]:
+        """Flat ``t * cells + cell`` slots that count towards a max constraint already at or
+        over its bound: a moved contact must not land there."""
+        n_cells = self.shape[1] * self.shape[2]
+        slots: set[int] = set()
+        for c, used in zip(self.constraints, usage, strict=True):
+            if c.sense != "max" or used < c.bound - 1e-9:
+                continue
+            weight = c.weight.reshape(self.shape[0], n_cells)
+            if c.attr is not None and c.offset != 0.0:
+                weight = np.abs(weight)  # the sign depends on the customer's attribute
+            for t, k in zip(*np.nonzero(weight > 0), strict=True):
+                slots.add(int(t) * n_cells + int(k))
+        return sorted(slots)
+
+    def _with_bans(
+        self,
+        frame: DataFrame,
+        solved: DataFrame,
+        bans: DataFrame,
+        moving: bool,
+        full: list[int] | None = None,
+    ) -> DataFrame:
         """Forbid the banned contacts and re-solve their customers.
 
         With ``moving`` the customer may choose any other allowed contact; otherwise it is
@@ -509,6 +724,25 @@ class CapacityEngine:
         n_cells = self.shape[1] * self.shape[2]
         if moving:
             new = bans.groupBy("customer_id").agg(F.collect_set("flat").alias("_new"))
+            if full:
+                # A moved contact may only go where capacity is left: the customer's slots in
+                # full constraints are banned too, except those it keeps.
+                current = solved.select(
+                    "customer_id",
+                    F.transform(
+                        F.arrays_zip("months", "cells"), lambda c: c["months"] * n_cells + c["cells"]
+                    ).alias("_current"),
+                )
+                new = new.join(current, "customer_id", "left").select(
+                    "customer_id",
+                    F.array_union(
+                        "_new",
+                        F.array_except(
+                            F.array(*[F.lit(x) for x in full]),
+                            F.coalesce("_current", F.array().cast("array<int>")),
+                        ),
+                    ).alias("_new"),
+                )
             if "banned" not in frame.columns:
                 frame = frame.withColumn("banned", F.array().cast("array<int>"))
             merged = (
