@@ -1,5 +1,7 @@
 """Generate the seeded demo customer base into the four input Delta tables.
 
+Stage 1 of a demo run (real runs start from their own input tables); the next is jobs/clean_contacts.py.
+
 spark-submit --py-files dist/contact_spark-*.whl jobs/generate_demo_data.py --set demo.customers=100000
 """
 
@@ -8,22 +10,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from contact_spark.cli import base_parser, config_from_args, main_guard, setup_logging
-from contact_spark.io.tables import TableStore
-from contact_spark.pipeline import write_demo_data
-from contact_spark.spark import get_spark
+from contact_spark.cli import main_guard
+from contact_spark.stage_job import stage_job
 
 
 @main_guard
 def main(argv: Sequence[str] | None = None) -> int:
-    args = base_parser(__doc__.splitlines()[1]).parse_args(argv)
-    setup_logging(args.log_level)
-    config = config_from_args(args)
-    spark = get_spark("contact_spark.generate_demo_data")
-    store = TableStore(spark, config.storage)
-    for name, location in write_demo_data(spark, store, config).items():
-        print(f"  table {name:<18} {location}")
-    return 0
+    return stage_job("generate", __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

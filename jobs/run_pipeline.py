@@ -9,13 +9,14 @@ import sys
 from collections.abc import Sequence
 
 from contact_spark.cli import base_parser, config_from_args, default_run_id, main_guard, setup_logging
+from contact_spark.deploy import enable_wheel_imports, job_session, package_archive, package_location
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.pipeline import run_pipeline
-from contact_spark.spark import get_spark
 
 
 @main_guard
 def main(argv: Sequence[str] | None = None) -> int:
+    enable_wheel_imports()  # before the config check imports the solver
     parser = base_parser(__doc__.splitlines()[1])
     parser.add_argument("--generate", action="store_true", help="generate the demo input tables first")
     parser.add_argument("--report-dir", default="reports", help="where the HTML report is written")
@@ -23,10 +24,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.log_level)
     config = config_from_args(args)
     run_id = check_run_id(args.run_id or default_run_id(config))
-    spark = get_spark("contact_spark.run_pipeline")
+    spark = job_session("contact_spark.run_pipeline")
     store = TableStore(spark, config.storage)
     result = run_pipeline(spark, store, config, run_id, generate=args.generate, report_dir=args.report_dir)
     print(f"run {result.run_id} finished ({store.backend.name} Delta backend)")
+    print(f"  package contact_spark from {package_archive() or package_location()}")
     for name, location in sorted(result.tables.items()):
         print(f"  table {name:<18} {location}")
     if result.report_path:
