@@ -1,0 +1,148 @@
+"""The Databricks notebooks run against local Spark, and the bundle points at real files.
+
+Each notebook's Python source is executed cell by cell with the globals the Databricks
+runtime provides: ``spark`` (the local test session), ``dbutils`` (a stand-in with the
+widget API the notebooks use) and ``display``. Catalog unset: delta-rs on a tmp path.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pyspark.sql import DataFrame, SparkSession
+
+from contact_spark.errors import ContactSparkError
+from contact_spark.stages import STAGES, StageOrderError, run_stage
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+HEADER = "# Databricks notebook source"
+SEPARATOR = "# COMMAND ----------"
+
+
+class Widgets:
+    """``dbutils.widgets`` of the Databricks runtime: values set by the job, else defaults."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self.values = dict(values)
+        self.defaults: dict[str, str] = {}
+
+    def _declare(self, name: str, default: str) -> None:
+        assert name not in self.defaults, f"widget {name} declared twice"
+        self.defaults[name] = default
+
+    def text(self, name: str, defaultValue: str, label: str | None = None) -> None:  # noqa: N803
+        self._declare(name, defaultValue)
+
+    def dropdown(
+        self,
+        name: str,
+        defaultValue: str,  # noqa: N803
+        choices: Sequence[str],
+        label: str | None = None,
+    ) -> None:
+        assert defaultValue in choices, f"dropdown {name}: default not a choice"
+        assert self.values.get(name, defaultValue) in choices, f"dropdown {name}: value not a choice"
+        self._declare(name, defaultValue)
+
+    def get(self, name: str) -> str:
+        if name not in self.defaults:
+            raise ValueError(f"InputWidgetNotDefined: no widget named {name}")
+        return self.values.get(name, self.defaults[name])
+
+
+class DBUtils:
+    def __init__(self, widgets: Mapping[str, str]) -> None:
+        self.widgets = Widgets(widgets)
+
+
+def cells(path: Path) -> list[str]:
+    source = path.read_text(encoding="utf-8")
+    assert source.startswith(HEADER + "\n"), f"{path.name} is not in Databricks source format"
+    return [cell for cell in source[len(HEADER) :].split(SEPARATOR) if cell.strip()]
+
+
+def run_notebook(path: Path, spark: SparkSession, widgets: Mapping[str, str]) -> dict[str, Any]:
+    """Execute the notebook's cells in order in one namespace, as a cluster does."""
+    displayed: list[DataFrame] = []
+    dbutils = DBUtils(widgets)
+    namespace: dict[str, Any] = {
+        "__name__": "__main__",
+        "spark": spark,
+        "dbutils": dbutils,
+        "display": displayed.append,
+    }
+    for i, cell in enumerate(cells(path)):
+        exec(compile(cell, f"{path.name}[cell {i}]", "exec"), namespace)
+    unknown = set(widgets) - set(dbutils.widgets.defaults)
+    assert not unknown, f"{path.name} has no widgets {unknown}"
+    namespace["_displayed"] = displayed
+    return namespace
+
+
+def test_notebooks_are_databricks_source_with_widgets() -> None:
+    notebooks = sorted(NOTEBOOKS.glob("*.py"))
+    assert {p.name for p in notebooks} >= {"run_pipeline.py", "explore_plan.py"}
+    for path in notebooks:
+        assert len(cells(path)) >= 3
+        assert "dbutils.widgets.text(" in path.read_text(encoding="utf-8")
+
+
+def test_notebooks_run_the_pipeline_on_local_spark(spark: SparkSession, tmp_path: Path) -> None:
+    from deltalake import DeltaTable
+
+    common = {
+        "config_path": str(ROOT / "conf" / "default.yaml"),
+        "overrides": "demo.customers=80; demo.partitions=2\ncapacities.lagrangian.max_iterations=3",
+        "base_path": str(tmp_path / "lakehouse"),
+        "run_id": "notebook-run",
+    }
+    ran = run_notebook(
+        NOTEBOOKS / "run_pipeline.py",
+        spark,
+        {**common, "generate_demo": "true", "stages": "all", "report_dir": str(tmp_path / "reports")},
+    )
+    assert list(ran["outcomes"]) == ["generate", "contacts", "eligibility", "plan", "report"]
+    assert ran["store"].backend.name == "deltalake"
+    assert Path(ran["outcomes"]["report"].details["report_path"]).is_file()
+    stages = DeltaTable(str(tmp_path / "lakehouse" / "run_stages")).to_pyarrow_table().to_pylist()
+    assert sorted((r["stage_order"], r["stage"]) for r in stages) == [
+        (STAGES.index(s), s) for s in ("generate", "contacts", "eligibility", "plan")
+    ]
+    assert DeltaTable(str(tmp_path / "lakehouse" / "plan")).to_pyarrow_table().num_rows > 0
+
+    explored = run_notebook(NOTEBOOKS / "explore_plan.py", spark, common)
+    by_month = explored["_displayed"][0]
+    assert by_month.count() > 0 and "month" in by_month.columns
+
+
+def test_a_stage_before_its_predecessor_stops_with_one_line(
+    spark: SparkSession, store: Any, small_config: Any
+) -> None:
+    with pytest.raises(StageOrderError, match="run the contacts stage") as caught:
+        run_stage("eligibility", spark, store, small_config, "r-early")
+    assert isinstance(caught.value, ContactSparkError) and "\n" not in str(caught.value)
+
+
+def test_bundle_defines_one_task_per_stage_on_existing_jobs() -> None:
+    bundle = yaml.safe_load((ROOT / "databricks.yml").read_text(encoding="utf-8"))
+    assert bundle["bundle"]["name"] == "contact_spark"
+    (job,) = bundle["resources"]["jobs"].values()
+    tasks = job["tasks"]
+    assert [t["task_key"] for t in tasks] == ["contacts", "eligibility", "plan", "report"]
+    for previous, task in itertools.pairwise(tasks):
+        assert task["depends_on"] == [{"task_key": previous["task_key"]}]
+    for task in tasks:
+        python_file = task["spark_python_task"]["python_file"]
+        assert (ROOT / python_file).is_file(), python_file
+        assert task["libraries"] == [{"whl": "./dist/contact_spark-*.whl"}]
+        params = task["spark_python_task"]["parameters"]
+        assert params[params.index("--config") + 1].endswith("/${var.config_file}")
+    config_file = bundle["variables"]["config_file"]["default"]
+    assert (ROOT / config_file).is_file()
+    assert bundle["artifacts"]["contact_spark_wheel"]["type"] == "whl"
