@@ -11,7 +11,7 @@ RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMER
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run test lint docs wheel bench bench-1m clean
+.PHONY: help check-java install run test lint docs wheel bench bench-1m clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -44,6 +44,17 @@ docs: install ## Regenerate docs/input_contract.md from the contract in code
 
 wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
 	$(PIP) wheel -q --no-deps -w dist .
+
+test-deploy: check-java install ## Deployment tests only: spark-submit of the wheel, Databricks notebooks on local Spark, bundle
+	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
+
+submit: check-java wheel ## Run the pipeline the cluster way: spark-submit --py-files dist/*.whl in local mode (CUSTOMERS=n)
+	PYSPARK_PYTHON=$(abspath $(PY)) $(VENV)/bin/spark-submit --master 'local[2]' \
+	  --conf spark.sql.shuffle.partitions=8 --conf spark.default.parallelism=8 \
+	  --py-files $$(ls -t dist/contact_spark-*.whl | head -1) jobs/run_pipeline.py --generate $(RUN_ARGS)
+
+bundle-validate: ## Validate databricks.yml with the Databricks CLI (needs `databricks` and a configured workspace)
+	databricks bundle validate
 
 bench: check-java install ## Benchmarks: solver kernel and the pipeline at 10k and 100k customers (JSON in bench/results/)
 	$(PY) bench/bench_kernel.py

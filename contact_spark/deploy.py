@@ -119,7 +119,9 @@ def ship_archive_to_workers(spark: SparkSession) -> str | None:
     if includes is None:  # Spark Connect: no Python workers of ours to configure
         return None
     if name not in includes:
-        submitted = {os.path.basename(p) for p in sc.getConf().get("spark.submit.pyFiles", "").split(",") if p}
+        submitted = {
+            os.path.basename(p) for p in sc.getConf().get("spark.submit.pyFiles", "").split(",") if p
+        }
         if name not in submitted:
             sc.addFile(archive)
         includes.append(name)

@@ -39,7 +39,9 @@ def stage_job(
     spark = job_session(f"contact_spark.{stage}")
     store = TableStore(spark, config.storage)
     outcome = run_stage(stage, spark, store, config, run_id, **(stage_kwargs(args) if stage_kwargs else {}))
-    print(f"run {run_id} stage {stage} finished in {outcome.seconds:.1f}s ({store.backend.name} Delta backend)")
+    print(
+        f"run {run_id} stage {stage} finished in {outcome.seconds:.1f}s ({store.backend.name} Delta backend)"
+    )
     for name, location in sorted(outcome.tables.items()):
         print(f"  table {name:<20} {location}")
     if "report_path" in outcome.details:

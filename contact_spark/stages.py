@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -22,6 +23,10 @@ from contact_spark.cli import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.tables import TableStore, check_run_id
+
+if TYPE_CHECKING:
+    from contact_spark.capacity.lagrangian import CapacityResult
+    from contact_spark.pipeline import Inputs
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ class StageOutcome:
     rows: int | None = None
     seconds: float = 0.0
     details: dict[str, object] = field(default_factory=dict)
+    capacity: CapacityResult | None = None  # the plan stage's solve and certificate
 
 
 def require_run(store: TableStore, table: str, run_id: str, producer: str) -> None:
@@ -68,39 +74,43 @@ def generate_stage(spark: SparkSession, store: TableStore, config: AppConfig, ru
     return out
 
 
-def contacts_stage(spark: SparkSession, store: TableStore, config: AppConfig, run_id: str) -> StageOutcome:
-    """Check the inputs, then clean, score and rank contacts."""
+def contacts_stage(
+    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
+) -> StageOutcome:
+    """Check the inputs (unless given, already checked), then clean, score and rank contacts."""
     from contact_spark.contacts.stage import run_contacts_stage
     from contact_spark.pipeline import load_inputs
 
-    inputs = load_inputs(store, config)
+    inputs = inputs or load_inputs(store, config)
     out = StageOutcome("contacts", run_id, run_contacts_stage(spark, store, config, inputs, run_id))
     out.rows = store.read_run("best_contacts", run_id).count()
     return out
 
 
 def eligibility_stage(
-    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str
+    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
 ) -> StageOutcome:
     """Eligibility of every customer × campaign × channel from the run's best contacts."""
     from contact_spark.eligibility.stage import run_eligibility_stage
     from contact_spark.pipeline import load_inputs
 
     require_run(store, "best_contacts", run_id, "contacts")
-    inputs = load_inputs(store, config)
+    inputs = inputs or load_inputs(store, config)
     tables = run_eligibility_stage(spark, store, config, inputs.customers, inputs.propensities, run_id)
     out = StageOutcome("eligibility", run_id, tables)
     out.rows = store.read_run("eligibility", run_id).count()
     return out
 
 
-def plan_stage(spark: SparkSession, store: TableStore, config: AppConfig, run_id: str) -> StageOutcome:
+def plan_stage(
+    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
+) -> StageOutcome:
     """Per-customer schedules under the policy and the global capacities."""
     from contact_spark.pipeline import load_inputs
     from contact_spark.planning.stage import run_planning_stage
 
     require_run(store, "eligibility", run_id, "eligibility")
-    inputs = load_inputs(store, config)
+    inputs = inputs or load_inputs(store, config)
     planning = run_planning_stage(
         spark,
         store,
@@ -113,7 +123,7 @@ def plan_stage(spark: SparkSession, store: TableStore, config: AppConfig, run_id
     )
     out = StageOutcome("plan", run_id, dict(planning.tables))
     out.rows = store.read_run("plan", run_id).count()
-    capacity = planning.capacity
+    capacity = out.capacity = planning.capacity
     if capacity is not None:
         out.details = {
             "iterations": capacity.iterations,
@@ -186,7 +196,9 @@ def run_stage(
     start = time.perf_counter()
     outcome = STAGE_FUNCTIONS[stage](spark, store, config, run_id, **kwargs)
     outcome.seconds = round(time.perf_counter() - start, 3)
-    extra = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in outcome.details.items())
+    extra = " ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in outcome.details.items()
+    )
     log.info("stage %s: done in %.1fs rows=%s %s", stage, outcome.seconds, outcome.rows, extra)
     if record and stage != "report":
         record_stage(spark, store, outcome)
