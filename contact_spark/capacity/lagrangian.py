@@ -633,7 +633,9 @@ class CapacityEngine:
             bans = self._bans(ev.solved, excess, aggressive=rounds > (2 * self.settings.repair_rounds) // 3)
             trimmed += bans.count()
             frame = self._with_bans(frame, ev.solved, bans, moving=moving, full=self._full_slots(ev.usage))
-            ev = self.evaluate(prices, frame)
+            # Moving rounds re-solve at the prices; dropping rounds fix every customer to a
+            # subset of its contacts and keep the most valuable legal subset (no prices).
+            ev = self.evaluate(prices if moving else np.zeros_like(prices), frame, exact=not moving)
             self._release(ev.solved)
         excess = self._max_excess(ev.usage)
         if (excess > 1e-9).any():
@@ -763,9 +765,12 @@ class CapacityEngine:
             ),
         )
         new = bans.groupBy("customer_id").agg(F.collect_set("flat").alias("_banned"))
-        restricted = new.join(current, "customer_id").select(
+        # Every customer is restricted to its current contacts (minus the banned ones).
+        restricted = current.join(new, "customer_id", "left").select(
             "customer_id",
-            F.array_sort(F.array_except("_current", "_banned")).cast("array<int>").alias("_allowed"),
+            F.array_sort(F.array_except("_current", F.coalesce("_banned", F.array().cast("array<int>"))))
+            .cast("array<int>")
+            .alias("_allowed"),
         )
         if "allowed" not in frame.columns:
             frame = frame.withColumn("allowed", F.lit(None).cast("array<int>"))

@@ -97,21 +97,26 @@ class SpreadRule(StrictModel):
 
 
 class LagrangianSettings(StrictModel):
-    """Price iterations: projected subgradient with step halving on stalls."""
+    """Price iterations: bundle method on the smoothed dual, then a primal price phase (docs/capacity.md)."""
 
     max_iterations: int = Field(30, ge=0, le=500)
     gap_tolerance: float = Field(1e-3, gt=0, description="Stop when the relative dual/primal gap is below.")
     violation_tolerance: float = Field(
         0.002, ge=0, description="Relative violation accepted to stop the dual phase (repair fixes it)."
     )
-    initial_step: float = Field(0.5, gt=0, description="Initial trust-region radius, in mean contact values.")
-    smoothing: float = Field(
-        0.02,
-        ge=0,
-        le=0.1,
-        description="Tie-breaking charge per contact, as a share of the mean contact value.",
+    initial_step: float = Field(
+        0.5, gt=0, description="Initial box radius of the bundle method, in mean contact values."
     )
-    repair_rounds: int = Field(12, ge=1, le=100)
+    smoothing: float = Field(
+        0.1,
+        ge=0,
+        le=0.5,
+        description="Smoothing charge per contact (random, deterministic per customer and slot), "
+        "at most this share of the mean contact value.",
+    )
+    repair_rounds: int = Field(
+        12, ge=1, le=100, description="Trim rounds; the primal price phase gets twice as many."
+    )
     batches: int = Field(0, ge=0, description="Customer batches (Spark partitions); 0 = automatic.")
 
 
