@@ -1,0 +1,22 @@
+"""Independent re-check of a finished plan (policy, capacities, consent, eligibility, contacts).
+
+Nothing here imports the solver, the policy compiler or the capacity constraint expansion:
+the rule *models* are read from the configuration and every check is written again in
+Spark, so a bug in the optimizer cannot hide behind the same bug in its checker.
+"""
+
+from contact_spark.validation.checks import (
+    VIOLATION_SCHEMA,
+    PlanValidationError,
+    ValidationInputs,
+    capacity_usage,
+    validate_plan,
+)
+
+__all__ = [
+    "VIOLATION_SCHEMA",
+    "PlanValidationError",
+    "ValidationInputs",
+    "capacity_usage",
+    "validate_plan",
+]

@@ -1,0 +1,69 @@
+"""The validation stage: re-check a stored plan, write ``violations``, fail on any."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from contact_spark.config.models import AppConfig
+from contact_spark.io.tables import TableStore
+from contact_spark.validation.checks import PlanValidationError, ValidationInputs, validate_plan
+
+log = logging.getLogger(__name__)
+
+VIOLATIONS_TABLE = "violations"
+
+
+def stored_inputs(store: TableStore, run_id: str, plan: DataFrame | None = None) -> ValidationInputs:
+    """The plan of ``run_id`` (or ``plan``) and everything it is checked against, from Delta."""
+    quarantine = store.read_run("plan_quarantine", run_id) if store.exists("plan_quarantine") else None
+    return ValidationInputs(
+        plan=plan if plan is not None else store.read_run("plan", run_id),
+        customers=store.read("customers"),
+        eligibility=store.read_run("eligibility", run_id),
+        best_contacts=store.read_run("best_contacts", run_id),
+        contact_history=store.read("contact_history"),
+        quarantine=quarantine,
+    )
+
+
+def violation_summary(violations: DataFrame, limit: int = 5) -> tuple[int, str]:
+    """Total count and the most frequent (kind, rule) pairs, e.g. 'policy/one_dem_per_month: 3'."""
+    rows = (
+        violations.groupBy("kind", "rule")
+        .count()
+        .orderBy(F.desc("count"), "kind", "rule")
+        .limit(limit)
+        .collect()
+    )
+    total = violations.count()
+    return total, ", ".join(f"{r['kind']}/{r['rule']}: {r['count']}" for r in rows)
+
+
+def run_validation_stage(
+    spark: SparkSession,
+    store: TableStore,
+    config: AppConfig,
+    run_id: str,
+    *,
+    plan: DataFrame | None = None,
+    table: str = VIOLATIONS_TABLE,
+    fail: bool = True,
+) -> int:
+    """Validate the run's plan, replace the run's rows of ``table``; raise if any violation.
+
+    Returns the number of violations (0 when the plan is legal). With ``fail=False`` the
+    violations are only written and counted (used for the greedy baseline).
+    """
+    violations = validate_plan(spark, config, stored_inputs(store, run_id, plan), run_id)
+    store.replace_run(violations, table, run_id)
+    count, summary = violation_summary(store.read_run(table, run_id))
+    if count:
+        log.error("validation of run %s: %d violation(s): %s", run_id, count, summary)
+        if fail:
+            raise PlanValidationError(run_id, count, table, summary)
+    else:
+        log.info("validation of run %s: the plan passes every check", run_id)
+    return count
