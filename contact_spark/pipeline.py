@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, SparkSession
 
 from contact_spark.capacity.lagrangian import CapacityResult
-from contact_spark.cli import config_hash
 from contact_spark.config.models import AppConfig
-from contact_spark.contacts.stage import run_contacts_stage
 from contact_spark.contract import (
     CONTACT_HISTORY,
     CONTACTS,
@@ -28,9 +26,8 @@ from contact_spark.contract import (
     validate_input,
 )
 from contact_spark.data.generator import generate_demo_data
-from contact_spark.eligibility.stage import run_eligibility_stage
 from contact_spark.io.tables import TableStore
-from contact_spark.planning.stage import run_planning_stage
+from contact_spark.stages import run_stage
 
 log = logging.getLogger(__name__)
 
@@ -133,29 +130,12 @@ def run_pipeline(
         t.rows = inputs.customers.count()
     for name in INPUT_TABLE_NAMES:
         result.tables.setdefault(name, store.location(name))
-    with timed(result, "contacts") as t:
-        result.tables.update(run_contacts_stage(spark, store, config, inputs, run_id))
-        t.rows = store.read_run("best_contacts", run_id).count()
-    with timed(result, "eligibility") as t:
-        result.tables.update(
-            run_eligibility_stage(spark, store, config, inputs.customers, inputs.propensities, run_id)
-        )
-        t.rows = store.read_run("eligibility", run_id).count()
-    with timed(result, "plan") as t:
-        eligibility = store.read_run("eligibility", run_id)
-        planning = run_planning_stage(
-            spark,
-            store,
-            config,
-            eligibility,
-            inputs.contact_history,
-            inputs.customers,
-            run_id,
-            config_hash(config),
-        )
-        result.tables.update(planning.tables)
-        result.capacity = planning.capacity
-        t.rows = store.read_run("plan", run_id).count()
+    for stage in ("contacts", "eligibility", "plan"):
+        outcome = run_stage(stage, spark, store, config, run_id, record=False, inputs=inputs)
+        result.tables.update(outcome.tables)
+        result.stages.append(StageTiming(stage, outcome.seconds, outcome.rows))
+        if outcome.capacity is not None:
+            result.capacity = outcome.capacity
     record_stages(spark, store, result)
     if report_dir:
         from contact_spark.report.html import write_run_report
