@@ -166,6 +166,7 @@ class CapacityEngine:
         self._cached: list[DataFrame] = []
         self.perturbation = 0.0
         self._best_prices = np.zeros(len(constraints))
+        self._best_exact = False
 
     # ------------------------------------------------------------------ solving
     def evaluate(self, prices: np.ndarray, frame: DataFrame | None = None, exact: bool = False) -> Evaluation:
@@ -531,6 +532,17 @@ class CapacityEngine:
         best: Evaluation | None = None
         best_key: tuple[float, float] = (math.inf, -math.inf)
         previous = np.zeros(n_k)
+        # First candidate: the exact (unsmoothed) plan at the centre – optimal outright when
+        # it fits, e.g. when no capacity binds.
+        exact = self.evaluate(mu * units, exact=True)
+        self._release(exact.solved)
+        if not (self.excess(exact.usage)[is_max] > 1e-9).any():
+            self._record("primal", -1, mu * units, exact, dual=None, scale=units)
+            self._best_prices, self._best_exact = mu * units, True
+            return exact
+        exact.solved.unpersist()
+        self._cached = []
+        self._best_exact = False
         for round_ in range(PRIMAL_ROUNDS_FACTOR * self.settings.repair_rounds):
             lam = mu * units
             ev = self.evaluate(lam)
