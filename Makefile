@@ -33,7 +33,10 @@ install: $(STAMP) ## Create .venv and install the package with pinned dependenci
 run: check-java install ## Generate the demo data and run the whole pipeline locally (CUSTOMERS=n to resize)
 	$(PY) jobs/run_pipeline.py --generate $(RUN_ARGS)
 
-test: check-java install ## Run the test suite (what CI runs)
+chromium: ## Install headless Chromium (Debian package) for the report tests, unless present
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: check-java install chromium ## Run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install ## Ruff lint of library, jobs and tests

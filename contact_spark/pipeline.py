@@ -136,6 +136,9 @@ def run_pipeline(
         result.stages.append(StageTiming(stage, outcome.seconds, outcome.rows))
         if outcome.capacity is not None:
             result.capacity = outcome.capacity
+    from contact_spark.validation.stage import run_checks_stages
+
+    run_checks_stages(spark, store, config, run_id, result, timed, record_stages)
     record_stages(spark, store, result)
     if report_dir:
         from contact_spark.report.html import write_run_report

@@ -93,12 +93,13 @@ def allowed(contacts: dict[Contact, int], x: Contact, rules: Iterable[_Rule], ho
             if cell not in rule.cells:
                 continue
             w = rule.window or 1
+            near = [
+                (y, n)
+                for y, n in contacts.items()
+                if t - w < y[0] < t + w and (y[1], y[2]) in rule.cells and _same_copy(rule, x, y)
+            ]
             for end in range(t, min(t + w, horizon)):
-                inside = [
-                    (y, n)
-                    for y, n in contacts.items()
-                    if end - w < y[0] <= end and (y[1], y[2]) in rule.cells and _same_copy(rule, x, y)
-                ]
+                inside = [(y, n) for y, n in near if end - w < y[0] <= end]
                 if rule.type == "max_offers":
                     total = 1 + sum(n for _, n in inside)
                 else:

@@ -1,43 +1,62 @@
-"""The run report: one self-contained HTML file (no network needed to open it).
+"""The run report: one self-contained HTML file for a marketing manager (opens offline).
 
-Only aggregates computed by Spark reach the driver; no phone number or e-mail
-address is ever written to the report.
+Plotly's JavaScript is inlined once in the page (no CDN). Only aggregates computed by Spark
+reach the driver, plus a small deterministic sample of customers for the "why not contacted"
+table; every phone number and e-mail address shown is masked by
+:mod:`contact_spark.contacts.masking` inside Spark before it is collected.
 """
 
 from __future__ import annotations
 
 import html
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.contacts.masking import mask_contact_col
 from contact_spark.io.tables import TableStore
 
 if TYPE_CHECKING:
     from contact_spark.pipeline import PipelineResult
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;color:#1f2933}
-h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #d9e2ec}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1f2933}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.5rem;border-bottom:1px solid #d9e2ec}
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #d9e2ec;padding:.3rem .6rem;text-align:right}
 th{background:#f0f4f8}td:first-child,th:first-child{text-align:left}.muted{color:#627d98}
+.kpis{display:flex;flex-wrap:wrap;gap:1rem}.kpi{background:#f0f4f8;border-radius:8px;padding:.8rem 1.2rem;min-width:11rem}
+.kpi b{display:block;font-size:1.4rem}.ok{color:#18794e}.bad{color:#c62828}.chart{min-height:420px}
+td.text{text-align:left}
 """
+SAMPLE_SIZE = 20
+CHANNEL_COLOURS = ["#2f80ed", "#27ae60", "#eb5757", "#f2994a", "#9b51e0", "#56ccf2"]
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """An escaped HTML table."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>" for row in rows
+        "<tr>"
+        + "".join(
+            f"<td class='text'>{html.escape(_fmt(v))}</td>"
+            if isinstance(v, str)
+            else f"<td>{html.escape(_fmt(v))}</td>"
+            for v in row
+        )
+        + "</tr>"
+        for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
     if isinstance(value, int):
@@ -45,8 +64,401 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+class Charts:
+    """Plotly figures rendered as divs; the library itself is inlined once in the page."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def div(self, fig: Any, height: int = 420) -> str:
+        import plotly.io as pio
+
+        self.count += 1
+        fig.update_layout(height=height, margin={"l": 60, "r": 20, "t": 50, "b": 60}, template="plotly_white")
+        return (
+            "<div class='chart'>"
+            + pio.to_html(
+                fig,
+                full_html=False,
+                include_plotlyjs=False,
+                div_id=f"chart-{self.count}",
+                config={"displaylogo": False, "responsive": True},
+            )
+            + "</div>"
+        )
+
+
+def _metrics(store: TableStore, run_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The run's ``run_metrics`` rows grouped by section (small: aggregates only)."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if not store.exists("run_metrics"):
+        return out
+    for row in store.read_run("run_metrics", run_id).collect():
+        out[row["section"]].append(row.asDict())
+    return out
+
+
+def _summary(metrics: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], float]:
+    return {(r["plan"], r["metric"]): r["value"] for r in metrics.get("summary", [])}
+
+
+def headline(metrics: dict[str, list[dict[str, Any]]], customers: dict[tuple[str | None, str], float]) -> str:
+    s = _summary(metrics)
+    opt, greedy = s.get(("optimizer", "expected_value")), s.get(("greedy", "expected_value"))
+    uplift = f"{(opt - greedy) / abs(greedy):+.1%}" if opt is not None and greedy else "n/a"
+    violations = s.get(("optimizer", "violations"))
+    greedy_violations = s.get(("greedy", "violations"))
+    kpis = [
+        ("Expected value, optimizer", _fmt(opt)),
+        ("Expected value, greedy baseline", _fmt(greedy)),
+        ("Optimizer vs greedy", uplift),
+        ("Planned contacts", _fmt(int(s.get(("optimizer", "contacts"), 0)))),
+        (
+            "Customers contacted",
+            f"{_fmt(int(customers.get(('optimizer', 'planned'), 0)))} of {_fmt(int(customers.get((None, 'total'), 0)))}",
+        ),
+        ("Optimality gap", f"{s[('optimizer', 'gap')]:.3%}" if ("optimizer", "gap") in s else "n/a"),
+    ]
+    cells = "".join(f"<div class='kpi'>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in kpis)
+    if violations is None:
+        check = "<p class='muted'>The plan was not validated.</p>"
+    elif violations == 0:
+        check = "<p class='ok'>✔ The plan passed the independent validator: every contact rule, capacity, consent, eligibility and best-contact check holds.</p>"
+    else:
+        check = f"<p class='bad'>✘ The plan has {int(violations)} violation(s): see the violations table.</p>"
+    if greedy_violations:
+        check += f"<p class='bad'>The greedy baseline has {int(greedy_violations)} violation(s) (table baseline_violations).</p>"
+    return f"<div class='kpis'>{cells}</div>{check}"
+
+
+def volume_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], config: AppConfig) -> str:
+    import plotly.graph_objects as go
+
+    volume = [r for r in metrics.get("volume", []) if r["plan"] == "optimizer"]
+    months = config.run.months()
+    labels = [f"{m:%b %Y}" for m in months]
+    fig = go.Figure()
+    for i, channel in enumerate(config.channel_names):
+        per_month = defaultdict(float)
+        for r in volume:
+            if r["channel"] == channel:
+                per_month[r["month"]] += r["value"]
+        fig.add_bar(
+            x=labels,
+            y=[per_month.get(m, 0.0) for m in months],
+            name=channel,
+            marker_color=CHANNEL_COLOURS[i % 6],
+        )
+    capacity = [r for r in metrics.get("capacity", []) if r["plan"] == "optimizer"]
+    rules = {r.name: r for r in config.capacities.rules}
+    for name in sorted({r["metric"] for r in capacity}):
+        rule = rules.get(name)
+        if rule is None or rule.measure != "contacts" or rule.period != "month":
+            continue
+        rows = {r["month"]: r for r in capacity if r["metric"] == name}
+        fig.add_scatter(
+            x=labels,
+            y=[(rows.get(m) or {}).get("bound_max") for m in months],
+            name=f"capacity {name}",
+            mode="lines+markers",
+            line={"dash": "dash", "color": "#1f2933"},
+        )
+    fig.update_layout(
+        barmode="stack", title="Planned contacts per month and channel (dashed: monthly capacity)"
+    )
+    table_rows = []
+    for r in sorted(metrics.get("capacity", []), key=lambda r: (r["metric"], r["plan"], str(r["month"]))):
+        table_rows.append(
+            (
+                r["metric"],
+                r["plan"],
+                f"{r['month']:%Y-%m}" if r["month"] else "year",
+                r["value"],
+                r["bound_min"],
+                r["bound_max"],
+            )
+        )
+    return (
+        "<h2>Contact volume against capacity</h2>"
+        + charts.div(fig)
+        + "<details><summary>Capacity usage per rule (optimizer and greedy)</summary>"
+        + html_table(["capacity", "plan", "period", "usage", "min", "max"], table_rows)
+        + "</details>"
+    )
+
+
+def funnel_section(
+    charts: Charts, metrics: dict[str, list[dict[str, Any]]], customers: dict[tuple[str | None, str], float]
+) -> str:
+    import plotly.graph_objects as go
+
+    steps = [
+        ("customers", customers.get((None, "total"), 0)),
+        ("with an eligible contact", customers.get((None, "eligible"), 0)),
+        ("contacted (optimizer)", customers.get(("optimizer", "planned"), 0)),
+        ("contacted (greedy)", customers.get(("greedy", "planned"), 0)),
+    ]
+    funnel = go.Figure(
+        go.Funnel(y=[s[0] for s in steps], x=[s[1] for s in steps], textinfo="value+percent initial")
+    )
+    funnel.update_layout(title="Customer funnel")
+    reasons: dict[str, float] = defaultdict(float)
+    for r in metrics.get("funnel_first", []):
+        if r["metric"] != "ELIGIBLE":
+            reasons[r["metric"]] += r["value"]
+    top = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+    bars = go.Figure(
+        go.Bar(
+            x=[v for _, v in top][::-1], y=[k for k, _ in top][::-1], orientation="h", marker_color="#eb5757"
+        )
+    )
+    bars.update_layout(title="Top exclusion reasons (first reason of each customer × campaign × channel)")
+    total = sum(reasons.values()) or 1.0
+    return (
+        "<h2>Eligibility funnel</h2>"
+        + charts.div(funnel, 360)
+        + charts.div(bars)
+        + html_table(
+            ["reason", "candidates excluded", "share of exclusions"], [(k, int(v), v / total) for k, v in top]
+        )
+    )
+
+
+def contactability_section(charts: Charts, store: TableStore, run_id: str) -> str:
+    import plotly.graph_objects as go
+
+    if not store.exists("contactability"):
+        return ""
+    buckets = (
+        store.read_run("contactability", run_id)
+        .groupBy((F.floor(F.col("score") / 50) * 50).cast("int").alias("bucket"))
+        .count()
+        .orderBy("bucket")
+        .collect()
+    )
+    fig = go.Figure(
+        go.Bar(
+            x=[f"{b['bucket']}–{b['bucket'] + 49}" for b in buckets],
+            y=[b["count"] for b in buckets],
+            marker_color="#2f80ed",
+        )
+    )
+    fig.update_layout(
+        title="Customers by contactability score (0–1000)", xaxis_title="score", yaxis_title="customers"
+    )
+    return "<h2>Contactability</h2>" + charts.div(fig)
+
+
+def outcome_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], config: AppConfig) -> str:
+    import plotly.graph_objects as go
+
+    rows = metrics.get("outcome", [])
+    cells = [(c, h) for c in config.campaign_names for h in config.channel_names]
+    labels = [f"{c} / {h}" for c, h in cells]
+    out = "<h2>Expected conversions and value: optimizer vs greedy</h2>"
+    table: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+    for r in rows:
+        table[(r["campaign"], r["channel"], r["metric"])][r["plan"]] = r["value"]
+    for metric, title in (
+        ("expected_value", "Expected value (currency)"),
+        ("expected_conversions", "Expected conversions"),
+    ):
+        fig = go.Figure()
+        for plan, colour in (("optimizer", "#27ae60"), ("greedy", "#9aa5b1")):
+            fig.add_bar(
+                x=labels,
+                y=[table[(c, h, metric)].get(plan, 0.0) for c, h in cells],
+                name=plan,
+                marker_color=colour,
+            )
+        fig.update_layout(barmode="group", title=f"{title} by campaign and channel")
+        out += charts.div(fig)
+    out += html_table(
+        [
+            "campaign / channel",
+            "contacts (opt.)",
+            "contacts (greedy)",
+            "conversions (opt.)",
+            "conversions (greedy)",
+            "value (opt.)",
+            "value (greedy)",
+        ],
+        [
+            (
+                f"{c} / {h}",
+                int(table[(c, h, "contacts")].get("optimizer", 0)),
+                int(table[(c, h, "contacts")].get("greedy", 0)),
+                table[(c, h, "expected_conversions")].get("optimizer", 0.0),
+                table[(c, h, "expected_conversions")].get("greedy", 0.0),
+                table[(c, h, "expected_value")].get("optimizer", 0.0),
+                table[(c, h, "expected_value")].get("greedy", 0.0),
+            )
+            for c, h in cells
+        ],
+    )
+    return out
+
+
+def convergence_section(charts: Charts, store: TableStore, run_id: str) -> str:
+    import plotly.graph_objects as go
+
+    if not store.exists("capacity_iterations"):
+        return ""
+    its = store.read_run("capacity_iterations", run_id)
+    steps = (
+        its.groupBy("phase", "iteration").agg(
+            F.max("dual_bound").alias("dual"),
+            F.max("primal_value").alias("primal"),
+            F.min("_order").alias("o"),
+        )
+        if "_order" in its.columns
+        else its.groupBy("phase", "iteration").agg(
+            F.max("dual_bound").alias("dual"), F.max("primal_value").alias("primal")
+        )
+    ).collect()
+    phase_order = {"dual": 0, "primal": 1, "repair": 2, "certificate": 3}
+    steps = sorted(steps, key=lambda r: (phase_order.get(r["phase"], 9), r["phase"], r["iteration"]))
+    labels = [f"{r['phase']} {r['iteration']}" for r in steps]
+    gap_fig = go.Figure()
+    gap_fig.add_scatter(x=labels, y=[r["dual"] for r in steps], name="dual bound", mode="lines+markers")
+    gap_fig.add_scatter(x=labels, y=[r["primal"] for r in steps], name="plan value", mode="lines+markers")
+    gaps = [
+        (r["dual"] - r["primal"]) / abs(r["dual"]) if r["dual"] and r["primal"] is not None else None
+        for r in steps
+    ]
+    gap_fig.add_scatter(x=labels, y=gaps, name="relative gap", mode="lines+markers", yaxis="y2")
+    gap_fig.update_layout(
+        title="Dual bound, plan value and gap per iteration",
+        yaxis2={"overlaying": "y", "side": "right", "tickformat": ".2%", "title": "gap"},
+    )
+    prices = its.filter(F.col("phase") == "dual").select("iteration", "constraint_name", "price").collect()
+    price_fig = go.Figure()
+    by_constraint: dict[str, list[tuple[int, float]]] = defaultdict(list)
+    for r in prices:
+        by_constraint[r["constraint_name"]].append((r["iteration"], r["price"]))
+    for name in sorted(by_constraint):
+        pts = sorted(by_constraint[name])
+        if any(p for _, p in pts):
+            price_fig.add_scatter(
+                x=[i for i, _ in pts], y=[p for _, p in pts], name=name, mode="lines+markers"
+            )
+    price_fig.update_layout(
+        title="Capacity prices per iteration (constraints that ever had a price)",
+        xaxis_title="dual iteration",
+    )
+    return "<h2>Price convergence</h2>" + charts.div(gap_fig) + charts.div(price_fig)
+
+
+def sensitivity_section(charts: Charts, store: TableStore, run_id: str) -> str:
+    import plotly.graph_objects as go
+
+    if not store.exists("capacity_sensitivity"):
+        return ""
+    rows = store.read_run("capacity_sensitivity", run_id).orderBy("rule", "month", "sense").collect()
+    fig = go.Figure(
+        go.Bar(
+            x=[r["constraint_name"] for r in rows],
+            y=[r["shadow_price"] for r in rows],
+            marker_color="#f2994a",
+        )
+    )
+    fig.update_layout(title="Value of one more unit of capacity (shadow price)")
+    table = html_table(
+        ["constraint", "sense", "bound", "usage", "shadow price", "binding", "shortfall"],
+        [
+            (
+                r["constraint_name"],
+                r["sense"],
+                r["bound"],
+                r["usage"],
+                r["shadow_price"],
+                r["binding"],
+                r["shortfall"],
+            )
+            for r in rows
+        ],
+    )
+    return "<h2>Capacity sensitivity</h2>" + charts.div(fig) + table
+
+
+def why_not_section(spark: SparkSession, store: TableStore, run_id: str) -> str:
+    """A deterministic sample of customers without any planned contact, and what kept each out."""
+    eligibility = store.read_run("eligibility", run_id)
+    plan = store.read_run("plan", run_id).select("customer_id").distinct()
+    sample = (
+        eligibility.select("customer_id", "segment")
+        .distinct()
+        .join(plan, "customer_id", "left_anti")
+        .orderBy(F.xxhash64("customer_id"), "customer_id")
+        .limit(SAMPLE_SIZE)
+    )
+    per_customer = (
+        eligibility.join(sample.select("customer_id"), "customer_id", "left_semi")
+        .groupBy("customer_id")
+        .agg(
+            F.max(F.col("eligible").cast("int")).alias("any_eligible"),
+            F.max(F.when(F.col("eligible"), F.col("expected_value"))).alias("best_value"),
+            F.array_sort(F.array_distinct(F.flatten(F.collect_list("reasons")))).alias("reasons"),
+            F.array_sort(F.collect_set(F.when(F.col("eligible"), F.col("channel")))).alias(
+                "eligible_channels"
+            ),
+        )
+    )
+    quarantine = (
+        store.read_run("plan_quarantine", run_id).select("customer_id", "reason_code")
+        if store.exists("plan_quarantine")
+        else spark.createDataFrame([], "customer_id string, reason_code string")
+    )
+    contacts = (
+        store.read_run("best_contacts", run_id)
+        .join(sample.select("customer_id"), "customer_id", "left_semi")
+        .groupBy("customer_id")
+        .agg(
+            F.array_sort(
+                F.collect_list(
+                    F.concat(
+                        F.col("channel"), F.lit(": "), mask_contact_col(F.col("value"), F.col("contact_kind"))
+                    )
+                )
+            ).alias("masked")
+        )
+    )
+    binding: dict[str, list[str]] = defaultdict(list)
+    if store.exists("capacity_sensitivity"):
+        for r in store.read_run("capacity_sensitivity", run_id).filter("shadow_price > 0").collect():
+            binding[r["rule"]].append(r["constraint_name"])
+    rows = (
+        sample.join(per_customer, "customer_id", "left")
+        .join(quarantine, "customer_id", "left")
+        .join(contacts, "customer_id", "left")
+        .orderBy(F.xxhash64("customer_id"), "customer_id")
+        .collect()
+    )
+    binding_text = ", ".join(sorted(binding)) or "none"
+    out_rows = []
+    for r in rows:
+        if r["reason_code"]:
+            why = f"quarantined by the solver: {r['reason_code']}"
+        elif not r["any_eligible"]:
+            why = "not eligible: " + ", ".join(r["reasons"] or [])
+        elif r["best_value"] is not None and r["best_value"] <= 0:
+            why = f"eligible on {', '.join(r['eligible_channels'])} but no contact has a positive expected value"
+        else:
+            why = (
+                f"eligible on {', '.join(r['eligible_channels'])}; not worth a contact at the capacity prices "
+                f"(binding capacities: {binding_text}) or under the contact-policy rules"
+            )
+        out_rows.append((r["customer_id"], r["segment"] or "", "; ".join(r["masked"] or []), why))
+    return (
+        "<h2>Why not contacted (sample)</h2>"
+        f"<p class='muted'>{len(out_rows)} customers without any planned contact, chosen by a hash of the id. "
+        "Contacts are masked.</p>"
+        + html_table(["customer", "segment", "best contacts (masked)", "why not contacted"], out_rows)
+    )
+
+
 def input_overview(store: TableStore, config: AppConfig) -> str:
-    """Sections describing the input tables: sizes, consent and flags, contacts, history."""
+    """Sizes of the inputs and the consent/flag counts (nulls count as 'no')."""
     customers = store.read("customers")
     flag_columns = ["churn_risk", "outbound", "privacy_consent"] + [
         f"optout_{c.lower()}" for c in config.channel_names
@@ -62,32 +474,51 @@ def input_overview(store: TableStore, config: AppConfig) -> str:
     flag_rows = [
         (c, stats[f"{c}_true"], stats[f"{c}_true"] / total, stats[f"{c}_null"]) for c in flag_columns
     ]
-    sizes = [
-        (name, store.read(name).count())
-        for name in ("customers", "contacts", "contact_history", "propensities")
+    return "<h2>Customer flags</h2>" + html_table(["flag", "true", "share", "null (fail-closed)"], flag_rows)
+
+
+def _customers(metrics: dict[str, list[dict[str, Any]]]) -> dict[tuple[str | None, str], float]:
+    return {(r["plan"], r["metric"]): r["value"] for r in metrics.get("customers", [])}
+
+
+def build_report(spark: SparkSession, store: TableStore, config: AppConfig, result: PipelineResult) -> str:
+    """The whole page as a string."""
+    import plotly.offline
+
+    run_id = result.run_id
+    metrics = _metrics(store, run_id)
+    customers = _customers(metrics)
+    charts = Charts()
+    inputs = [
+        (r["metric"], int(r["value"])) for r in sorted(metrics.get("input", []), key=lambda r: r["metric"])
     ]
-    contact_types = store.read("contacts").groupBy("contact_type").count().orderBy("contact_type").collect()
-    outcomes = (
-        store.read("contact_history")
-        .groupBy("channel", "outcome")
-        .count()
-        .orderBy("channel", "outcome")
-        .collect()
-    )
-    return "".join(
+    body = "".join(
         [
-            "<h2>Input tables</h2>",
-            html_table(["table", "rows"], sizes),
-            "<h2>Customer flags</h2>",
-            html_table(["flag", "true", "share", "null (fail-closed)"], flag_rows),
-            "<h2>Raw contacts by type</h2>",
-            html_table(["contact_type", "rows"], [(r["contact_type"], r["count"]) for r in contact_types]),
-            "<h2>Contact history by channel and outcome</h2>",
-            html_table(
-                ["channel", "outcome", "contacts"],
-                [(r["channel"], r["outcome"], r["count"]) for r in outcomes],
-            ),
+            f"<h1>Contact plan {html.escape(run_id)}</h1>",
+            f"<p class='muted'>Plan from {config.run.first_month:%B %Y} over {config.run.horizon_months} months; "
+            f"campaigns {', '.join(config.campaign_names)}; channels {', '.join(config.channel_names)}.</p>",
+            headline(metrics, customers),
+            volume_section(charts, metrics, config),
+            funnel_section(charts, metrics, customers),
+            contactability_section(charts, store, run_id),
+            outcome_section(charts, metrics, config),
+            convergence_section(charts, store, run_id),
+            sensitivity_section(charts, store, run_id),
+            why_not_section(spark, store, run_id),
+            "<h2>Inputs</h2>",
+            html_table(["table", "rows"], inputs),
+            input_overview(store, config),
+            "<h2>Stages</h2>",
+            html_table(["stage", "seconds", "rows"], [(s.stage, s.seconds, s.rows) for s in result.stages]),
+            "<h2>Delta tables</h2>",
+            html_table(["table", "location"], sorted(result.tables.items())),
         ]
+    )
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>contact_spark {html.escape(run_id)}</title><style>{STYLE}</style>"
+        f"<script>{plotly.offline.get_plotlyjs()}</script></head>"
+        f"<body>{body}</body></html>"
     )
 
 
@@ -101,26 +532,9 @@ def write_run_report(
     """Write ``<report_dir>/<run_id>/report.html`` and return its path."""
     out = Path(report_dir) / result.run_id
     out.mkdir(parents=True, exist_ok=True)
-    stage_rows = [(s.stage, s.seconds, s.rows) for s in result.stages]
-    table_rows = sorted(result.tables.items())
-    body = "".join(
-        [
-            f"<h1>contact_spark run {html.escape(result.run_id)}</h1>",
-            f"<p class='muted'>Plan from {config.run.first_month:%B %Y} over "
-            f"{config.run.horizon_months} months; campaigns {', '.join(config.campaign_names)}; "
-            f"channels {', '.join(config.channel_names)}.</p>",
-            input_overview(store, config),
-            "<h2>Stages</h2>",
-            html_table(["stage", "seconds", "rows"], stage_rows),
-            "<h2>Delta tables</h2>",
-            html_table(["table", "location"], table_rows),
-        ]
-    )
-    page = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>contact_spark {html.escape(result.run_id)}</title><style>{STYLE}</style></head>"
-        f"<body>{body}</body></html>"
-    )
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(build_report(spark, store, config, result), encoding="utf-8")
     return str(path.resolve())
+
+
+__all__ = ["DataFrame", "build_report", "html_table", "write_run_report"]

@@ -565,8 +565,12 @@ def _pair_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -> li
     together = (F.col("type") == "never_together") & (F.abs(gap) < F.col("w")) & different
     together = together & (F.col("a_planned") | F.col("b_planned"))
     followed = (F.col("type") == "never_followed_by") & gap.between(1, F.col("w")) & F.col("b_planned")
-    pairs = a.join(b, keys).filter(same_copy & (together | followed)).dropDuplicates(
-        ["customer_id", "rule", "a_m", "a_campaign", "a_channel", "b_m", "b_campaign", "b_channel"]
+    pairs = (
+        a.join(b, keys)
+        .filter(same_copy & (together | followed))
+        .dropDuplicates(
+            ["customer_id", "rule", "a_m", "a_campaign", "a_channel", "b_m", "b_campaign", "b_channel"]
+        )
     )
     bad_pairs = _violations(
         pairs,

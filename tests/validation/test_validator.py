@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -289,3 +292,15 @@ def test_spread_bounds_each_month_against_the_yearly_average(lean_spark: SparkSe
     )
     assert rules_of(found) == {("capacity", "even_dem")}
     assert len(found) == 12  # two months far above the average, ten with nothing
+
+
+def test_validate_plan_job_has_help() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "jobs/validate_plan.py", "--help"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and "--plan-table" in done.stdout
