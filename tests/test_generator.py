@@ -40,10 +40,11 @@ def test_another_seed_gives_other_data(spark: SparkSession) -> None:
 def test_output_follows_the_input_contract(spark: SparkSession) -> None:
     cfg = config(100, 2)
     data = generate_demo_data(spark, cfg)
-    validate_input(data.customers, customers_spec(cfg.channel_names))
-    validate_input(data.contacts, CONTACTS)
-    validate_input(data.contact_history, CONTACT_HISTORY)
-    validate_input(data.propensities, PROPENSITIES)
+    # validate_input raises on a missing column or a wrong type and returns the frame otherwise.
+    assert validate_input(data.customers, customers_spec(cfg.channel_names)) is data.customers
+    assert validate_input(data.contacts, CONTACTS) is data.contacts
+    assert validate_input(data.contact_history, CONTACT_HISTORY) is data.contact_history
+    assert validate_input(data.propensities, PROPENSITIES) is data.propensities
 
 
 def test_pinned_sizes_for_seed_42(spark: SparkSession) -> None:
