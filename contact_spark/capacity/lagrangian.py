@@ -150,6 +150,7 @@ class CapacityEngine:
         store: TableStore | None = None,
         run_id: str = "run",
         config_hash: str = "",
+        initial_prices: np.ndarray | None = None,
     ) -> None:
         self.spark = spark
         self.frame = frame
@@ -167,6 +168,16 @@ class CapacityEngine:
         self.perturbation = 0.0
         self._best_prices = np.zeros(len(constraints))
         self._best_exact = False
+        # Warm start (e.g. last run's shadow prices in a re-plan): the dual phase's first point.
+        self.initial_prices = (
+            np.zeros(len(constraints))
+            if initial_prices is None
+            else np.maximum(np.asarray(initial_prices, dtype=np.float64), 0.0)
+        )
+        if self.initial_prices.shape != (len(constraints),):
+            raise ValueError(
+                f"initial_prices has {self.initial_prices.shape[0]} entries for {len(constraints)} constraints"
+            )
 
     # ------------------------------------------------------------------ solving
     def evaluate(self, prices: np.ndarray, frame: DataFrame | None = None, exact: bool = False) -> Evaluation:
@@ -433,11 +444,10 @@ class CapacityEngine:
 
     def _dual_phase(self, resume: bool) -> BundleState:
         """Proximal box-step bundle method on the smoothed dual (see module docstring)."""
-        n_k = len(self.constraints)
         state = self._recorded_state() if resume else None
         if state is None:
             self.reset_run()
-            state = BundleState(prices=np.zeros(n_k))
+            state = BundleState(prices=np.array(self.initial_prices, copy=True))
         else:
             log.info("capacity: resuming run %s at iteration %d", self.run_id, state.iteration)
             self.perturbation = self.settings.smoothing * state.value_scale

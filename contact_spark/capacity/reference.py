@@ -119,7 +119,7 @@ def solve_reference(
     batch = batch_from_pandas(customers, layout, static, np.zeros((n_t, n_c, n_h)))
     feats = customer_milp.HistoryFeatures(policy, batch.clean_history(), n_t)
     gains = customer_milp.cell_gains(batch)
-    p = batch.clean_propensity().reshape(n, -1)
+    p = batch.propensity_by_month().reshape(n, n_t, -1)
     objective, integrality, lbs, ubs = [], [], [], []
     blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []
     row_lb, row_ub, offsets = [], [], []

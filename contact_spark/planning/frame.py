@@ -62,7 +62,8 @@ def layout_for(config: AppConfig) -> tuple[Layout, CompiledPolicy]:
     return layout, policy
 
 
-def _cell_column(layout: Layout) -> F.Column:
+def cell_column(layout: Layout) -> F.Column:
+    """The cell index of a row's (campaign, channel); null for names outside the layout."""
     expr = None
     for campaign in layout.campaigns:
         for channel in layout.channels:
@@ -85,7 +86,7 @@ def customer_frame(
     ``propensity``). Customers with no eligible cell are left out: their plan is empty
     and their reasons are already in the eligibility table.
     """
-    cells = eligibility.withColumn("cell", _cell_column(layout)).filter(F.col("cell").isNotNull())
+    cells = eligibility.withColumn("cell", cell_column(layout)).filter(F.col("cell").isNotNull())
     per_customer = (
         cells.groupBy("customer_id")
         .agg(
@@ -147,7 +148,7 @@ def _sparse_history(contact_history: DataFrame, layout: Layout, first_month: obj
         F.lit(first_month).cast("date"), F.trunc(F.col("contact_date").cast("date"), "month")
     ).cast("int")
     recent = (
-        contact_history.withColumn("cell", _cell_column(layout))
+        contact_history.withColumn("cell", cell_column(layout))
         .withColumn("age", age)
         .filter(F.col("cell").isNotNull() & F.col("age").between(1, layout.history_months))
         .groupBy("customer_id", "age", "cell")

@@ -58,7 +58,7 @@ def contact_values(x: np.ndarray, propensity: np.ndarray, static: StaticInputs) 
     joint value is split over them in proportion to their propensities, so the values of
     a customer's contacts add up to the value of the plan.
     """
-    p = propensity[:, None, :, :]  # [N, 1, C, H]
+    p = propensity if propensity.ndim == 4 else propensity[:, None, :, :]  # [N, T|1, C, H]
     chosen_p = np.where(x, p, 0.0)
     hit = 1.0 - np.prod(np.where(x, 1.0 - p, 1.0), axis=-1, keepdims=True)  # [N, T, C, 1]
     total = chosen_p.sum(axis=-1, keepdims=True)
@@ -84,6 +84,20 @@ def batch_from_pandas(pdf: pd.DataFrame, layout: Layout, static: StaticInputs, p
         if n
         else np.zeros((0, n_c, n_h), bool)
     )
+    n_t = layout.horizon
+    if "month_eligible" in pdf.columns and pdf["month_eligible"].notna().any():
+        # Month-dependent eligibility (triggers): a null row means "every month".
+        by_month = np.broadcast_to(eligible[:, None], (n, n_t, n_c, n_h)).copy()
+        for row, mask in enumerate(pdf["month_eligible"]):
+            if mask is not None:
+                by_month[row] &= np.asarray(mask, dtype=bool).reshape(n_t, n_c, n_h)
+        eligible = by_month
+    if "month_propensity" in pdf.columns and pdf["month_propensity"].notna().any():
+        by_month_p = np.broadcast_to(propensity[:, None], (n, n_t, n_c, n_h)).copy()
+        for row, values in enumerate(pdf["month_propensity"]):
+            if values is not None:
+                by_month_p[row] = np.asarray(values, dtype=np.float64).reshape(n_t, n_c, n_h)
+        propensity = by_month_p
     history = np.zeros((n, layout.history_months * layout.n_cells), dtype=np.int64)
     for row, (index, count) in enumerate(zip(pdf["history_index"], pdf["history_count"], strict=True)):
         if len(index):

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.constraints import attributes_needed, expand_capacities
+from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
 from contact_spark.capacity.lagrangian import ITERATIONS_TABLE, CapacityEngine, CapacityResult
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.tables import TableStore
 from contact_spark.planning.frame import Layout, customer_frame, layout_for
 from contact_spark.planning.solve import StaticInputs, plan_rows, quarantine_rows
+from contact_spark.policy.compiler import CompiledPolicy
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,96 @@ def _attribute_columns(
     return frame
 
 
+@dataclass(frozen=True)
+class PlanScope:
+    """What one planning solve covers: its months, array layout, statics and constraints.
+
+    The default scope is the config's whole horizon; a re-plan or a trigger run plans the
+    remaining months with constraints whose bounds already count what is used elsewhere,
+    warm-started from earlier prices, and may add per-customer month overlays
+    (``month_eligible`` / ``month_propensity`` arrays, see :mod:`contact_spark.adaptive`).
+    """
+
+    layout: Layout
+    policy: CompiledPolicy
+    months: list[dt.date]
+    static: StaticInputs
+    constraints: list[Constraint]
+    initial_prices: np.ndarray | None = None
+    overlay: DataFrame | None = None
+
+
+def default_scope(config: AppConfig) -> PlanScope:
+    """The whole horizon of ``config`` with its capacities expanded."""
+    layout, policy = layout_for(config)
+    months = config.run.months()
+    return PlanScope(
+        layout=layout,
+        policy=policy,
+        months=months,
+        static=StaticInputs.from_config(config),
+        constraints=expand_capacities(config.capacities, layout, months),
+    )
+
+
+@dataclass(frozen=True)
+class SolvedPlan:
+    """A solve's plan rows (not yet written), quarantine rows and capacity certificate."""
+
+    plan: DataFrame
+    quarantine: DataFrame
+    capacity: CapacityResult
+    frame: DataFrame
+
+
+def solve_plan(
+    spark: SparkSession,
+    store: TableStore,
+    config: AppConfig,
+    scope: PlanScope,
+    eligibility: DataFrame,
+    contact_history: DataFrame,
+    customers: DataFrame,
+    run_id: str,
+    config_hash: str = "",
+) -> SolvedPlan:
+    """Solve every customer of ``eligibility`` in ``scope``; the caller writes the rows.
+
+    The customer frame stays cached until the caller calls ``frame.unpersist()``.
+    """
+    layout = scope.layout
+    attributes = attributes_needed(scope.constraints)
+    settings = config.capacities.lagrangian
+    batches = settings.batches or max(2, min(2000, int(spark.sparkContext.defaultParallelism) * 2))
+    frame = customer_frame(eligibility, contact_history, layout, scope.months[0], batches)
+    if scope.overlay is not None:
+        frame = frame.join(scope.overlay, "customer_id", "left")
+    frame = _attribute_columns(frame, eligibility, customers, layout, config, attributes)
+    frame = frame.repartition(batches, "batch").persist(StorageLevel.MEMORY_AND_DISK)
+    log.info(
+        "planning: %d customers with an eligible contact, %d capacity constraints",
+        frame.count(),
+        len(scope.constraints),
+    )
+    engine = CapacityEngine(
+        spark,
+        frame,
+        scope.policy,
+        layout,
+        scope.static,
+        scope.constraints,
+        settings,
+        attributes,
+        store=store,
+        run_id=run_id,
+        config_hash=config_hash,
+        initial_prices=scope.initial_prices,
+    )
+    result = engine.run()
+    plan = plan_rows(result.solved, eligibility, layout, scope.months, run_id)
+    return SolvedPlan(plan, quarantine_rows(result.solved, run_id), result, frame)
+
+
 def run_planning_stage(
     spark: SparkSession,
     store: TableStore,
@@ -112,42 +205,19 @@ def run_planning_stage(
     customers: DataFrame,
     run_id: str,
     config_hash: str = "",
+    scope: PlanScope | None = None,
 ) -> PlanningResult:
     """Plan every customer under the policy and the capacities; write plan and certificate tables."""
-    layout, policy = layout_for(config)
-    months = config.run.months()
-    constraints = expand_capacities(config.capacities, layout, months)
-    attributes = attributes_needed(constraints)
-    settings = config.capacities.lagrangian
-    batches = settings.batches or max(2, min(2000, int(spark.sparkContext.defaultParallelism) * 2))
-    frame = customer_frame(eligibility, contact_history, layout, config.run.first_month, batches)
-    frame = _attribute_columns(frame, eligibility, customers, layout, config, attributes)
-    frame = frame.repartition(batches, "batch").persist(StorageLevel.MEMORY_AND_DISK)
-    log.info(
-        "planning: %d customers with an eligible contact, %d capacity constraints",
-        frame.count(),
-        len(constraints),
+    scope = scope or default_scope(config)
+    solved = solve_plan(
+        spark, store, config, scope, eligibility, contact_history, customers, run_id, config_hash
     )
-    engine = CapacityEngine(
-        spark,
-        frame,
-        policy,
-        layout,
-        StaticInputs.from_config(config),
-        constraints,
-        settings,
-        attributes,
-        store=store,
-        run_id=run_id,
-        config_hash=config_hash,
-    )
-    result = engine.run()
-    plan = plan_rows(result.solved, eligibility, layout, months, run_id)
-    store.replace_run(plan, "plan", run_id)
-    store.replace_run(quarantine_rows(result.solved, run_id), "plan_quarantine", run_id)
+    result = solved.capacity
+    store.replace_run(solved.plan, "plan", run_id)
+    store.replace_run(solved.quarantine, "plan_quarantine", run_id)
     store.replace_run(sensitivity_rows(spark, result, run_id), "capacity_sensitivity", run_id)
     store.replace_run(summary_row(spark, store, result, run_id), "plan_summary", run_id)
-    frame.unpersist()
+    solved.frame.unpersist()
     log.info(
         "planning: value=%.2f dual_bound=%.2f gap=%.5f iterations=%d",
         result.primal_value,

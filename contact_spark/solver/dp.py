@@ -356,7 +356,7 @@ def _dense_dp(
 def action_rewards(model: DPModel, batch: KernelBatch) -> np.ndarray:
     """``[N, T, A]`` value of each month action; -inf when it uses an ineligible cell."""
     n, n_t, n_c, n_h = batch.shape
-    p = batch.clean_propensity()  # [N, C, H]
+    p = batch.clean_propensity()  # [N, C, H], or [N, T, C, H] when it varies by month
     uc = batch.clean_unit_cost()
     uc = None if uc is None else uc.reshape(n, n_t, n_c * n_h)
     price = batch.price.reshape(n_t, n_c * n_h)
@@ -370,12 +370,13 @@ def action_rewards(model: DPModel, batch: KernelBatch) -> np.ndarray:
         if not act:
             continue
         cells = np.asarray(sorted(act))
-        total = np.zeros(n)
+        total = np.zeros((n, n_t) if batch.monthly else n)
         for c in sorted({k // n_h for k in act}):
             hs = [k % n_h for k in act if k // n_h == c]
-            miss = np.prod(1.0 - p[:, c, hs], axis=1)
+            miss = np.prod(1.0 - p[..., c, hs], axis=-1)
             total += batch.success_value[c] * (1.0 - miss) - batch.channel_cost[hs].sum()
-        val = np.multiply.outer(total, seas) - price[:, cells].sum(axis=1)
+        gain = total * seas[None, :] if batch.monthly else np.multiply.outer(total, seas)
+        val = gain - price[:, cells].sum(axis=1)
         if uc is not None:
             val -= uc[:, :, cells].sum(axis=2)
         if elig_k is not None:

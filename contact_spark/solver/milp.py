@@ -163,7 +163,7 @@ def solve_one_milp(
             for size in range(2, len(cells) + 1):
                 for subset in combinations(cells, size):
                     coef = weight * batch.success_value[c] * (-1.0) ** (size + 1)
-                    coef *= float(np.prod([propensity[k] for k in subset]))
+                    coef *= float(np.prod([propensity[t, k] for k in subset]))
                     if coef == 0.0:
                         continue
                     y = new_var(coef, 0)
@@ -194,9 +194,9 @@ def solve_one_milp(
 
 def cell_gains(batch: KernelBatch) -> np.ndarray:
     """``[N, T, C, H]`` value of each contact alone (before channel interactions)."""
-    p = batch.clean_propensity()
-    base = p * batch.success_value[None, :, None] - batch.channel_cost[None, None, :]
-    return base[:, None] * batch.seasonality[None, :, None, None] - batch.linear_cost()
+    p = batch.propensity_by_month()  # [N, T, C, H]
+    base = p * batch.success_value[None, None, :, None] - batch.channel_cost[None, None, None, :]
+    return base * batch.seasonality[None, :, None, None] - batch.linear_cost()
 
 
 def solve_milp(
@@ -215,7 +215,7 @@ def solve_milp(
     hist = batch.clean_history()
     feats = HistoryFeatures(policy, hist, n_t)
     gains = cell_gains(batch)
-    p = batch.clean_propensity().reshape(n, -1)
+    p = batch.propensity_by_month().reshape(n, n_t, -1)
     for i in idx:
         xi, code = solve_one_milp(policy, batch, feats, int(i), gains[i], p[i])
         x[i] = xi.reshape(n_t, n_c, n_h)

@@ -48,7 +48,8 @@ def _flat(a: np.ndarray) -> np.ndarray:
 class KernelBatch:
     """Inputs for N customers, C campaigns, H channels, T months (axes in this order).
 
-    propensity    [N, C, H] float   success probability of a contact
+    propensity    [N, C, H] or [N, T, C, H] float   success probability of a contact
+                                    (per month when a trigger boosts some months)
     eligible      [N, C, H] or [N, T, C, H] bool   contact allowed at all
     history       [N, M, C, H] int  past contacts; index 0 = month -1, 1 = month -2, ...
     success_value [C] float         value of a success per campaign (>= 0)
@@ -70,12 +71,14 @@ class KernelBatch:
 
     def __post_init__(self) -> None:
         p = np.asarray(self.propensity, dtype=np.float64)
-        if p.ndim != 3:
-            raise ValueError(f"propensity must be [N, C, H], got shape {p.shape}")
-        n, c, h = p.shape
         t = int(self.horizon)
         if t < 1:
             raise ValueError(f"horizon must be >= 1, got {t}")
+        if p.ndim == 4 and p.shape[1] != t:
+            raise ValueError(f"propensity [N, T, C, H] must have T = horizon = {t}, got shape {p.shape}")
+        if p.ndim not in (3, 4):
+            raise ValueError(f"propensity must be [N, C, H] or [N, T, C, H], got shape {p.shape}")
+        n, c, h = p.shape[0], p.shape[-2], p.shape[-1]
         e = np.asarray(self.eligible, dtype=bool)
         if e.shape == (n, c, h):
             e = np.broadcast_to(e[:, None], (n, t, c, h))
@@ -111,8 +114,21 @@ class KernelBatch:
     @property
     def shape(self) -> tuple[int, int, int, int]:
         """(N, T, C, H)."""
-        n, c, h = self.propensity.shape
-        return n, self.horizon, c, h
+        p = self.propensity
+        return p.shape[0], self.horizon, p.shape[-2], p.shape[-1]
+
+    @property
+    def monthly(self) -> bool:
+        """True when the propensity varies by month ([N, T, C, H])."""
+        return self.propensity.ndim == 4
+
+    def propensity_by_month(self) -> np.ndarray:
+        """``[N, T, C, H]`` cleaned propensity (a broadcast view when it is per customer)."""
+        p = self.clean_propensity()
+        if p.ndim == 4:
+            return p
+        n, t, c, h = self.shape
+        return np.broadcast_to(p[:, None], (n, t, c, h))
 
     def subset(self, idx: np.ndarray) -> KernelBatch:
         """The batch restricted to customers ``idx``."""
@@ -192,7 +208,7 @@ class KernelBatch:
     def schedule_value(self, x: np.ndarray) -> np.ndarray:
         """``[N]`` exact value of schedules ``x[N, T, C, H]`` under the value model."""
         x = np.asarray(x, dtype=bool)
-        p = self.clean_propensity()[:, None]  # [N, 1, C, H]
+        p = self.propensity_by_month()  # [N, T, C, H]
         miss = np.prod(np.where(x, 1.0 - p, 1.0), axis=-1)  # [N, T, C]
         hit = np.where(x.any(axis=-1), 1.0 - miss, 0.0)
         contact_cost = (x * self.channel_cost).sum(axis=-1)  # [N, T, C]

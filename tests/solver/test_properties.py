@@ -87,8 +87,10 @@ def cases(draw: st.DrawFn) -> tuple[PolicyConfig, list[str], list[str], KernelBa
     n = 5
     m_hist = draw(st.sampled_from([0, 1, 2, 3, 4, 5, 5]))
     history = rng.choice([0, 0, 0, 1, 1, 2], size=(n, m_hist, n_c, n_h))
+    # Per-month propensities (a trigger's boost) in about a third of the cases.
+    monthly = draw(st.sampled_from([False, False, True]))
     batch = KernelBatch(
-        propensity=rng.uniform(0, 0.6, (n, n_c, n_h)),
+        propensity=rng.uniform(0, 0.6, (n, horizon, n_c, n_h) if monthly else (n, n_c, n_h)),
         eligible=rng.uniform(size=(n, horizon, n_c, n_h)) < 0.85,
         history=history,
         success_value=rng.uniform(0, 50, n_c),
@@ -128,3 +130,26 @@ def test_dp_is_deterministic(case: tuple) -> None:
     again = solve(compiled, batch.subset(np.arange(batch.shape[0])[::-1]))
     assert (first.x[::-1] == again.x).all()
     assert first.status[::-1].tolist() == again.status.tolist()
+
+
+@SETTINGS
+@given(cases())
+def test_a_propensity_repeated_over_months_plans_like_a_per_customer_one(case: tuple) -> None:
+    """[N, T, C, H] propensities equal in every month are the [N, C, H] problem."""
+    from dataclasses import replace
+
+    policy, campaigns, channels, batch = case
+    if batch.monthly:
+        return
+    compiled = compile_policy(policy, campaigns, channels)
+    t = batch.horizon
+    monthly = replace(batch, propensity=np.repeat(batch.propensity[:, None], t, axis=1))
+    assert monthly.monthly
+    for method in ("auto", "milp"):
+        flat, per_month = solve(compiled, batch, method=method), solve(compiled, monthly, method=method)
+        assert flat.status.tolist() == per_month.status.tolist()
+        ok = flat.status == ErrorCode.OK
+        np.testing.assert_allclose(flat.objective[ok], per_month.objective[ok], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            monthly.schedule_value(per_month.x)[ok], per_month.objective[ok], atol=1e-9
+        )

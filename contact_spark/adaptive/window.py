@@ -1,0 +1,166 @@
+"""Planning the rest of a plan year: shifted config, carried-over capacities, warm prices.
+
+A re-plan (or a trigger run) plans months ``start..`` of the plan year. What happened
+before is *frozen*: executed contacts are contact history, so every rolling-window rule
+counts them; and every capacity constraint is split at ``start`` — the part of its
+coefficients on executed months is a constant moved to the bound::
+
+    Σ_{t<start} a·x_executed + Σ_{t≥start} a·x ≤ b   ⇔   Σ_{t≥start} a·x ≤ b − used
+
+which is exact for every linear capacity (counts, sums, averages, even spreading).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+import numpy as np
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from contact_spark.capacity.constraints import Constraint
+from contact_spark.config.models import AppConfig
+from contact_spark.errors import ContactSparkError
+from contact_spark.planning.frame import Layout, cell_column
+
+
+class ReplanWindowError(ContactSparkError):
+    """The month to re-plan from is outside the plan year, or the history runs past it."""
+
+
+def month_index(config: AppConfig, month: dt.date, what: str = "month") -> int:
+    """Index of ``month`` (any day of it) in the plan year of ``config``."""
+    months = config.run.months()
+    first = dt.date(month.year, month.month, 1)
+    if first not in months:
+        raise ReplanWindowError(
+            f"{what} {first:%Y-%m} is outside the plan year {months[0]:%Y-%m}..{months[-1]:%Y-%m} "
+            f"(run.first_month and run.horizon_months)"
+        )
+    return months.index(first)
+
+
+def shifted_config(config: AppConfig, start: int) -> AppConfig:
+    """``config`` planning months ``start..`` of its horizon (seasonality sliced to match)."""
+    months = config.run.months()
+    if not 0 <= start < len(months):
+        raise ReplanWindowError(f"cannot plan from month index {start}: the horizon has {len(months)} months")
+    run = config.run.model_copy(update={"first_month": months[start], "horizon_months": len(months) - start})
+    seasonality = None if config.seasonality is None else list(config.seasonality[start:])
+    return config.model_copy(update={"run": run, "seasonality": seasonality})
+
+
+def extended_layout(layout: Layout, full_layout: Layout, start: int) -> Layout:
+    """The shifted layout, reaching back over the frozen months plus the original history."""
+    return replace(layout, history_months=max(layout.history_months, full_layout.history_months + start))
+
+
+@dataclass(frozen=True)
+class CarriedConstraint:
+    """A capacity constraint of the year, what the frozen months used, what is left."""
+
+    original: Constraint
+    used: float
+    remaining: Constraint | None  # None when the constraint only covers frozen months
+
+
+def split_constraints(
+    constraints: list[Constraint], start: int, counts: np.ndarray, attr_sums: dict[str, np.ndarray]
+) -> list[CarriedConstraint]:
+    """Split every constraint at month ``start``: frozen usage from ``counts``/``attr_sums``
+    (``[T, C, H]`` over the whole year, zero from ``start`` on), bounds reduced by it.
+
+    A maximum already exceeded by the frozen months leaves a bound of 0 (nothing more can
+    be added; the excess is reported, not repaired)."""
+    carried = []
+    for constraint in constraints:
+        past = np.array(constraint.weight, copy=True)
+        past[start:] = 0.0
+        used = replace(constraint, weight=past).usage(counts, attr_sums)
+        future = constraint.weight[start:]
+        if not future.any():
+            carried.append(CarriedConstraint(constraint, used, None))
+            continue
+        bound = constraint.bound - used
+        if constraint.sense == "max" and bound < 0 and constraint.offset == 0.0 and (future >= 0).all():
+            bound = 0.0
+        remaining = replace(constraint, weight=np.array(future, copy=True), bound=float(bound))
+        carried.append(CarriedConstraint(constraint, used, remaining))
+    return carried
+
+
+def frozen_contacts(contact_history: DataFrame, config: AppConfig, layout: Layout, start: int) -> DataFrame:
+    """Contacts of the history inside the plan year before month ``start``: (customer_id, t, cell,
+    campaign, channel, month)."""
+    months = config.run.months()
+    first, stop = months[0], months[start] if start < len(months) else None
+    month = F.trunc(F.col("contact_date").cast("date"), "month")
+    rows = contact_history.withColumn("month", month).withColumn("cell", cell_column(layout))
+    in_window = (F.col("month") >= F.lit(first)) & F.col("cell").isNotNull()
+    if stop is not None:
+        in_window &= F.col("month") < F.lit(stop)
+    return rows.filter(in_window).select(
+        "customer_id",
+        F.months_between(F.col("month"), F.lit(first)).cast("int").alias("t"),
+        "cell",
+        "campaign",
+        "channel",
+        "month",
+    )
+
+
+def frozen_usage(
+    frozen: DataFrame,
+    eligibility: DataFrame,
+    customers: DataFrame,
+    config: AppConfig,
+    layout: Layout,
+    attributes: list[str],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``[T, C, H]`` counts and attribute sums of the frozen contacts (only these aggregates
+    reach the driver). Attributes: channel cost, the cell's expected value / propensity from
+    ``eligibility`` (0 when it has none), or a numeric customers column."""
+    n_t = config.run.horizon_months
+    n_h = len(layout.channels)
+    rows = frozen
+    sums = []
+    for name in attributes:
+        if name == "cost":
+            costs = F.create_map(
+                *[x for h, c in config.channels.items() for x in (F.lit(h), F.lit(float(c.cost)))]
+            )
+            value = F.element_at(costs, F.col("channel"))
+        elif name in ("expected_value", "propensity"):
+            cells = eligibility.select(
+                "customer_id", "campaign", "channel", F.col(name).cast("double").alias(f"_v_{name}")
+            ).dropDuplicates(["customer_id", "campaign", "channel"])
+            rows = rows.join(cells, ["customer_id", "campaign", "channel"], "left")
+            value = F.col(f"_v_{name}")
+        else:
+            column = customers.select("customer_id", F.col(name).cast("double").alias(f"_v_{name}"))
+            rows = rows.join(column.dropDuplicates(["customer_id"]), "customer_id", "left")
+            value = F.col(f"_v_{name}")
+        sums.append(F.sum(F.coalesce(value, F.lit(0.0))).alias(f"s_{name}"))
+    aggregated = rows.groupBy("t", "cell").agg(F.count(F.lit(1)).alias("n"), *sums).collect()  # ≤ T × cells
+    counts = np.zeros((n_t, len(layout.campaigns), n_h))
+    attr_sums = {a: np.zeros_like(counts) for a in attributes}
+    for row in aggregated:
+        t, k = int(row["t"]), int(row["cell"])
+        counts[t, k // n_h, k % n_h] = row["n"]
+        for a in attributes:
+            attr_sums[a][t, k // n_h, k % n_h] = row[f"s_{a}"] or 0.0
+    return counts, attr_sums
+
+
+def warm_prices(parent_sensitivity: DataFrame | None, constraints: list[Constraint]) -> np.ndarray:
+    """The parent run's shadow prices for the constraints of the same name (0 for new ones)."""
+    if parent_sensitivity is None:
+        return np.zeros(len(constraints))
+    prices = {
+        r["constraint_name"]: float(r["shadow_price"] or 0.0)
+        for r in parent_sensitivity.select(
+            "constraint_name", "shadow_price"
+        ).collect()  # one row per constraint
+    }
+    return np.array([prices.get(c.name, 0.0) for c in constraints], dtype=np.float64)
