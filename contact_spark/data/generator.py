@@ -8,6 +8,7 @@ gives the same rows on a laptop and on a cluster. Proportions are documented in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -131,8 +132,25 @@ def generate_customers(spark: SparkSession, config: AppConfig) -> DataFrame:
         (u("has_gas") < 0.55).alias("has_gas"),
         (u("tenure") * 180).cast("int").alias("tenure_months"),
         pick(u("region"), [("NORD", 0.45), ("CENTRO", 0.25), ("SUD", 0.30)]).alias("region"),
+        # Yearly margin of the customer's contracts: a value feature for customer segments.
+        F.round(_segment_value(pick(u("segment"), SEGMENTS)) * (0.5 + u("annual_value")), 2).alias(
+            "annual_value"
+        ),
+        # A control feature: no past outcome depends on it (propensity tests check that a
+        # learned model gives it little weight).
+        F.round(u("noise_index"), 6).alias("noise_index"),
     ]
     return ids.select(*columns)
+
+
+def _segment_value(segment: Column) -> Column:
+    """Mean yearly margin of a segment, in currency."""
+    return (
+        F.when(segment == "VIP", 4000.0)
+        .when(segment == "SMALL_BUSINESS", 2500.0)
+        .when(segment == "RESIDENTIAL_PLUS", 900.0)
+        .otherwise(600.0)
+    )
 
 
 def _mobile_shapes(national: Column, u: Column) -> Column:
@@ -292,9 +310,16 @@ def generate_contact_history(
     campaigns = config.campaign_names
     channels = config.channel_names
     cid = F.col("customer_id")
-    slots = customers.select(cid).withColumn("m", F.explode(F.sequence(F.lit(1), F.lit(months))))
+    slots = customers.select(cid, "segment", "has_gas", "tenure_months").withColumn(
+        "m", F.explode(F.sequence(F.lit(1), F.lit(months)))
+    )
     key = F.concat_ws("|", cid, F.col("m").cast("string"))
-    slots = slots.filter(uniform(seed, "hist_any", key) < 0.30)
+    slots = slots.filter(uniform(seed, "hist_any", key) < HISTORY_CONTACT_RATE)
+    # Was the customer contacted the month before (m + 1 months before the plan)? Drives fatigue.
+    previous_key = F.concat_ws("|", cid, (F.col("m") + 1).cast("string"))
+    contacted_before = (F.col("m") < months) & (
+        uniform(seed, "hist_any", previous_key) < HISTORY_CONTACT_RATE
+    )
     campaign = pick(
         uniform(seed, "hist_campaign", key),
         [(c, 0.7 if i == 0 else 0.3 / max(1, len(campaigns) - 1)) for i, c in enumerate(campaigns)],
@@ -309,6 +334,7 @@ def generate_contact_history(
         campaign.alias("campaign"),
         channel.alias("channel"),
         key.alias("key"),
+        true_conversion(seed, campaign, channel, contacted_before).alias("p_convert"),
     )
     kinds = {ch: cfg.contact_kind for ch, cfg in config.channels.items()}
     wanted = F.create_map(
@@ -323,11 +349,15 @@ def generate_contact_history(
         first_contact, on=["customer_id", "contact_type"], how="left"
     )
     u = uniform(seed, "hist_outcome", F.col("key"))
+    # Among reached customers (u < 0.78) a second draw decides conversion with the true,
+    # feature-dependent probability; 13% of the others respond without converting.
+    v = uniform(seed, "hist_convert", F.col("key"))
+    p = F.col("p_convert")
     is_tls = F.col("channel") == "TLS"
     outcome = (
         F.when(F.col("contact").isNull(), F.when(is_tls, F.lit("not_reached")).otherwise(F.lit("bounced")))
-        .when(u < 0.03, F.lit("converted"))
-        .when(u < 0.13, F.lit("responded"))
+        .when((u < 0.78) & (v < p), F.lit("converted"))
+        .when((u < 0.78) & (v < p + (1 - p) * 0.13), F.lit("responded"))
         .when(u < 0.78, F.lit("no_response"))
         .when(is_tls, F.lit("not_reached"))
         .when(u < 0.90, F.lit("not_reached"))
@@ -336,6 +366,46 @@ def generate_contact_history(
     return joined.select(
         "customer_id", "contact_date", "campaign", "channel", "contact", outcome.alias("outcome")
     )
+
+
+HISTORY_CONTACT_RATE = 0.30
+# Conversion rate of a reached customer with average features, per campaign and channel lift.
+HISTORY_BASE_RATE = {"CROSS_SELLING": 0.05, "SOLUTION": 0.02}
+HISTORY_CHANNEL_LIFT = {"DEM": 0.6, "SMS": 0.8, "TLS": 2.5}
+
+
+def true_conversion(seed: int, campaign: Column, channel: Column, contacted_before: Column) -> Column:
+    """The true probability that a reached customer converts (docs/demo_data.md).
+
+    A logistic model of known features — segment, gas contract (cross-selling), tenure,
+    a contact the month before (fatigue) — plus the hidden campaign affinity the
+    propensities table also uses. ``noise_index`` and the other columns play no part.
+    Needs the columns ``customer_id``, ``segment``, ``has_gas`` and ``tenure_months``.
+    """
+    base = None
+    for c, rate in HISTORY_BASE_RATE.items():
+        for ch, lift in HISTORY_CHANNEL_LIFT.items():
+            p0 = rate * lift
+            logit = math.log(p0 / (1 - p0))
+            cond = (campaign == c) & (channel == ch)
+            base = F.when(cond, logit) if base is None else base.when(cond, logit)
+    default = math.log(0.02 / 0.98)
+    base = base.otherwise(default) if base is not None else F.lit(default)
+    segment = F.col("segment")
+    logit = (
+        base
+        + F.when(segment == "VIP", 1.0)
+        .when(segment == "RESIDENTIAL_PLUS", 0.4)
+        .when(segment == "SMALL_BUSINESS", -0.3)
+        .otherwise(0.0)
+        + F.when((campaign == "CROSS_SELLING") & ~F.coalesce(F.col("has_gas"), F.lit(True)), 0.9).otherwise(
+            0.0
+        )
+        + 2.4 * (F.col("tenure_months") / 180.0 - 0.5)
+        + F.when(contacted_before, -0.8).otherwise(0.0)
+        + 1.5 * (uniform(seed, "affinity", F.col("customer_id"), campaign) - 0.5)
+    )
+    return 1.0 / (1.0 + F.exp(-logit))
 
 
 def generate_propensities(spark: SparkSession, config: AppConfig, customers: DataFrame) -> DataFrame:
