@@ -17,6 +17,7 @@ from contact_spark.config.base import StrictModel
 from contact_spark.contacts.settings import ContactSettings
 from contact_spark.eligibility.settings import EligibilitySettings
 from contact_spark.policy.rules import PolicyConfig
+from contact_spark.propensity.settings import PropensitySettings, SegmentSettings
 
 IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -109,6 +110,8 @@ class AppConfig(StrictModel):
     contacts: ContactSettings = ContactSettings()
     eligibility: EligibilitySettings = EligibilitySettings()
     capacities: CapacitySettings = CapacitySettings()
+    propensity: PropensitySettings = PropensitySettings()
+    segments: SegmentSettings = SegmentSettings()
     policy: PolicyConfig = Field(
         description="For-Each-Customer contact-policy rules (see contact_spark/policy/rules.py)."
     )
