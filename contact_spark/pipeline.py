@@ -27,6 +27,7 @@ from contact_spark.contract import (
 )
 from contact_spark.data.generator import generate_demo_data
 from contact_spark.io.tables import TableStore
+from contact_spark.realtime.snapshot import REALTIME_TABLE
 from contact_spark.stages import run_stage
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,13 @@ def load_inputs(store: TableStore, config: AppConfig) -> Inputs:
         "propensities": PROPENSITIES,
     }
     frames = {name: validate_input(store.read(name), spec) for name, spec in specs.items()}
+    if store.exists(REALTIME_TABLE):
+        # Contacts confirmed through the real-time check count as history (docs/realtime.md).
+        from contact_spark.realtime.history import with_realtime_contacts
+
+        frames["contact_history"] = with_realtime_contacts(
+            frames["contact_history"], store.read(REALTIME_TABLE)
+        )
     return Inputs(**frames)
 
 

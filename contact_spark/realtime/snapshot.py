@@ -1,0 +1,430 @@
+"""The state a real-time check reads: Delta tables loaded once, without Spark, indexed per customer.
+
+:meth:`Snapshot.load` reads, with delta-rs (``deltalake``) into Arrow:
+
+* ``customers`` — consent, churn, outbound and the channel opt-outs (the latest table);
+* ``eligibility`` and ``plan`` of one run (partition ``run_id``);
+* ``contact_history`` and ``realtime_contacts`` (contacts confirmed through :func:`confirm`).
+
+Each table is sorted by ``customer_id`` and kept columnar; a sorted array of the distinct
+ids gives a customer's row range by binary search. A customer's state (a few dozen rows)
+is built on first use and cached (LRU), so a check touches one customer's rows only.
+Contacts confirmed by this process are kept beside the tables and survive the cache and
+:meth:`Snapshot.reload`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from contact_spark.config.models import AppConfig
+from contact_spark.realtime.capacity import CapacityIndex
+from contact_spark.realtime.models import (
+    CHANNEL_OPT_OUT,
+    CHANNEL_OPT_OUT_UNKNOWN,
+    CHURN_RISK,
+    CHURN_RISK_UNKNOWN,
+    DUPLICATE_CUSTOMER_ID,
+    NO_PRIVACY_CONSENT,
+    OUTBOUND,
+    OUTBOUND_UNKNOWN,
+    PRIVACY_CONSENT_UNKNOWN,
+    UNKNOWN_CUSTOMER,
+    Reason,
+    SnapshotError,
+)
+from contact_spark.realtime.policy import Cell, EventKey, PolicyIndex
+
+REALTIME_TABLE = "realtime_contacts"
+# The contract columns of contact_history first: load_inputs unions exactly those.
+REALTIME_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("contact_date", pa.date32()),
+        ("campaign", pa.string()),
+        ("channel", pa.string()),
+        ("contact", pa.string()),
+        ("outcome", pa.string()),
+        ("confirmed_at", pa.timestamp("us", tz="UTC")),
+        ("check_id", pa.string()),
+        ("plan_run_id", pa.string()),
+        ("forced", pa.bool_()),
+    ]
+)
+DEFAULT_CACHE_SIZE = 200_000
+
+
+def month_number(day: dt.date) -> int:
+    """Absolute month number of a date: ``year * 12 + month - 1``."""
+    return day.year * 12 + day.month - 1
+
+
+def base_location(config: AppConfig, base_path: str | None = None) -> str:
+    """Where the Delta tables are: ``base_path`` or ``storage.base_path`` (paths only, no catalog)."""
+    if base_path is None and config.storage.catalog:
+        raise SnapshotError(
+            "the real-time snapshot reads Delta paths, not catalog tables: pass the tables' base path"
+        )
+    base = base_path or config.storage.base_path
+    if "://" in base:
+        return base.rstrip("/")
+    # Resolved like the delta-rs backend of TableStore, so both name the same directories.
+    return str(Path(base).expanduser().resolve())
+
+
+def table_location(base: str, table: str) -> str:
+    return f"{base}/{table}" if "://" in base else str(Path(base) / table)
+
+
+def _open(base: str, table: str, required: bool = True) -> Any:
+    from deltalake import DeltaTable
+
+    path = table_location(base, table)
+    if not DeltaTable.is_deltatable(path):
+        if required:
+            raise SnapshotError(f"table '{table}' not found at {path}")
+        return None
+    return DeltaTable(path)
+
+
+def _read(
+    table: Any, name: str, columns: Sequence[str], run_id: str | None = None, optional: Sequence[str] = ()
+) -> pa.Table:
+    """Read the needed columns (optional ones if present), one run's partition if ``run_id``."""
+    present = set(table.schema().to_arrow().names)
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise SnapshotError(f"table '{name}' is missing column '{missing[0]}'")
+    wanted = [*columns, *[c for c in optional if c in present]]
+    if run_id is None:
+        return table.to_pyarrow_table(columns=wanted)
+    if "run_id" in table.metadata().partition_columns:
+        return table.to_pyarrow_table(columns=wanted, partitions=[("run_id", "=", run_id)])
+    return table.to_pyarrow_table(columns=wanted, filters=[("run_id", "=", run_id)])
+
+
+def _months(table: pa.Table, date_column: str, extra: Sequence[str] = ()) -> pa.Table:
+    """``customer_id, m, campaign, channel`` (+ extra) with ``m`` the absolute month number."""
+    keep = pc.and_(
+        pc.and_(pc.is_valid(table["customer_id"]), pc.is_valid(table[date_column])),
+        pc.and_(pc.is_valid(table["campaign"]), pc.is_valid(table["channel"])),
+    )
+    table = table.filter(keep)
+    day = table[date_column]
+    month = pc.add(pc.multiply(pc.year(day), 12), pc.subtract(pc.month(day), 1)).cast(pa.int32())
+    columns = {
+        "customer_id": table["customer_id"],
+        "m": month,
+        "campaign": table["campaign"],
+        "channel": table["channel"],
+    }
+    columns.update({c: table[c] for c in extra})
+    return pa.table(columns)
+
+
+class CustomerRows:
+    """A table sorted by customer_id with a binary-searchable array of the distinct ids."""
+
+    def __init__(self, table: pa.Table) -> None:
+        table = table.filter(pc.is_valid(table["customer_id"]))
+        self.table = table.sort_by("customer_id").combine_chunks() if table.num_rows else table
+        if self.table.num_rows:
+            runs = pc.run_end_encode(self.table["customer_id"].chunk(0))
+            ends = runs.run_ends.to_numpy()
+            self.ids = np.asarray(runs.values.to_pylist(), dtype=str)
+            self.starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
+            self.ends = ends.astype(np.int64)
+        else:
+            self.ids = np.asarray([], dtype=str)
+            self.starts = self.ends = np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def rows(self, customer_id: str) -> list[dict[str, Any]]:
+        """The customer's rows as dicts (empty when unknown)."""
+        i = int(np.searchsorted(self.ids, customer_id))
+        if i >= len(self.ids) or self.ids[i] != customer_id:
+            return []
+        start, end = int(self.starts[i]), int(self.ends[i])
+        return self.table.slice(start, end - start).to_pylist()
+
+
+@dataclass
+class CustomerState:
+    """One customer, ready for checks: consent reasons, eligibility, contacts and plan."""
+
+    customer_reasons: list[Reason]
+    channel_reasons: dict[str, list[Reason]]
+    eligibility: dict[Cell, tuple[bool, tuple[str, ...], str | None]]
+    actual: dict[EventKey, int]  # history + confirmed real-time contacts
+    planned: frozenset[EventKey]
+    events: dict[EventKey, int] = field(default_factory=dict)  # max(planned, actual) per key
+
+    def __post_init__(self) -> None:
+        keys = set(self.actual) | set(self.planned)
+        self.events = {k: max(int(k in self.planned), self.actual.get(k, 0)) for k in keys}
+
+
+def _flag_reason(
+    values: list[Any], bad: bool, code: str, unknown: str, rule: str, what: str
+) -> Reason | None:
+    """Fail-closed: a null in any copy of the customer is ``unknown``, a ``bad`` value is ``code``."""
+    if any(v is None for v in values):
+        return Reason(code=unknown, rule=rule, detail=f"{what} is null (null counts against contact)")
+    if any(bool(v) == bad for v in values):
+        return Reason(code=code, rule=rule, detail=f"{what} is {str(bad).lower()}")
+    return None
+
+
+def consent_reasons(
+    rows: list[dict[str, Any]], channels: Sequence[str]
+) -> tuple[list[Reason], dict[str, list[Reason]]]:
+    """Customer-level and per-channel reasons against contact, from the customers rows."""
+    if not rows:
+        reason = Reason(
+            code=UNKNOWN_CUSTOMER, rule="unknown_customer", detail="customer_id not in the customers table"
+        )
+        return [reason], {}
+    out: list[Reason] = []
+    if len(rows) > 1:
+        out.append(
+            Reason(
+                code=DUPLICATE_CUSTOMER_ID,
+                rule="duplicate_customer_id",
+                detail=f"customer_id appears {len(rows)} times in customers",
+            )
+        )
+    checks = (
+        (
+            "privacy_consent",
+            False,
+            NO_PRIVACY_CONSENT,
+            PRIVACY_CONSENT_UNKNOWN,
+            "privacy_consent",
+            "privacy consent",
+        ),
+        ("churn_risk", True, CHURN_RISK, CHURN_RISK_UNKNOWN, "churn_risk", "churn risk"),
+        ("outbound", True, OUTBOUND, OUTBOUND_UNKNOWN, "outbound", "outbound"),
+    )
+    for column, bad, code, unknown, rule, what in checks:
+        reason = _flag_reason([r.get(column) for r in rows], bad, code, unknown, rule, what)
+        if reason is not None:
+            out.append(reason)
+    per_channel: dict[str, list[Reason]] = {}
+    for channel in channels:
+        column = f"optout_{channel.lower()}"
+        reason = _flag_reason(
+            [r.get(column) for r in rows],
+            True,
+            CHANNEL_OPT_OUT,
+            CHANNEL_OPT_OUT_UNKNOWN,
+            "channel_opt_out",
+            column,
+        )
+        if reason is not None:
+            per_channel[channel] = [reason]
+    return out, per_channel
+
+
+class Snapshot:
+    """Everything a check needs for one run, loaded from Delta; thread-safe."""
+
+    def __init__(
+        self,
+        config: AppConfig,
+        run_id: str,
+        base: str,
+        tables: dict[str, pa.Table],
+        versions: dict[str, int | None],
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.config = config
+        self.run_id = run_id
+        self.base = base
+        self.versions = versions
+        self.loaded_at = dt.datetime.now(dt.timezone.utc)
+        self.campaigns = frozenset(config.campaign_names)
+        self.channels = tuple(config.channel_names)
+        self.first_month = month_number(config.run.first_month)
+        self.horizon = config.run.horizon_months
+        self.policy = PolicyIndex(config.policy, config.campaign_names, config.channel_names)
+        self.capacity = CapacityIndex(config)
+        self.kinds = {name: ch.contact_kind for name, ch in config.channels.items()}
+        self._customers = CustomerRows(tables["customers"])
+        self._eligibility = CustomerRows(tables["eligibility"])
+        self._history = CustomerRows(tables["history"])
+        self._plan = CustomerRows(tables["plan"])
+        self._realtime = CustomerRows(tables["realtime"])
+        usage: dict[EventKey, int] = {}
+        for name in ("plan", "realtime"):
+            counted = (
+                tables[name].group_by(["m", "campaign", "channel"]).aggregate([("customer_id", "count")])
+            )
+            for row in counted.to_pylist():
+                key = (row["m"], row["campaign"], row["channel"])
+                usage[key] = usage.get(key, 0) + row["customer_id_count"]
+        self.usage = usage
+        self.confirmed_ids: set[str] = {c for c in tables["realtime"]["check_id"].to_pylist() if c}
+        self._confirmed: dict[str, list[EventKey]] = {}  # confirmed by this process since loading
+        self.journal: list[dict[str, Any]] = []  # the rows this process wrote (replayed on reload)
+        self._states: OrderedDict[str, CustomerState] = OrderedDict()
+        self._cache_size = cache_size
+        self.lock = threading.RLock()
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(
+        cls,
+        config: AppConfig,
+        run_id: str,
+        base_path: str | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> Snapshot:
+        """Read the tables of ``run_id`` under ``base_path`` (default ``storage.base_path``)."""
+        base = base_location(config, base_path)
+        opt_outs = [f"optout_{c.lower()}" for c in config.channel_names]
+        customers_dt = _open(base, "customers")
+        customers = _read(
+            customers_dt,
+            "customers",
+            ["customer_id"],
+            optional=["privacy_consent", "churn_risk", "outbound", *opt_outs],
+        )
+        eligibility_dt = _open(base, "eligibility")
+        eligibility = _read(
+            eligibility_dt,
+            "eligibility",
+            ["customer_id", "campaign", "channel", "eligible", "reasons"],
+            run_id,
+            optional=["contact"],
+        )
+        if eligibility.num_rows == 0:
+            raise SnapshotError(
+                f"table 'eligibility' has no rows for run '{run_id}': run the eligibility stage of that run first"
+            )
+        history_dt = _open(base, "contact_history")
+        history = _months(
+            _read(history_dt, "contact_history", ["customer_id", "contact_date", "campaign", "channel"]),
+            "contact_date",
+        )
+        plan_dt = _open(base, "plan")
+        plan = _months(
+            _read(plan_dt, "plan", ["customer_id", "month", "campaign", "channel"], run_id), "month"
+        )
+        realtime_dt = _open(base, REALTIME_TABLE, required=False)
+        if realtime_dt is not None:
+            raw = _read(
+                realtime_dt,
+                REALTIME_TABLE,
+                ["customer_id", "contact_date", "campaign", "channel", "check_id"],
+            )
+            realtime = _months(raw, "contact_date", extra=["check_id"])
+        else:
+            realtime = pa.table(
+                {
+                    "customer_id": pa.array([], pa.string()),
+                    "m": pa.array([], pa.int32()),
+                    "campaign": pa.array([], pa.string()),
+                    "channel": pa.array([], pa.string()),
+                    "check_id": pa.array([], pa.string()),
+                }
+            )
+        versions = {
+            "customers": customers_dt.version(),
+            "eligibility": eligibility_dt.version(),
+            "contact_history": history_dt.version(),
+            "plan": plan_dt.version(),
+            REALTIME_TABLE: realtime_dt.version() if realtime_dt is not None else None,
+        }
+        tables = {
+            "customers": customers,
+            "eligibility": eligibility,
+            "history": history,
+            "plan": plan,
+            "realtime": realtime,
+        }
+        return cls(config, run_id, base, tables, versions, cache_size)
+
+    def current_versions(self) -> dict[str, int | None]:
+        """The tables' Delta versions now (None: the table does not exist)."""
+        out: dict[str, int | None] = {}
+        for name in self.versions:
+            table = _open(self.base, name, required=False)
+            out[name] = table.version() if table is not None else None
+        return out
+
+    def is_stale(self) -> bool:
+        """Whether any table changed since loading (a new run's rows, new history, ...)."""
+        return self.current_versions() != self.versions
+
+    def reload(self) -> Snapshot:
+        """A fresh snapshot of the same run; contacts this process confirmed are kept."""
+        fresh = Snapshot.load(self.config, self.run_id, self.base, self._cache_size)
+        with self.lock:
+            for row in self.journal:
+                fresh.journal.append(row)
+                if row["check_id"] not in fresh.confirmed_ids:
+                    # Written after the reload read the table: add it by hand.
+                    fresh.add_confirmed(row)
+        return fresh
+
+    # ---------------------------------------------------------------- customers
+    @property
+    def customer_count(self) -> int:
+        return len(self._customers)
+
+    def in_horizon(self, month: int) -> bool:
+        return 0 <= month - self.first_month < self.horizon
+
+    def state(self, customer_id: str) -> CustomerState:
+        """The customer's state (built from its rows on first use, then cached)."""
+        with self.lock:
+            state = self._states.get(customer_id)
+            if state is not None:
+                self._states.move_to_end(customer_id)
+                return state
+            state = self._build(customer_id)
+            self._states[customer_id] = state
+            if len(self._states) > self._cache_size:
+                self._states.popitem(last=False)
+            return state
+
+    def _build(self, customer_id: str) -> CustomerState:
+        customer_reasons, channel_reasons = consent_reasons(self._customers.rows(customer_id), self.channels)
+        eligibility: dict[Cell, tuple[bool, tuple[str, ...], str | None]] = {}
+        for row in self._eligibility.rows(customer_id):
+            cell = (row["campaign"], row["channel"])
+            ok, reasons, contact = eligibility.get(cell, (True, (), None))
+            # Duplicated candidates: fail-closed, every reason, the first contact given.
+            ok = ok and bool(row["eligible"])
+            reasons = tuple(dict.fromkeys([*reasons, *(row["reasons"] or [])]))
+            eligibility[cell] = (ok, reasons, contact or row.get("contact"))
+        actual: dict[EventKey, int] = {}
+        for table in (self._history, self._realtime):
+            for row in table.rows(customer_id):
+                key = (row["m"], row["campaign"], row["channel"])
+                actual[key] = actual.get(key, 0) + 1
+        for key in self._confirmed.get(customer_id, ()):
+            actual[key] = actual.get(key, 0) + 1
+        planned = frozenset((r["m"], r["campaign"], r["channel"]) for r in self._plan.rows(customer_id))
+        return CustomerState(customer_reasons, channel_reasons, eligibility, actual, planned)
+
+    def add_confirmed(self, row: dict[str, Any]) -> None:
+        """Count a contact confirmed in real time (already written to ``realtime_contacts``)."""
+        key = (month_number(row["contact_date"]), row["campaign"], row["channel"])
+        with self.lock:
+            self._confirmed.setdefault(row["customer_id"], []).append(key)
+            self.confirmed_ids.add(row["check_id"])
+            self.usage[key] = self.usage.get(key, 0) + 1
+            self._states.pop(row["customer_id"], None)  # rebuilt with the new contact on next use
