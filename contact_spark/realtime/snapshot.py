@@ -108,8 +108,7 @@ def _read(
     wanted = [*columns, *[c for c in optional if c in present]]
     if run_id is None:
         return table.to_pyarrow_table(columns=wanted)
-    if "run_id" in table.metadata().partition_columns:
-        return table.to_pyarrow_table(columns=wanted, partitions=[("run_id", "=", run_id)])
+    # On a run_id partition column the filter prunes files: only the run's files are read.
     return table.to_pyarrow_table(columns=wanted, filters=[("run_id", "=", run_id)])
 
 
