@@ -25,7 +25,7 @@ $(STAMP): setup.py requirements/constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c requirements/constraints.txt -e '.[test]'
+	$(PIP) install -q -c requirements/constraints.txt -e '.[test,serve]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the package with pinned dependencies

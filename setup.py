@@ -24,7 +24,11 @@ INSTALL_REQUIRES = [
     "plotly>=5.20",
 ]
 
-TEST_REQUIRES = ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "ruff>=0.5"]
+# httpx2: the HTTP client of FastAPI's TestClient (tests/realtime).
+TEST_REQUIRES = ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "ruff>=0.5", "httpx2>=2.16"]
+
+# The real-time check's HTTP endpoint (jobs/realtime.py serve, docs/realtime.md).
+SERVE_REQUIRES = ["fastapi>=0.115", "uvicorn>=0.30"]
 
 setup(
     name="contact_spark",
@@ -37,5 +41,5 @@ setup(
     packages=find_packages(include=["contact_spark", "contact_spark.*"]),
     package_data={"contact_spark": ["policy/*.yaml", "conf/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "serve": SERVE_REQUIRES},
 )

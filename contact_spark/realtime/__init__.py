@@ -9,7 +9,7 @@ from contact_spark.realtime.models import (
     Reason,
     SnapshotError,
 )
-from contact_spark.realtime.snapshot import REALTIME_SCHEMA, REALTIME_TABLE, Snapshot
+from contact_spark.realtime.snapshot import REALTIME_SCHEMA, REALTIME_TABLE, Snapshot, SnapshotHolder
 
 __all__ = [
     "REALTIME_SCHEMA",
@@ -21,6 +21,7 @@ __all__ = [
     "Reason",
     "Snapshot",
     "SnapshotError",
+    "SnapshotHolder",
     "check",
     "confirm",
 ]

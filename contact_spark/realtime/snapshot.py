@@ -16,6 +16,7 @@ Contacts confirmed by this process are kept beside the tables and survive the ca
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -62,6 +63,8 @@ REALTIME_SCHEMA = pa.schema(
     ]
 )
 DEFAULT_CACHE_SIZE = 200_000
+
+log = logging.getLogger(__name__)
 
 
 def month_number(day: dt.date) -> int:
@@ -371,12 +374,16 @@ class Snapshot:
         """A fresh snapshot of the same run; contacts this process confirmed are kept."""
         fresh = Snapshot.load(self.config, self.run_id, self.base, self._cache_size)
         with self.lock:
-            for row in self.journal:
-                fresh.journal.append(row)
-                if row["check_id"] not in fresh.confirmed_ids:
-                    # Written after the reload read the table: add it by hand.
-                    fresh.add_confirmed(row)
+            fresh.replay(self.journal)
         return fresh
+
+    def replay(self, journal: list[dict[str, Any]]) -> None:
+        """Take over the contacts another snapshot of this process confirmed."""
+        for row in journal:
+            self.journal.append(row)
+            if row["check_id"] not in self.confirmed_ids:
+                # Written after this snapshot read the table: count it by hand.
+                self.add_confirmed(row)
 
     # ---------------------------------------------------------------- customers
     @property
@@ -427,3 +434,53 @@ class Snapshot:
             self.confirmed_ids.add(row["check_id"])
             self.usage[key] = self.usage.get(key, 0) + 1
             self._states.pop(row["customer_id"], None)  # rebuilt with the new contact on next use
+
+
+class SnapshotHolder:
+    """The current snapshot of a long-running service, refreshed when its tables change.
+
+    Confirmations go through the holder so that none is lost while a refresh swaps the
+    snapshot: the fresh one is loaded without blocking anything, then the contacts
+    confirmed meanwhile are replayed into it and it is swapped in, both under the lock
+    every confirmation takes.
+    """
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self._refreshing = threading.Lock()
+        self._writing = threading.Lock()
+
+    def confirm(self, *args: Any, **kwargs: Any) -> Any:
+        """:func:`contact_spark.realtime.confirm` on the current snapshot."""
+        from contact_spark.realtime.check import confirm
+
+        with self._writing:
+            return confirm(self.snapshot, *args, **kwargs)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Reload when a table changed (or ``force``); True when a new snapshot was swapped in."""
+        with self._refreshing:
+            old = self.snapshot
+            if not force and not old.is_stale():
+                return False
+            fresh = Snapshot.load(old.config, old.run_id, old.base, old._cache_size)
+            with self._writing:
+                fresh.replay(self.snapshot.journal)
+                self.snapshot = fresh
+            log.info("snapshot of run %s reloaded: %s", old.run_id, fresh.versions)
+            return True
+
+    def start_refresher(self, seconds: float) -> threading.Event:
+        """Refresh every ``seconds`` in a daemon thread; set the returned event to stop it."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(seconds):
+                try:
+                    self.refresh()
+                except Exception as exc:  # keep serving the last good snapshot
+                    text = str(exc).strip().splitlines()
+                    log.warning("snapshot refresh failed: %s", text[0] if text else type(exc).__name__)
+
+        threading.Thread(target=loop, name="snapshot-refresh", daemon=True).start()
+        return stop
