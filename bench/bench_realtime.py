@@ -38,8 +38,11 @@ PLAN_CONTACTS = 8
 
 def _months(first: dt.date, offsets: np.ndarray, day: int) -> pa.Array:
     base = first.year * 12 + first.month - 1 + offsets
-    dates = [dt.date(int(m) // 12, int(m) % 12 + 1, day) for m in range(int(base.min()), int(base.max()) + 1)]
-    return pa.array([dates[int(m - base.min())] for m in base], pa.date32())
+    low = int(base.min())
+    dates = pa.array(
+        [dt.date(m // 12, m % 12 + 1, day) for m in range(low, int(base.max()) + 1)], pa.date32()
+    )
+    return dates.take(pa.array(base - low))
 
 
 def write_tables(base: Path, n: int, first: dt.date, seed: int) -> None:
