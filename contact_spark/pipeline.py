@@ -138,7 +138,9 @@ def run_pipeline(
         t.rows = inputs.customers.count()
     for name in INPUT_TABLE_NAMES:
         result.tables.setdefault(name, store.location(name))
-    for stage in ("contacts", "eligibility", "plan"):
+    from contact_spark.propensity.stage import knowledge_stages
+
+    for stage in ("contacts", *knowledge_stages(config), "eligibility", "plan"):
         outcome = run_stage(stage, spark, store, config, run_id, record=False, inputs=inputs)
         result.tables.update(outcome.tables)
         result.stages.append(StageTiming(stage, outcome.seconds, outcome.rows))

@@ -31,11 +31,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Order of the stages in a run (also the stage_order column of ``run_stages``).
-STAGES = ("generate", "load_inputs", "contacts", "eligibility", "plan", "report")
+STAGES = ("generate", "load_inputs", "contacts", "segments", "propensity", "eligibility", "plan", "report")
 
 CONTACT_TABLES = ("contacts_clean", "contacts_rejected", "best_contacts", "contactability")
 ELIGIBILITY_TABLES = ("eligibility", "eligibility_funnel", "inputs_rejected")
 PLAN_TABLES = ("plan", "plan_quarantine", "capacity_iterations", "capacity_sensitivity", "plan_summary")
+KNOWLEDGE_TABLES = (
+    "customer_segments",
+    "segment_profiles",
+    "propensity_scores",
+    "propensity_metrics",
+    "propensity_calibration",
+    "propensity_features",
+)
 INPUT_TABLES = ("customers", "contacts", "contact_history", "propensities")
 
 
@@ -96,9 +104,43 @@ def eligibility_stage(
 
     require_run(store, "best_contacts", run_id, "contacts")
     inputs = inputs or load_inputs(store, config)
-    tables = run_eligibility_stage(spark, store, config, inputs.customers, inputs.propensities, run_id)
+    # Segments and learned propensities of the run, when configured (docs/propensity.md).
+    from contact_spark.propensity.stage import eligibility_inputs
+
+    customers, propensities = eligibility_inputs(store, config, run_id, inputs.customers, inputs.propensities)
+    tables = run_eligibility_stage(spark, store, config, customers, propensities, run_id)
     out = StageOutcome("eligibility", run_id, tables)
     out.rows = store.read_run("eligibility", run_id).count()
+    return out
+
+
+def segments_stage(
+    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
+) -> StageOutcome:
+    """Cluster the customers into behaviour segments (``customer_segments``, ``segment_profiles``)."""
+    from contact_spark.pipeline import load_inputs
+    from contact_spark.propensity.stage import run_segments_stage
+
+    require_run(store, "contactability", run_id, "contacts")
+    inputs = inputs or load_inputs(store, config)
+    tables = run_segments_stage(spark, store, config, inputs.customers, inputs.contact_history, run_id)
+    out = StageOutcome("segments", run_id, tables)
+    out.rows = store.read_run("customer_segments", run_id).count()
+    return out
+
+
+def propensity_stage(
+    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
+) -> StageOutcome:
+    """Train, calibrate, save and score one propensity model per campaign × channel."""
+    from contact_spark.pipeline import load_inputs
+    from contact_spark.propensity.stage import run_propensity_stage
+
+    require_run(store, "best_contacts", run_id, "contacts")
+    inputs = inputs or load_inputs(store, config)
+    tables = run_propensity_stage(spark, store, config, inputs.customers, inputs.contact_history, run_id)
+    out = StageOutcome("propensity", run_id, tables)
+    out.rows = store.read_run("propensity_scores", run_id).count()
     return out
 
 
@@ -143,7 +185,14 @@ def report_stage(
 
     require_run(store, "plan", run_id, "plan")
     result = PipelineResult(run_id=run_id)
-    for name in (*INPUT_TABLES, *CONTACT_TABLES, *ELIGIBILITY_TABLES, *PLAN_TABLES, "run_stages"):
+    for name in (
+        *INPUT_TABLES,
+        *CONTACT_TABLES,
+        *KNOWLEDGE_TABLES,
+        *ELIGIBILITY_TABLES,
+        *PLAN_TABLES,
+        "run_stages",
+    ):
         if store.exists(name):
             result.tables[name] = store.location(name)
     if store.exists("run_stages"):
@@ -157,6 +206,8 @@ def report_stage(
 STAGE_FUNCTIONS: dict[str, Callable[..., StageOutcome]] = {
     "generate": generate_stage,
     "contacts": contacts_stage,
+    "segments": segments_stage,
+    "propensity": propensity_stage,
     "eligibility": eligibility_stage,
     "plan": plan_stage,
     "report": report_stage,

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contact_spark.contract import BOOLEAN, NUMBER, STRING
 from contact_spark.errors import ColumnTypeError, MissingColumnError
-from contact_spark.propensity.settings import FeatureSettings, PropensitySettings
+
+if TYPE_CHECKING:  # settings import the config package, which imports these settings
+    from contact_spark.propensity.settings import FeatureSettings, PropensitySettings
 
 ID_COLUMNS = ("customer_id", "household_id")
 KEY_COLUMNS = ("customer_id", "month", "campaign", "channel")
@@ -137,8 +140,10 @@ def scoring_rows(customers: DataFrame, pairs: DataFrame, month: dt.date) -> Data
 def history_features(rows: DataFrame, monthly: DataFrame, lookback_months: int) -> DataFrame:
     """``rows`` (``KEY_COLUMNS`` + label) with the history features of months before each row's month."""
     keys = rows.select(*KEY_COLUMNS).dropDuplicates()
+    # Renamed columns: ``rows`` and ``monthly`` may come from the same history frame, and a
+    # self-join on shared column references would silently match nothing.
     m = monthly.select(
-        "customer_id",
+        F.col("customer_id").alias("h_customer_id"),
         F.col("month").alias("h_month"),
         F.col("campaign").alias("h_campaign"),
         F.col("channel").alias("h_channel"),
@@ -159,7 +164,7 @@ def history_features(rows: DataFrame, monthly: DataFrame, lookback_months: int) 
         value = F.col(column) if condition is None else F.when(condition, F.col(column))
         return F.coalesce(F.sum(value), F.lit(0)).cast("double")
 
-    joined = keys.join(m, on=[keys.customer_id == m.customer_id, window], how="left").drop(m.customer_id)
+    joined = keys.join(m, on=(F.col("customer_id") == F.col("h_customer_id")) & window, how="left")
     aggregated = joined.groupBy(*KEY_COLUMNS).agg(
         total("contacts").alias("hist_contacts"),
         total("contacts", same_campaign).alias("hist_contacts_campaign"),

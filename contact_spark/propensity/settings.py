@@ -127,7 +127,11 @@ class PropensitySettings(StrictModel):
 
 
 class SegmentSettings(StrictModel):
-    """Customer segments by clustering behaviour and value features (docs/propensity.md)."""
+    """Customer segments by clustering behaviour and value features (docs/propensity.md).
+
+    The label (``B1`` … ``Bk``, B1 the highest mean of the first value column) is joined onto
+    the customers as column ``behaviour_segment`` before eligibility.
+    """
 
     enabled: bool = False
     algorithm: Literal["kmeans", "bisecting_kmeans"] = "kmeans"
@@ -138,15 +142,5 @@ class SegmentSettings(StrictModel):
         description="Numeric customer columns describing value; a missing one is an error.",
     )
     history_months: int = Field(12, ge=1, le=120, description="Window of the behaviour features.")
-    column: str = Field(
-        "behaviour_segment", description="Customer column the label is joined as, for eligibility rules."
-    )
 
     _names = field_validator("value_columns")(_check_columns)
-
-    @field_validator("column")
-    @classmethod
-    def _column(cls, value: str) -> str:
-        if not COLUMN_NAME.match(value):
-            raise ValueError(f"'{value}' is not a column name: use letters, digits and _")
-        return value

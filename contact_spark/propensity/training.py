@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.classification import GBTClassifier, LogisticRegression
@@ -24,7 +24,9 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contact_spark.propensity.features import FeatureColumns
-from contact_spark.propensity.settings import PropensitySettings
+
+if TYPE_CHECKING:  # settings import the config package, which imports these settings
+    from contact_spark.propensity.settings import PropensitySettings
 
 BASE_RATE = "base_rate"
 EPS = 1e-6
