@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -64,6 +65,15 @@ def config_hash(config: AppConfig) -> str:
 def default_run_id(config: AppConfig) -> str:
     """Deterministic run id: the same config reruns into (and replaces) the same run."""
     return f"{config.run.first_month:%Y%m}-{config_hash(config)[:10]}"
+
+
+def parse_month(text: str) -> dt.date:
+    """``YYYY-MM`` (or a full date) → the first day of that month; argparse type."""
+    try:
+        value = dt.date.fromisoformat(text if len(text) > 7 else f"{text}-01")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a month: use YYYY-MM, e.g. 2027-01") from exc
+    return value.replace(day=1)
 
 
 def main_guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:

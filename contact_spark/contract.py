@@ -151,6 +151,27 @@ PROPENSITIES = TableSpec(
     ),
 )
 
+EVENTS = TableSpec(
+    name="events",
+    row="something a customer did or that happened to them, which may trigger a campaign (optional table)",
+    columns=(
+        ColumnSpec("customer_id", STRING, True, "Customer; null is rejected with a reason code."),
+        ColumnSpec("event_type", STRING, True, "Event type as in triggers.events (e.g. MOVE, COMPLAINT)."),
+        ColumnSpec("event_time", TIMESTAMP_OR_DATE, True, "When it happened; its month starts the effect."),
+        ColumnSpec(
+            "attributes",
+            (T.MapType, T.StringType),
+            True,
+            "Optional details (kept in the table, not used by the planner).",
+            required=False,
+        ),
+    ),
+    notes=(
+        "Only needed for trigger runs (jobs/trigger.py); each event is applied once per plan run, "
+        "matched on (customer_id, event_type, event_time).",
+    ),
+)
+
 INPUT_TABLES: dict[str, TableSpec] = {
     spec.name: spec for spec in (CUSTOMERS, CONTACTS, CONTACT_HISTORY, PROPENSITIES)
 }
@@ -202,6 +223,7 @@ def contract_markdown(channels: list[str] | None = None) -> str:
         "",
     ]
     specs = dict(INPUT_TABLES)
+    specs["events"] = EVENTS
     if channels:
         specs["customers"] = customers_spec(channels)
     for spec in specs.values():

@@ -68,6 +68,16 @@ class ReplanResult:
     gap: float
 
 
+def check_history_until(contact_history: DataFrame, start_month: dt.date) -> None:
+    """Stop when the history already has contacts in the months about to be planned."""
+    late = contact_history.filter(F.col("contact_date").cast("date") >= F.lit(start_month)).count()
+    if late:
+        raise ReplanWindowError(
+            f"table 'contact_history' has {late} contact(s) on or after {start_month}: "
+            f"set executed_through to the month of the latest contact"
+        )
+
+
 def lineage_row(
     spark: SparkSession,
     run_id: str,
@@ -181,7 +191,10 @@ def drift_rows(
         plan_drift(parent_plan, new_plan, parent_eligibility, new_eligibility, frozen, start_month)
     )
     return rows.select(
-        F.lit(run_id).alias("run_id"), F.lit(parent_run_id).alias("parent_run_id"), *rows.columns
+        F.lit(run_id).alias("run_id"),
+        F.lit(parent_run_id).alias("parent_run_id"),
+        F.lit(0).alias("revision"),
+        *rows.columns,
     )
 
 
@@ -252,12 +265,7 @@ def replan(
         )
     start_month = months[start]
     inputs = load_inputs(store, config)
-    late = inputs.contact_history.filter(F.col("contact_date").cast("date") >= F.lit(start_month)).count()
-    if late:
-        raise ReplanWindowError(
-            f"table 'contact_history' has {late} contact(s) on or after {start_month}: "
-            f"re-plan with executed_through at the month of the latest contact"
-        )
+    check_history_until(inputs.contact_history, start_month)
     sub_config = shifted_config(config, start)
     for stage in ("contacts", "eligibility"):
         run_stage(stage, spark, store, sub_config, run_id, inputs=inputs)

@@ -90,24 +90,53 @@ def split_constraints(
     return carried
 
 
-def frozen_contacts(contact_history: DataFrame, config: AppConfig, layout: Layout, start: int) -> DataFrame:
-    """Contacts of the history inside the plan year before month ``start``: (customer_id, t, cell,
-    campaign, channel, month)."""
+def subtract_usage(
+    carried: list[CarriedConstraint], start: int, counts: np.ndarray, attr_sums: dict[str, np.ndarray]
+) -> list[CarriedConstraint]:
+    """Lower the remaining bounds by fixed usage in months ``start..`` (e.g. the plan of the
+    customers a trigger run leaves as they are); ``counts``/``attr_sums`` are ``[T, C, H]``
+    over the whole plan year."""
+    out = []
+    for c in carried:
+        if c.remaining is None:
+            out.append(c)
+            continue
+        future = np.array(c.original.weight, copy=True)
+        future[:start] = 0.0
+        fixed = replace(c.original, weight=future).usage(counts, attr_sums)
+        bound = c.remaining.bound - fixed
+        if c.original.sense == "max" and bound < 0 and c.original.offset == 0.0 and (future >= 0).all():
+            bound = 0.0
+        out.append(CarriedConstraint(c.original, c.used + fixed, replace(c.remaining, bound=float(bound))))
+    return out
+
+
+def year_cells(
+    rows: DataFrame, config: AppConfig, layout: Layout, start: int, stop: int | None, date_column: str
+) -> DataFrame:
+    """Rows (contacts made or planned) in plan-year months ``start..stop-1`` as
+    (customer_id, t, cell, campaign, channel, month); ``t`` indexes the whole plan year."""
     months = config.run.months()
-    first, stop = months[0], months[start] if start < len(months) else None
-    month = F.trunc(F.col("contact_date").cast("date"), "month")
-    rows = contact_history.withColumn("month", month).withColumn("cell", cell_column(layout))
-    in_window = (F.col("month") >= F.lit(first)) & F.col("cell").isNotNull()
-    if stop is not None:
-        in_window &= F.col("month") < F.lit(stop)
-    return rows.filter(in_window).select(
+    month = F.trunc(F.col(date_column).cast("date"), "month")
+    cells = rows.withColumn("_month", month).withColumn("cell", cell_column(layout))
+    keep = (F.col("_month") >= F.lit(months[start])) & F.col("cell").isNotNull()
+    if stop is not None and stop < len(months):
+        keep &= F.col("_month") < F.lit(months[stop])
+    else:
+        keep &= F.col("_month") <= F.lit(months[-1])
+    return cells.filter(keep).select(
         "customer_id",
-        F.months_between(F.col("month"), F.lit(first)).cast("int").alias("t"),
+        F.months_between(F.col("_month"), F.lit(months[0])).cast("int").alias("t"),
         "cell",
         "campaign",
         "channel",
-        "month",
+        F.col("_month").alias("month"),
     )
+
+
+def frozen_contacts(contact_history: DataFrame, config: AppConfig, layout: Layout, start: int) -> DataFrame:
+    """Contacts of the history inside the plan year before month ``start``."""
+    return year_cells(contact_history, config, layout, 0, start, "contact_date")
 
 
 def frozen_usage(

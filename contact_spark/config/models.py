@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from contact_spark.adaptive.settings import TriggerSettings
 from contact_spark.capacity.settings import CapacitySettings
 from contact_spark.config.base import StrictModel
 from contact_spark.contacts.settings import ContactSettings
@@ -74,6 +75,9 @@ class CampaignSettings(StrictModel):
     """A campaign (offer type) and what one success is worth."""
 
     success_value: float = Field(gt=0, description="Value of one converted customer, in currency.")
+    trigger_only: bool = Field(
+        False, description="Planned only while a trigger event of a customer activates it (triggers.events)."
+    )
     description: str = ""
 
 
@@ -110,6 +114,7 @@ class AppConfig(StrictModel):
     contacts: ContactSettings = ContactSettings()
     eligibility: EligibilitySettings = EligibilitySettings()
     capacities: CapacitySettings = CapacitySettings()
+    triggers: TriggerSettings = TriggerSettings()
     propensity: PropensitySettings = PropensitySettings()
     segments: SegmentSettings = SegmentSettings()
     policy: PolicyConfig = Field(
@@ -166,6 +171,49 @@ class AppConfig(StrictModel):
                             f"(known: {', '.join(known)})"
                         )
         return self
+
+    @model_validator(mode="after")
+    def _trigger_effects(self) -> AppConfig:
+        triggered = set()
+        for event, effect in self.triggers.events.items():
+            where = f"triggers.events.{event}"
+            if effect.campaign is not None:
+                campaign = self.campaigns.get(effect.campaign)
+                if campaign is None:
+                    raise ValueError(
+                        f"{where}.campaign: unknown campaign '{effect.campaign}' (known: {', '.join(self.campaigns)})"
+                    )
+                if not campaign.trigger_only:
+                    raise ValueError(f"{where}.campaign: set campaigns.{effect.campaign}.trigger_only: true")
+                triggered.add(effect.campaign)
+                for channel in effect.propensity:
+                    if channel not in self.channels:
+                        raise ValueError(
+                            f"{where}.propensity: unknown channel '{channel}' (known: {', '.join(self.channels)})"
+                        )
+            for kind, scope in (("suppress", effect.suppress), ("boost", effect.boost)):
+                if scope is None:
+                    continue
+                for names, known, what in (
+                    (scope.campaigns, self.campaigns, "campaign"),
+                    (scope.channels, self.channels, "channel"),
+                ):
+                    for name in [] if names == "any" else names:
+                        if name not in known:
+                            raise ValueError(
+                                f"{where}.{kind}: unknown {what} '{name}' (known: {', '.join(known)})"
+                            )
+        for name, campaign in self.campaigns.items():
+            if campaign.trigger_only and name not in triggered:
+                raise ValueError(
+                    f"campaigns.{name} is trigger_only but no triggers.events entry names it: add one or drop trigger_only"
+                )
+        return self
+
+    @property
+    def trigger_campaigns(self) -> list[str]:
+        """Campaigns planned only while a trigger event activates them."""
+        return [name for name, c in self.campaigns.items() if c.trigger_only]
 
     @property
     def campaign_names(self) -> list[str]:

@@ -30,6 +30,7 @@ NO_PRIVACY_CONSENT = "NO_PRIVACY_CONSENT"
 PRIVACY_CONSENT_UNKNOWN = "PRIVACY_CONSENT_UNKNOWN"
 CHANNEL_OPT_OUT = "CHANNEL_OPT_OUT"
 CHANNEL_OPT_OUT_UNKNOWN = "CHANNEL_OPT_OUT_UNKNOWN"
+NO_TRIGGER_EVENT = "NO_TRIGGER_EVENT"
 NO_PROPENSITY = "NO_PROPENSITY"
 INVALID_PROPENSITY = "INVALID_PROPENSITY"
 PROPENSITY_CONFLICT = "PROPENSITY_CONFLICT"
@@ -252,6 +253,8 @@ def compute_eligibility(
         F.when(F.col("privacy_consent").isNull(), F.lit(PRIVACY_CONSENT_UNKNOWN)),
         *_flag_reasons(optout, CHANNEL_OPT_OUT, CHANNEL_OPT_OUT_UNKNOWN),
         F.when(F.col("contact_id").isNull(), F.concat(F.lit("NO_VALID_"), F.upper(F.col("_kind")))),
+        # A trigger-only campaign waits for its event (the trigger run lifts this reason).
+        F.when(F.col("campaign").isin(*config.trigger_campaigns), F.lit(NO_TRIGGER_EVENT)),
         F.when(F.col("_p_rows").isNull(), F.lit(NO_PROPENSITY)),
         F.when(
             (F.col("_p_rows") > 0) & (F.col("_p_min") != F.col("_p_max")) & (F.col("_p_nan") == 0),

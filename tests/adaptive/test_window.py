@@ -87,5 +87,7 @@ def test_shifted_config_plans_the_rest_of_the_year() -> None:
 
 
 def test_a_month_outside_the_plan_year_is_named() -> None:
-    with pytest.raises(ReplanWindowError, match=re.escape("2026-12 is outside the plan year 2027-01..2027-12")):
+    with pytest.raises(
+        ReplanWindowError, match=re.escape("2026-12 is outside the plan year 2027-01..2027-12")
+    ):
         month_index(CONFIG, dt.date(2026, 12, 5), "executed_through")
