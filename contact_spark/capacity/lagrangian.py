@@ -168,6 +168,7 @@ class CapacityEngine:
         self.perturbation = 0.0
         self._best_prices = np.zeros(len(constraints))
         self._best_exact = False
+        self._pending: list[tuple] = []  # iteration rows not written yet
         # Warm start (e.g. last run's shadow prices in a re-plan): the dual phase's first point.
         self.initial_prices = (
             np.zeros(len(constraints))
@@ -198,23 +199,53 @@ class CapacityEngine:
             perturbation=0.0 if exact else self.perturbation,
         ).persist(StorageLevel.MEMORY_AND_DISK)
         self._cached.append(solved)
-        ok = solved.filter(F.col("status") == 0)
-        totals = ok.agg(
-            F.sum("objective").alias("objective"),
-            F.sum(F.aggregate("values", F.lit(0.0), lambda acc, v: acc + v)).alias("value"),
-            F.sum(F.size("months")).alias("contacts"),
-        ).first()
-        failed = solved.filter(F.col("status") != 0).count()
-        zipped = F.arrays_zip("months", "cells", *[f"a_{a}" for a in self.attributes])
+        # One Spark action per evaluation: every customer contributes a summary entry
+        # (t = k = -1: objective, value, failure) and one entry per chosen contact.
+        ok = F.col("status") == 0
+        attrs = [f"a_{a}" for a in self.attributes]
+        summary = F.struct(
+            F.lit(-1).alias("t"),
+            F.lit(-1).alias("k"),
+            F.when(ok, F.col("objective")).otherwise(F.lit(0.0)).alias("obj"),
+            F.when(ok, F.aggregate("values", F.lit(0.0), lambda acc, v: acc + v))
+            .otherwise(F.lit(0.0))
+            .alias("val"),
+            F.when(ok, F.lit(0)).otherwise(F.lit(1)).alias("bad"),
+            *[F.lit(None).cast("double").alias(a) for a in attrs],
+        )
+        contacts = F.transform(
+            F.arrays_zip("months", "cells", *attrs),
+            lambda c: F.struct(
+                c["months"].alias("t"),
+                c["cells"].alias("k"),
+                F.lit(0.0).alias("obj"),
+                F.lit(0.0).alias("val"),
+                F.lit(0).alias("bad"),
+                *[c[a].alias(a) for a in attrs],
+            ),
+        )
+        entries = F.when(ok, F.concat(F.array(summary), contacts)).otherwise(F.array(summary))
         cells = (
-            ok.select(F.explode(zipped).alias("c"))
-            .groupBy(F.col("c.months").alias("t"), F.col("c.cells").alias("k"))
+            solved.select(F.explode(entries).alias("c"))
+            .groupBy(F.col("c.t").alias("t"), F.col("c.k").alias("k"))
             .agg(
                 F.count(F.lit(1)).alias("n"),
-                *[F.sum(F.col(f"c.a_{a}")).alias(f"s_{a}") for a in self.attributes],
+                F.sum("c.obj").alias("obj"),
+                F.sum("c.val").alias("val"),
+                F.sum("c.bad").alias("bad"),
+                *[F.sum(F.col(f"c.{a}")).alias(f"s_{a[2:]}") for a in attrs],
             )
-            .collect()  # at most T × cells rows
+            .collect()  # at most T × cells + 1 rows
         )
+        totals = {"objective": 0.0, "value": 0.0, "contacts": 0}
+        failed = 0
+        for row in cells:
+            if row["t"] == -1:
+                totals["objective"], totals["value"] = row["obj"] or 0.0, row["val"] or 0.0
+                failed = int(row["bad"] or 0)
+            else:
+                totals["contacts"] += int(row["n"])
+        cells = [row for row in cells if row["t"] != -1]
         counts = np.zeros(self.shape)
         sums = {a: np.zeros(self.shape) for a in self.attributes}
         n_h = self.shape[2]
@@ -319,6 +350,16 @@ class CapacityEngine:
             ev.value,
             max([r[11] for r in rows] or [0.0]),
         )
+        if self.store is None or not rows:
+            return
+        self._pending += rows
+        # Dual iterations are written at once (a crashed run resumes from them); the later
+        # phases' rows are written together when the run ends (one Delta commit, not dozens).
+        if phase == "dual":
+            self._flush_records()
+
+    def _flush_records(self) -> None:
+        rows, self._pending = self._pending, []
         if self.store is None or not rows:
             return
         df = self.spark.createDataFrame(rows, ITERATION_SCHEMA)
@@ -613,6 +654,7 @@ class CapacityEngine:
         exact = self.evaluate(lam, exact=True)
         certificate = self.dual_value(exact, lam)
         self._record("certificate", 0, lam, exact, dual=certificate)
+        self._flush_records()
         exact.solved.unpersist()
         self._cached = [result.solved]
         result.dual_bound = certificate
