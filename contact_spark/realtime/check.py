@@ -169,8 +169,11 @@ def confirm(
     the call idempotent: a check id already recorded is not recorded twice.
     """
     day = _as_date(date)
-    with snapshot.lock:
-        decision, best = _decision(snapshot, str(customer_id), str(campaign), str(channel), day)
+    # Confirmations one at a time (check, write, count is atomic); checks only wait for the
+    # snapshot lock, which is not held during the Delta write.
+    with snapshot.write_lock:
+        with snapshot.lock:
+            decision, best = _decision(snapshot, str(customer_id), str(campaign), str(channel), day)
         if check_id:
             decision = decision.model_copy(update={"check_id": check_id})
         now = dt.datetime.now(dt.timezone.utc)
@@ -195,8 +198,9 @@ def confirm(
             "forced": bool(force and not decision.allowed),
         }
         _append(snapshot, row)
-        snapshot.add_confirmed(row)
-        snapshot.journal.append(row)
+        with snapshot.lock:
+            snapshot.add_confirmed(row)
+            snapshot.journal.append(row)
     log.info(
         "confirmed %s %s/%s on %s contact=%s check=%s%s",
         decision.customer_id,
