@@ -229,7 +229,7 @@ def _train_pair(
                 settings.min_positives,
                 rate,
             )
-            candidates = [base_rate_candidate((n_train, p_train), validation, settings)]
+            candidates = [base_rate_candidate((n_train, p_train), validation)]
     finally:
         train.unpersist()
         validation.unpersist()
@@ -367,11 +367,16 @@ def run_propensity_stage(
     best = store.read_run("best_contacts", run_id)
     contactability = store.read_run("contactability", run_id)
     result = train_propensities(spark, config, customers, history, best, contactability, run_id)
-    scores = result.scores.select(F.lit(run_id).alias("run_id"), *result.scores.columns)
     try:
-        store.replace_run(scores, "propensity_scores", run_id)
+        return write_propensity_tables(store, result, run_id)
     finally:
         result.frame.unpersist()
+
+
+def write_propensity_tables(store: TableStore, result: PropensityResult, run_id: str) -> dict[str, str]:
+    """Write the four propensity tables of the run (replacing a rerun's rows)."""
+    scores = result.scores.select(F.lit(run_id).alias("run_id"), *result.scores.columns)
+    store.replace_run(scores, "propensity_scores", run_id)
     store.replace_run(result.metrics, "propensity_metrics", run_id)
     store.replace_run(result.calibration, "propensity_calibration", run_id)
     store.replace_run(result.features, "propensity_features", run_id)

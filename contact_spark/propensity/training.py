@@ -294,14 +294,22 @@ class Candidate:
         )
 
 
-def base_rate_candidate(
-    train: tuple[int, int], validation: DataFrame, settings: PropensitySettings
-) -> Candidate:
+def base_rate_candidate(train: tuple[int, int], validation: DataFrame) -> Candidate:
     """The fallback when a pair has too few positives: its training rate for every customer."""
     rows, positives = train
     rate = positives / rows if rows else 0.0
-    predictions = validation.select("label", F.lit(rate).alias("propensity"))
-    evaluation = evaluate(predictions, rate, settings.calibration_bins)
+    q = min(max(rate, EPS), 1 - EPS)
+    y = F.col("label")
+    # A constant score: one aggregate gives every metric, AUC is 0.5 and there is one bin.
+    stats = validation.agg(F.count(F.lit(1)).alias("rows"), F.sum(y).alias("positives")).first()
+    n, k = int(stats["rows"] or 0), int(stats["positives"] or 0)
+    evaluation = Evaluation(rows=n, positives=k)
+    if n:
+        log_loss = -(k * math.log(q) + (n - k) * math.log(1 - q)) / n
+        evaluation.log_loss = evaluation.base_log_loss = log_loss
+        evaluation.brier = (k * (1 - rate) ** 2 + (n - k) * rate**2) / n
+        evaluation.auc = 0.5 if 0 < k < n else None
+        evaluation.calibration = [(0, n, rate, k / n, rate)]
     return Candidate(BASE_RATE, None, Calibrator("none"), evaluation, rate=rate)
 
 
