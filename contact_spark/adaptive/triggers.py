@@ -53,7 +53,6 @@ from contact_spark.capacity.constraints import attributes_needed, expand_capacit
 from contact_spark.cli import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import EVENTS, validate_input
-from contact_spark.eligibility.engine import NO_PROPENSITY, NO_TRIGGER_EVENT
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import Layout, layout_for
@@ -128,58 +127,58 @@ def classify_events(events: DataFrame, config: AppConfig, customers: DataFrame, 
 
 
 def trigger_eligibility(
-    eligibility: DataFrame, customers: DataFrame, active: DataFrame, config: AppConfig
+    spark: SparkSession,
+    store: TableStore,
+    config: AppConfig,
+    run_id: str,
+    customers: DataFrame,
+    propensities: DataFrame,
+    affected: DataFrame,
+    active: DataFrame,
 ) -> DataFrame:
-    """The affected customers' eligibility rows, with each triggered campaign's channels
-    opened where an event of the customer triggers it: ``NO_TRIGGER_EVENT`` (and
-    ``NO_PROPENSITY`` when the config gives the probability) lifted, the configured
-    probability used when the propensities table has none, consent re-checked."""
+    """The affected customers' eligibility, computed again by the eligibility engine with each
+    triggered campaign's channels opened where an event of the customer triggers it (consent,
+    opt-outs, contacts and every include/exclude rule apply as usual); the configured
+    probability is used where the propensities table has none."""
+    from contact_spark.eligibility.engine import compute_eligibility
+    from contact_spark.eligibility.stage import best_contacts_for_run
+
     pairs = [
         (event, effect.campaign, channel, float(p))
         for event, effect in config.triggers.events.items()
         if effect.campaign is not None
         for channel, p in effect.propensity.items()
     ]
-    spark = eligibility.sparkSession
-    schema = "event_type string, campaign string, channel string, _p_config double"
     opened = (
         active.select("customer_id", "event_type")
         .distinct()
-        .join(spark.createDataFrame(pairs, schema), "event_type")
+        .join(
+            spark.createDataFrame(pairs, "event_type string, campaign string, channel string, p double"),
+            "event_type",
+        )
         .groupBy("customer_id", "campaign", "channel")
-        .agg(F.max("_p_config").alias("_p_config"))
+        .agg(F.max("p").alias("propensity"))
     )
-    consent = customers.select("customer_id", F.col("privacy_consent").alias("_consent")).dropDuplicates(
-        ["customer_id"]
+    own = propensities.join(affected, "customer_id")
+    configured = opened.join(
+        own.select("customer_id", "campaign", "channel"), ["customer_id", "campaign", "channel"], "left_anti"
     )
-    values = F.create_map(
-        *[x for n, c in config.campaigns.items() for x in (F.lit(n), F.lit(c.success_value))]
+    scores = own.select("customer_id", "campaign", "channel", F.col("propensity").cast("double")).unionByName(
+        configured
     )
-    costs = F.create_map(*[x for n, c in config.channels.items() for x in (F.lit(n), F.lit(c.cost))])
-    rows = eligibility.join(opened, ["customer_id", "campaign", "channel"], "left").join(
-        consent, "customer_id", "left"
-    )
-    is_open = F.col("_p_config").isNotNull()
-    lifted = F.filter("reasons", lambda r: ~r.isin(NO_TRIGGER_EVENT, NO_PROPENSITY))
-    reasons = F.when(is_open, lifted).otherwise(F.col("reasons"))
-    propensity = F.when(is_open, F.coalesce("propensity", "_p_config")).otherwise(F.col("propensity"))
-    expected = propensity * F.element_at(values, F.col("campaign")) - F.element_at(costs, F.col("channel"))
-    eligible = F.when(
-        is_open, (F.size(reasons) == 0) & F.coalesce(F.col("_consent") == F.lit(True), F.lit(False))
-    ).otherwise(F.col("eligible"))
-    return rows.select(
-        *[
-            {
-                "eligible": eligible.alias("eligible"),
-                "reasons": reasons.alias("reasons"),
-                "propensity": propensity.alias("propensity"),
-                "expected_value": F.when(is_open, expected)
-                .otherwise(F.col("expected_value"))
-                .alias("expected_value"),
-            }.get(c, F.col(c))
-            for c in eligibility.columns
-        ]
-    )
+    household_best = None
+    if config.contacts.household.suppress_other_members:
+        household_best = store.read_run("contactability", run_id).select("customer_id", "household_best")
+    return compute_eligibility(
+        spark,
+        config,
+        customers.join(affected, "customer_id"),
+        best_contacts_for_run(store, run_id).join(affected, "customer_id"),
+        scores,
+        run_id,
+        household_best,
+        opened=opened.select("customer_id", "campaign", "channel"),
+    ).eligibility
 
 
 def month_overlay(
@@ -374,7 +373,14 @@ def _replan_affected(
         .join(affected, "customer_id")
     )
     affected_elig = trigger_eligibility(
-        eligibility.join(affected, "customer_id"), customers, active, config
+        spark,
+        store,
+        config,
+        run_id,
+        customers,
+        inputs.propensities,
+        affected,
+        active,  # type: ignore[attr-defined]
     ).persist(StorageLevel.MEMORY_AND_DISK)
     sub_config = shifted_config(config, start)
     full_layout, _ = layout_for(config)

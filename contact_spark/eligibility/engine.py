@@ -165,6 +165,7 @@ def compute_eligibility(
     propensities: DataFrame,
     run_id: str,
     household_best: DataFrame | None = None,
+    opened: DataFrame | None = None,
 ) -> EligibilityResult:
     """Decide, for every customer × campaign × channel, eligibility and every reason against it.
 
@@ -174,6 +175,8 @@ def compute_eligibility(
     (``customer_id, household_best``) marks the one member of each household who may be
     contacted; the others get ``HOUSEHOLD_MEMBER_SUPPRESSED`` for every campaign, so two
     members are never contacted for the same campaign in the same month.
+    ``opened`` (``customer_id, campaign, channel``) lists the trigger-only campaigns'
+    cells a trigger event opens; every other cell of such a campaign gets ``NO_TRIGGER_EVENT``.
     """
     check_rules(spark, config.eligibility.rules, customers.schema)
     pairs = spark.createDataFrame(
@@ -219,8 +222,14 @@ def compute_eligibility(
         )
     else:
         one_per_id = one_per_id.withColumn("_household_best", F.lit(True))
+    if opened is None:
+        opened = spark.createDataFrame([], "customer_id string, campaign string, channel string")
+    opened = opened.select("customer_id", "campaign", "channel", F.lit(True).alias("_opened")).dropDuplicates(
+        ["customer_id", "campaign", "channel"]
+    )
     candidates = (
         one_per_id.crossJoin(F.broadcast(pairs))
+        .join(opened, ["customer_id", "campaign", "channel"], "left")
         .join(contacts, ["customer_id", "channel"], "left")
         .join(_propensity_summary(propensities), ["customer_id", "campaign", "channel"], "left")
     )
@@ -254,7 +263,10 @@ def compute_eligibility(
         *_flag_reasons(optout, CHANNEL_OPT_OUT, CHANNEL_OPT_OUT_UNKNOWN),
         F.when(F.col("contact_id").isNull(), F.concat(F.lit("NO_VALID_"), F.upper(F.col("_kind")))),
         # A trigger-only campaign waits for its event (the trigger run lifts this reason).
-        F.when(F.col("campaign").isin(*config.trigger_campaigns), F.lit(NO_TRIGGER_EVENT)),
+        F.when(
+            F.col("campaign").isin(*config.trigger_campaigns) & F.col("_opened").isNull(),
+            F.lit(NO_TRIGGER_EVENT),
+        ),
         F.when(F.col("_p_rows").isNull(), F.lit(NO_PROPENSITY)),
         F.when(
             (F.col("_p_rows") > 0) & (F.col("_p_min") != F.col("_p_max")) & (F.col("_p_nan") == 0),

@@ -64,6 +64,9 @@ class ValidationInputs:
     best_contacts: DataFrame
     contact_history: DataFrame
     quarantine: DataFrame | None = None
+    applied_events: DataFrame | None = (
+        None  # trigger events applied to the plan (customer_id, event_type, event_time)
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -799,6 +802,13 @@ def validate_plan(spark: SparkSession, config: AppConfig, inputs: ValidationInpu
     frames += check_policy(spark, events, population, config)
     attributed = plan_attributes(plan, inputs.eligibility, inputs.customers, config)
     frames += check_capacity(capacity_usage(spark, attributed, config))
+    if config.triggers.events:
+        from contact_spark.validation.triggers import check_triggers
+
+        applied = inputs.applied_events
+        if applied is None:
+            applied = spark.createDataFrame([], "customer_id string, event_type string, event_time timestamp")
+        frames += check_triggers(spark, config, plan, applied)
     out = _union(spark, frames)
     return out.select(F.lit(run_id).alias("run_id"), *VIOLATION_COLUMNS[1:])
 

@@ -30,6 +30,18 @@ def stored_inputs(store: TableStore, run_id: str, plan: DataFrame | None = None)
         best_contacts=store.read_run("best_contacts", run_id),
         contact_history=store.read("contact_history"),
         quarantine=quarantine,
+        applied_events=applied_events(store, run_id),
+    )
+
+
+def applied_events(store: TableStore, run_id: str) -> DataFrame | None:
+    """The trigger events a trigger run applied to the run's plan (None when there are none)."""
+    if not store.exists("trigger_events"):
+        return None
+    return (
+        store.read_run("trigger_events", run_id)
+        .filter(F.col("status") == "applied")
+        .select("customer_id", "event_type", "event_time")
     )
 
 

@@ -31,17 +31,13 @@ class Triggered:
 
 
 def _pick(replanned: Replanned) -> tuple[str, str]:
-    """A mover: otherwise eligible for MOVING_HOME by SMS, no January contact; a
-    complainer: planned contacts in February..April."""
+    """A mover: reachable by SMS (eligible for CROSS_SELLING by SMS), no January contact;
+    a complainer: planned contacts in February..April."""
     store = replanned.store
     january = replanned.executed.select("customer_id").distinct()
     mover = (
         store.read_run("eligibility", RUN)
-        .filter(
-            (F.col("campaign") == "MOVING_HOME")
-            & (F.col("channel") == "SMS")
-            & (F.col("reasons") == F.array(F.lit("NO_TRIGGER_EVENT"), F.lit("NO_PROPENSITY")))
-        )
+        .filter((F.col("campaign") == "CROSS_SELLING") & (F.col("channel") == "SMS") & F.col("eligible"))
         .join(january, "customer_id", "left_anti")
         .orderBy("customer_id")
         .first()["customer_id"]
