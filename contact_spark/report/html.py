@@ -489,6 +489,8 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, resu
     metrics = _metrics(store, run_id)
     customers = _customers(metrics)
     charts = Charts()
+    from contact_spark.propensity.report import propensity_section, segments_section
+
     inputs = [
         (r["metric"], int(r["value"])) for r in sorted(metrics.get("input", []), key=lambda r: r["metric"])
     ]
@@ -505,6 +507,8 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, resu
             convergence_section(charts, store, run_id),
             sensitivity_section(charts, store, run_id),
             why_not_section(spark, store, run_id),
+            propensity_section(charts, store, run_id),
+            segments_section(charts, store, run_id),
             "<h2>Inputs</h2>",
             html_table(["table", "rows"], inputs),
             input_overview(store, config),

@@ -25,6 +25,7 @@ from contact_spark.errors import ConfigError
 from contact_spark.io.tables import TableStore
 from contact_spark.propensity.features import history_features
 from contact_spark.propensity.registry import load_metadata, load_model
+from contact_spark.propensity.report import propensity_section, segments_section
 from contact_spark.propensity.segments import SEGMENT_COLUMN, cluster_customers, with_segments
 from contact_spark.propensity.stage import (
     PropensityResult,
@@ -34,6 +35,7 @@ from contact_spark.propensity.stage import (
     write_propensity_tables,
 )
 from contact_spark.propensity.training import TimeSplit
+from contact_spark.report.html import Charts
 
 RUN_ID = "prop-test"
 CUSTOMERS = 4000
@@ -104,7 +106,8 @@ def selected(trained: Trained) -> dict[str, object]:
 
 
 def test_model_beats_a_random_ranking_by_a_clear_margin(trained: Trained) -> None:
-    """Measured with seed 42: validation AUC 0.70 (LR) and 0.69 (GBT), 104 validation positives.
+    """Measured with seed 42: validation AUC 0.724 (LR) and 0.707 (GBT), 121 of 2,336 validation
+    contacts converted; calibrated log-loss 0.187 (LR) vs 0.204 for the training rate.
 
     The generator's truth (docs/demo_data.md) has tenure, gas, segment and fatigue effects
     and a hidden affinity; 0.65 leaves room for that noise while a random score gives 0.5.
@@ -123,8 +126,8 @@ def test_model_beats_a_random_ranking_by_a_clear_margin(trained: Trained) -> Non
 def test_irrelevant_feature_gets_little_weight(trained: Trained) -> None:
     """noise_index drives nothing in the generator; tenure_months drives conversion most.
 
-    Measured: standardised LR coefficients tenure 0.52, noise_index 0.03; GBT importance
-    tenure 0.41, noise_index 0.04.
+    Measured with seed 42: standardised LR coefficients tenure 0.52, has_gas −0.29, contact the
+    month before −0.20, noise_index 0.026; GBT importance tenure 0.45, noise_index 0.02.
     """
     weights = {
         (r["model"], r["feature"]): r["weight"]
@@ -336,6 +339,23 @@ def test_every_customer_gets_one_segment_b1_the_most_valuable(spark: SparkSessio
     values = [profile[(f"B{i}", "annual_value")][1] for i in (1, 2, 3)]
     assert values == sorted(values, reverse=True)
     assert {profile[(s, "contacts")][0] for s in sizes} == set(sizes.values())
+    # The report shows sizes and profiles from the run's tables.
+    trained.store.replace_run(segments.labels, "customer_segments", "seg")
+    trained.store.replace_run(segments.profiles, "segment_profiles", "seg")
+    page = segments_section(Charts(), trained.store, "seg")
+    assert "Customer segments" in page and "behaviour_segment" in page
+    assert all(f"<td class='text'>B{i}</td><td>{sizes[f'B{i}']:,}</td>" in page for i in (1, 2, 3))
+    assert segments_section(Charts(), trained.store, "another-run") == ""
+
+
+def test_report_shows_model_metrics_calibration_and_top_features(trained: Trained) -> None:
+    chosen = selected(trained)
+    page = propensity_section(Charts(), trained.store, RUN_ID)
+    assert "Learned propensity models" in page
+    assert str(chosen["model_version"]) in page
+    assert "Calibration on the validation months" in page
+    assert "tenure_months (+0.5" in page  # the chosen LR's strongest feature
+    assert propensity_section(Charts(), trained.store, "another-run") == ""
 
 
 def test_include_exclude_rules_can_use_the_behaviour_segment(spark: SparkSession) -> None:
