@@ -186,8 +186,7 @@ def month_overlay(
 ) -> DataFrame:
     """Per affected customer, ``month_eligible`` and ``month_propensity`` (flat ``t * cells + k``
     over the re-planned months) from its active events."""
-    n_t, n_k, n_h = layout.horizon, layout.n_cells, len(layout.channels)
-    effects = config.triggers.events
+    n_t, n_k = layout.horizon, layout.n_cells
     trigger_cells = np.zeros(n_k, dtype=bool)
     for campaign in config.trigger_campaigns:
         trigger_cells[[layout.cell(campaign, h) for h in layout.channels]] = True
@@ -197,6 +196,19 @@ def month_overlay(
         channels = layout.channels if scope.channels == "any" else scope.channels  # type: ignore[attr-defined]
         return [layout.cell(c, h) for c in campaigns for h in channels]
 
+    # Plain data for the closure (workers must not unpickle config models): per event type,
+    # (months, cells it opens, cells it suppresses, cells it boosts, boost factor).
+    effects = {
+        name: (
+            effect.months,
+            [layout.cell(effect.campaign, h) for h in effect.propensity] if effect.campaign else [],
+            scoped(effect.suppress) if effect.suppress else [],
+            scoped(effect.boost) if effect.boost else [],
+            float(effect.boost.factor) if effect.boost else 1.0,
+        )
+        for name, effect in config.triggers.events.items()
+    }
+
     def build(events: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
         base = np.zeros(n_k)
         base[cells["cell"].to_numpy(dtype=np.int64)] = cells["p"].fillna(0.0).to_numpy(dtype=np.float64)
@@ -204,14 +216,11 @@ def month_overlay(
         suppressed = np.zeros((n_t, n_k), dtype=bool)
         factor = np.ones((n_t, n_k))
         for event_type, t0 in zip(events["event_type"], events["t0"], strict=True):
-            effect = effects[event_type]
-            active_months = slice(max(int(t0) - start, 0), max(min(int(t0) - start + effect.months, n_t), 0))
-            if effect.campaign is not None:
-                allow[active_months, [layout.cell(effect.campaign, h) for h in effect.propensity]] = True
-            if effect.suppress is not None:
-                suppressed[active_months, scoped(effect.suppress)] = True
-            if effect.boost is not None:
-                factor[active_months, scoped(effect.boost)] *= effect.boost.factor
+            months, opens, suppresses, boosts, boost = effects[event_type]
+            active_months = slice(max(int(t0) - start, 0), max(min(int(t0) - start + months, n_t), 0))
+            allow[active_months, opens] = True
+            suppressed[active_months, suppresses] = True
+            factor[active_months, boosts] *= boost
         eligible = (~trigger_cells[None] | allow) & ~suppressed
         propensity = np.minimum(base[None] * factor, 1.0)
         return pd.DataFrame(
@@ -235,7 +244,6 @@ def month_overlay(
         F.element_at(cell_of, F.concat_ws("/", "campaign", "channel")).alias("cell"),
         F.col("propensity").cast("double").alias("p"),
     ).filter(F.col("cell").isNotNull())
-    del n_h
     return (
         active.select("customer_id", "event_type", _event_month(config).alias("t0"))
         .groupBy("customer_id")
