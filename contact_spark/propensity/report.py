@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pyspark.sql import functions as F
 
 from contact_spark.io.tables import TableStore
-from contact_spark.propensity.segments import SEGMENT_COLUMN
+from contact_spark.propensity.segments import BEHAVIOUR_FEATURES, SEGMENT_COLUMN
 
 if TYPE_CHECKING:
     from contact_spark.report.html import Charts
@@ -132,7 +132,9 @@ def segments_section(charts: Charts, store: TableStore, run_id: str) -> str:
     rows = _rows(store, "segment_profiles", run_id)
     if not rows:
         return ""
-    features = list(dict.fromkeys(str(r["feature"]) for r in rows))
+    # Behaviour features first, in their documented order, then the value columns.
+    names = {str(r["feature"]) for r in rows}
+    features = [f for f in BEHAVIOUR_FEATURES if f in names] + sorted(names - set(BEHAVIOUR_FEATURES))
     by_segment: dict[str, dict[str, float]] = defaultdict(dict)
     sizes: dict[str, int] = {}
     for r in rows:
