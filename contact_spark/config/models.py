@@ -100,6 +100,16 @@ class DemoSettings(StrictModel):
     default_region: str = Field("IT", min_length=2, max_length=2)
 
 
+class ValidationSettings(StrictModel):
+    """How the plan validator treats what the plan stage already reported (docs/validation.md)."""
+
+    strict_min_capacity: bool = Field(
+        False,
+        description="true: a min capacity the plan stage reported as unmeetable fails the run; "
+        "false: it is a WARNING row in violations and in the report.",
+    )
+
+
 class AppConfig(StrictModel):
     """The whole configuration of a contact_spark run."""
 
@@ -111,6 +121,7 @@ class AppConfig(StrictModel):
         None, description="Optional weight per month of the horizon multiplying expected value."
     )
     demo: DemoSettings = DemoSettings()
+    validation: ValidationSettings = ValidationSettings()
     contacts: ContactSettings = ContactSettings()
     eligibility: EligibilitySettings = EligibilitySettings()
     capacities: CapacitySettings = CapacitySettings()

@@ -30,11 +30,14 @@ from pyspark.sql import functions as F
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 
-VIOLATION_SCHEMA = "run_id string, customer_id string, rule string, kind string, month date, detail string"
-VIOLATION_COLUMNS = ("run_id", "customer_id", "rule", "kind", "month", "detail")
+VIOLATION_SCHEMA = (
+    "run_id string, customer_id string, rule string, kind string, month date, detail string, severity string"
+)
+VIOLATION_COLUMNS = ("run_id", "customer_id", "rule", "kind", "month", "detail", "severity")
+ERROR, WARNING = "ERROR", "WARNING"
 CAPACITY_USAGE_SCHEMA = (
     "rule string, measure string, month date, usage double, bound_min double, bound_max double, "
-    "violated boolean"
+    "violated boolean, under_min_only boolean"
 )
 # Exact decimal arithmetic for sums: no float rounding can hide (or invent) an overrun.
 DECIMAL = "decimal(38,12)"
@@ -56,7 +59,13 @@ class PlanValidationError(ContactSparkError):
 
 @dataclass(frozen=True)
 class ValidationInputs:
-    """What a plan is checked against. ``quarantine`` (customer_id) is excluded from min rules."""
+    """What a plan is checked against. ``quarantine`` (customer_id) is excluded from min rules.
+
+    ``reported_shortfalls`` (``rule, month``; month null for a yearly rule) are the min
+    capacities the plan stage reported it could not meet: unless
+    ``validation.strict_min_capacity`` is set, a plan below such a min gives a WARNING row
+    instead of an ERROR. Everything else is an ERROR.
+    """
 
     plan: DataFrame
     customers: DataFrame
@@ -64,6 +73,7 @@ class ValidationInputs:
     best_contacts: DataFrame
     contact_history: DataFrame
     quarantine: DataFrame | None = None
+    reported_shortfalls: DataFrame | None = None
     applied_events: DataFrame | None = (
         None  # trigger events applied to the plan (customer_id, event_type, event_time)
     )
@@ -92,7 +102,12 @@ def _month_of(index: Column, config: AppConfig) -> Column:
 
 
 def _violations(
-    df: DataFrame, rule: Column | str, kind: str, month: Column | None, detail: Column
+    df: DataFrame,
+    rule: Column | str,
+    kind: str,
+    month: Column | None,
+    detail: Column,
+    severity: Column | None = None,
 ) -> DataFrame:
     return df.select(
         F.col("customer_id").cast("string").alias("customer_id"),
@@ -100,16 +115,19 @@ def _violations(
         F.lit(kind).alias("kind"),
         (month if month is not None else F.lit(None)).cast("date").alias("month"),
         detail.alias("detail"),
+        (severity if severity is not None else F.lit(ERROR)).alias("severity"),
     )
 
 
 def _empty(spark: SparkSession) -> DataFrame:
     return spark.createDataFrame(
-        [], "customer_id string, rule string, kind string, month date, detail string"
+        [], "customer_id string, rule string, kind string, month date, detail string, severity string"
     )
 
 
 def _union(spark: SparkSession, frames: list[DataFrame]) -> DataFrame:
+    # A frame without a severity (e.g. the trigger checks) holds ERROR rows.
+    frames = [f if "severity" in f.columns else f.withColumn("severity", F.lit(ERROR)) for f in frames]
     return reduce(DataFrame.unionByName, frames, _empty(spark))
 
 
@@ -318,6 +336,7 @@ def check_rows(
             F.col("v.kind").alias("kind"),
             F.col("month").cast("date").alias("month"),
             F.col("v.detail").alias("detail"),
+            F.lit(ERROR).alias("severity"),
         )
     ]
 
@@ -712,6 +731,7 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
                 F.col("_lo").alias("bound_min"),
                 F.col("_hi").alias("bound_max"),
                 (F.coalesce(over, F.lit(False)) | F.coalesce(under, F.lit(False))).alias("violated"),
+                (~F.coalesce(over, F.lit(False)) & F.coalesce(under, F.lit(False))).alias("under_min_only"),
             )
         )
     for spread in config.capacities.spread:
@@ -738,13 +758,27 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
                     (F.col("_c") * horizon > (1 + tol) * F.col("_total"))
                     | (F.col("_c") * horizon < (1 - tol) * F.col("_total"))
                 ).alias("violated"),
+                (F.col("_c") * horizon < (1 - tol) * F.col("_total")).alias("under_min_only"),
             )
         )
     return reduce(DataFrame.unionByName, frames, spark.createDataFrame([], CAPACITY_USAGE_SCHEMA))
 
 
-def check_capacity(usage: DataFrame) -> list[DataFrame]:
+def check_capacity(usage: DataFrame, accepted: DataFrame | None = None) -> list[DataFrame]:
+    """Every capacity row outside its bounds; a min shortfall listed in ``accepted``
+    (``rule, month``) is a WARNING, every other row an ERROR."""
     bad = usage.filter(F.col("violated")).withColumn("customer_id", F.lit(None).cast("string"))
+    severity = F.lit(ERROR)
+    if accepted is not None:
+        known = accepted.select("rule", F.col("month").cast("date").alias("_m")).distinct()
+        bad = bad.join(
+            F.broadcast(known.withColumn("_reported", F.lit(True))),
+            (bad["rule"] == known["rule"]) & bad["month"].eqNullSafe(known["_m"]),
+            "left",
+        ).drop(known["rule"], "_m")
+        severity = F.when(F.col("under_min_only") & F.col("_reported").isNotNull(), F.lit(WARNING)).otherwise(
+            F.lit(ERROR)
+        )
     return [
         _violations(
             bad,
@@ -760,7 +794,11 @@ def check_capacity(usage: DataFrame) -> list[DataFrame]:
                 F.lit(", "),
                 F.coalesce(F.format_number(F.col("bound_max"), 6), F.lit("-")),
                 F.lit("]"),
+                F.when(
+                    severity == WARNING, F.lit(": a min the plan stage reported it could not meet")
+                ).otherwise(F.lit("")),
             ),
+            severity,
         )
     ]
 
@@ -801,7 +839,8 @@ def validate_plan(spark: SparkSession, config: AppConfig, inputs: ValidationInpu
         population = plan.select("customer_id").limit(0)
     frames += check_policy(spark, events, population, config)
     attributed = plan_attributes(plan, inputs.eligibility, inputs.customers, config)
-    frames += check_capacity(capacity_usage(spark, attributed, config))
+    accepted = None if config.validation.strict_min_capacity else inputs.reported_shortfalls
+    frames += check_capacity(capacity_usage(spark, attributed, config), accepted)
     if config.triggers.events:
         from contact_spark.validation.triggers import check_triggers
 

@@ -10,7 +10,7 @@ Columns: ``run_id, section, metric, plan, month, campaign, channel, value, bound
 | ``volume`` | ``contacts`` | plan × month × campaign × channel |
 | ``capacity`` | capacity rule | plan × rule × month (usage against ``bound_min``/``bound_max``) |
 | ``outcome`` | ``contacts``, ``expected_conversions``, ``expected_value``, ``cost`` | plan × campaign × channel |
-| ``summary`` | ``expected_value``, ``contacts``, ``violations``; optimizer also ``objective``, ``dual_bound``, ``gap``, ``iterations`` | plan |
+| ``summary`` | ``expected_value``, ``contacts``, ``violations`` (errors), ``warnings``; optimizer also ``objective``, ``dual_bound``, ``gap``, ``iterations`` | plan |
 
 ``plan`` is ``optimizer`` or ``greedy``. Objective, dual bound, gap and iterations come from
 ``plan_summary``; stage timings stay in ``run_stages``. Values are rounded to 6 decimals so a
@@ -134,9 +134,12 @@ def plan_metrics(
         _rows(totals, "customers", "planned", F.col("customers"), name),
     ]
     if violations is not None:
-        frames.append(
-            _rows(violations.agg(F.count(F.lit(1)).alias("n")), "summary", "violations", F.col("n"), name)
+        counts = violations.agg(
+            F.count(F.when(F.col("severity") != "WARNING", 1)).alias("errors"),
+            F.count(F.when(F.col("severity") == "WARNING", 1)).alias("warnings"),
         )
+        frames.append(_rows(counts, "summary", "violations", F.col("errors"), name))
+        frames.append(_rows(counts, "summary", "warnings", F.col("warnings"), name))
     return frames
 
 

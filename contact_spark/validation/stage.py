@@ -12,7 +12,13 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.io.tables import TableStore
-from contact_spark.validation.checks import PlanValidationError, ValidationInputs, validate_plan
+from contact_spark.validation.checks import (
+    ERROR,
+    WARNING,
+    PlanValidationError,
+    ValidationInputs,
+    validate_plan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +29,14 @@ BASELINE_VIOLATIONS = "baseline_violations"
 def stored_inputs(store: TableStore, run_id: str, plan: DataFrame | None = None) -> ValidationInputs:
     """The plan of ``run_id`` (or ``plan``) and everything it is checked against, from Delta."""
     quarantine = store.read_run("plan_quarantine", run_id) if store.exists("plan_quarantine") else None
+    # Min capacities the plan stage reported unmeetable (WARNING unless strict_min_capacity).
+    shortfalls = (
+        store.read_run("capacity_sensitivity", run_id)
+        .filter((F.col("sense") == "min") & (F.col("shortfall") > 0))
+        .select("rule", "month")
+        if store.exists("capacity_sensitivity")
+        else None
+    )
     return ValidationInputs(
         plan=plan if plan is not None else store.read_run("plan", run_id),
         customers=store.read("customers"),
@@ -30,6 +44,7 @@ def stored_inputs(store: TableStore, run_id: str, plan: DataFrame | None = None)
         best_contacts=store.read_run("best_contacts", run_id),
         contact_history=store.read("contact_history"),
         quarantine=quarantine,
+        reported_shortfalls=shortfalls,
         applied_events=applied_events(store, run_id),
     )
 
@@ -45,8 +60,9 @@ def applied_events(store: TableStore, run_id: str) -> DataFrame | None:
     )
 
 
-def violation_summary(violations: DataFrame, limit: int = 5) -> tuple[int, str]:
-    """Total count and the most frequent (kind, rule) pairs, e.g. 'policy/one_dem_per_month: 3'."""
+def violation_summary(violations: DataFrame, limit: int = 5, severity: str = ERROR) -> tuple[int, str]:
+    """Count of one severity and its most frequent (kind, rule) pairs, e.g. 'policy/one_dem_per_month: 3'."""
+    violations = violations.filter(F.col("severity") == severity)
     rows = (
         violations.groupBy("kind", "rule")
         .count()
@@ -75,13 +91,17 @@ def run_validation_stage(
     table: str = VIOLATIONS_TABLE,
     fail: bool = True,
 ) -> int:
-    """Validate the run's plan, replace the run's rows of ``table``; raise if any violation.
+    """Validate the run's plan, replace the run's rows of ``table``; raise if any ERROR.
 
-    Returns the number of violations (0 when the plan is legal). With ``fail=False`` the
-    violations are only written and counted (used for the greedy baseline).
+    Returns the number of ERROR rows (0 when the plan is legal). WARNING rows (min
+    capacities the plan stage reported unmeetable) are logged and never fail the run. With
+    ``fail=False`` the violations are only written and counted (the greedy baseline).
     """
     violations = validate_plan(spark, config, stored_inputs(store, run_id, plan), run_id)
     store.replace_run(violations, table, run_id)
+    warnings, warned = violation_summary(store.read_run(table, run_id), severity=WARNING)
+    if warnings:
+        log.warning("validation of run %s: %d warning(s): %s", run_id, warnings, warned)
     count, summary = violation_summary(store.read_run(table, run_id))
     if count:
         log.error("validation of run %s: %d violation(s): %s", run_id, count, summary)

@@ -304,3 +304,36 @@ def test_validate_plan_job_has_help() -> None:
         check=False,
     )
     assert done.returncode == 0 and "--plan-table" in done.stdout
+
+
+def test_a_reported_min_shortfall_is_a_warning_unless_strict(lean_spark: SparkSession) -> None:
+    capacities = [{"name": "dem_floor", "channels": ["DEM"], "min": 1, "max": 5}]
+    data = world(lean_spark, {"C1": {}})
+    # BASE has a DEM in February and June only: the ten other months are below the min.
+    reported = lean_spark.createDataFrame([("dem_floor", m(0)), ("other", m(2))], "rule string, month date")
+
+    def found(strict: bool) -> list[tuple[dt.date, str]]:
+        config = load_config(
+            overrides={
+                "policy.rules": POLICY,
+                "capacities.rules": capacities,
+                "eligibility.rules": [],
+                "validation.strict_min_capacity": strict,
+            }
+        )
+        inputs = ValidationInputs(
+            plan=plan_df(lean_spark, {"C1": BASE}),
+            customers=data["customers"],
+            eligibility=data["eligibility"],
+            best_contacts=data["best"],
+            contact_history=data["history"],
+            reported_shortfalls=reported,
+        )
+        rows = validate_plan(lean_spark, config, inputs, "t").collect()
+        assert {(r["kind"], r["rule"]) for r in rows} == {("capacity", "dem_floor")}
+        return sorted((r["month"], r["severity"]) for r in rows)
+
+    unmet = [m(i) for i in range(12) if i not in (1, 5)]
+    # Only the month the plan stage reported is a warning; a min it did not report stays an error.
+    assert found(strict=False) == [(d, "WARNING" if d == m(0) else "ERROR") for d in unmet]
+    assert found(strict=True) == [(d, "ERROR") for d in unmet]
