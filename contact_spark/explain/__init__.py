@@ -1,0 +1,1 @@
+"""Why each customer × campaign × channel was planned or not (``contact_decisions``)."""
