@@ -11,7 +11,7 @@ RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMER
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run test lint docs wheel bench bench-1m clean test-deploy submit bundle-validate
+.PHONY: help check-java install run test lint docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ bench: check-java install ## Benchmarks: solver kernel and the pipeline at 10k a
 
 bench-1m: check-java install ## End-to-end benchmark at 1,000,000 customers (long)
 	$(PY) bench/bench_pipeline.py --customers 1000000
+
+bench-alternatives: check-java install ## Side by side: ours vs global HiGHS MILP, greedy, 1,000-customer chunks (N=300,1k,3k; MILP_TIME=s)
+	$(PY) bench/bench_alternatives.py --customers 300 --customers 1000 --customers 3000 --milp-time-limit $(or $(MILP_TIME),600)
 
 clean: ## Remove generated tables, reports and build outputs (keeps .venv)
 	rm -rf lakehouse reports build dist *.egg-info spark-warehouse .pytest_cache
