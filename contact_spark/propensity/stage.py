@@ -144,6 +144,14 @@ def train_propensities(
     frame = feature_frame(rows, monthly, customers, columns, contacts, settings.features.lookback_months)
     frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     stats = _split_stats(frame, columns)
+    if not any(part == "train" and row["rows"] for (_, _, part), row in stats.items()):
+        frame.unpersist()
+        monthly.unpersist()
+        raise PropensityTrainingError(
+            f"table 'contact_history' has no usable contact in the training months "
+            f"[{split.train_start or 'start'}, {split.validation_start}): give more history, lower "
+            "propensity.validation_months or use propensity.source: table"
+        )
     try:
         models = [
             _train_pair(spark, config, frame, columns, split, stats, campaign, channel, seed)

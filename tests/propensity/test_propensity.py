@@ -29,6 +29,7 @@ from contact_spark.propensity.report import propensity_section, segments_section
 from contact_spark.propensity.segments import SEGMENT_COLUMN, cluster_customers, with_segments
 from contact_spark.propensity.stage import (
     PropensityResult,
+    PropensityTrainingError,
     learned_propensities,
     run_propensity_stage,
     train_propensities,
@@ -310,6 +311,26 @@ def test_pair_with_too_few_positives_scores_its_training_rate(
     assert [
         (r["model"], r["train_rows"], r["train_positives"], r["validation_rows"], r["auc"]) for r in metrics
     ] == [("base_rate", 48, 12, 24, 0.5)]
+
+
+def test_history_without_training_months_is_a_clear_error(spark: SparkSession, lakehouse: Path) -> None:
+    config = one_pair_config(str(lakehouse))
+    # Only the three validation months have contacts: nothing to train on.
+    history = spark.createDataFrame(
+        [
+            (f"c{i}", dt.date(2026, m, 3), "CROSS_SELLING", "DEM", "x", "converted")
+            for i in range(3)
+            for m in (10, 11, 12)
+        ],
+        "customer_id string, contact_date date, campaign string, channel string, contact string, outcome string",
+    )
+    customers = spark.createDataFrame([(f"c{i}",) for i in range(3)], "customer_id string")
+    best = spark.createDataFrame([], "customer_id string, channel string")
+    usable = spark.createDataFrame([], "customer_id string, usable_contacts int")
+    with pytest.raises(
+        PropensityTrainingError, match="table 'contact_history' has no usable contact in the training months"
+    ):
+        train_propensities(spark, config, customers, history, best, usable, RUN_ID)
 
 
 @pytest.mark.parametrize(
