@@ -23,7 +23,10 @@ dbutils.widgets.text("base_path", "", "Base path (no catalog)")
 dbutils.widgets.text("run_id", "", "Run id (empty: from config)")
 dbutils.widgets.dropdown("generate_demo", "false", ["false", "true"], "Generate demo inputs")
 dbutils.widgets.dropdown(
-    "stages", "all", ["all", "contacts", "eligibility", "plan", "report"], "Stages to run"
+    "stages",
+    "all",
+    ["all", "contacts", "segments", "propensity", "eligibility", "plan", "report"],
+    "Stages to run",
 )
 dbutils.widgets.text("report_dir", "reports", "Report directory")
 
@@ -34,6 +37,7 @@ import logging
 from contact_spark.cli import default_run_id, setup_logging
 from contact_spark.config import load_config, parse_override
 from contact_spark.io.tables import TableStore, check_run_id
+from contact_spark.propensity.stage import knowledge_stages
 from contact_spark.spark import get_spark
 from contact_spark.stages import run_stage
 
@@ -60,7 +64,9 @@ run_id = check_run_id(dbutils.widgets.get("run_id").strip() or default_run_id(co
 spark = get_spark("contact_spark.notebook")  # the cluster's session
 store = TableStore(spark, config.storage)
 selected = dbutils.widgets.get("stages")
-stages = ["contacts", "eligibility", "plan", "report"] if selected == "all" else [selected]
+# Segments and learned propensities run when the config asks for them (docs/propensity.md).
+everything = ["contacts", *knowledge_stages(config), "eligibility", "plan", "report"]
+stages = everything if selected == "all" else [selected]
 if dbutils.widgets.get("generate_demo") == "true":
     stages.insert(0, "generate")
 print(f"run {run_id}: stages {', '.join(stages)} on the {store.backend.name} Delta backend")
