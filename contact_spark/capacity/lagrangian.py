@@ -748,10 +748,7 @@ class CapacityEngine:
                 coef.alias("coef"),
             ).filter(F.col("coef") > 0)
             if not aggressive:
-                order = Window.orderBy(F.col("value").asc(), F.xxhash64("customer_id", "flat"))
-                contributors = contributors.withColumn(
-                    "covered_before", F.sum("coef").over(order) - F.col("coef")
-                ).filter(F.col("covered_before") < F.lit(float(excess[j])))
+                contributors = _lowest_covering(contributors, float(excess[j]))
             picked.append(contributors.select("customer_id", "flat"))
         bans = picked[0]
         for more in picked[1:]:
@@ -844,6 +841,45 @@ class CapacityEngine:
             .drop("_allowed")
         )
         return merged.localCheckpoint()
+
+
+BAN_BUCKETS = 64  # value quantiles: only the bucket where the excess is covered is sorted
+
+
+def _lowest_covering(contributors: DataFrame, excess: float) -> DataFrame:
+    """The lowest-value contributors (``value``, ``coef`` > 0; ties by a hash of the
+    customer and slot) whose coefficients first cover ``excess``.
+
+    A global sort of every contributor would run in one partition; instead the values are
+    cut at approximate quantiles, the buckets wholly below the crossing one are taken as a
+    whole, and only the crossing bucket is ordered (two small aggregates reach the driver).
+    """
+    cuts = contributors.agg(
+        F.percentile_approx("value", [q / BAN_BUCKETS for q in range(1, BAN_BUCKETS)], 10_000).alias("q")
+    ).first()["q"]
+    cuts = sorted(set(float(c) for c in cuts or []))
+    bucket = sum((F.col("value") > F.lit(c)).cast("int") for c in cuts) if cuts else F.lit(0)
+    tagged = contributors.withColumn("_bucket", bucket)
+    sums = sorted(
+        (int(r["_bucket"]), float(r["s"]))
+        for r in tagged.groupBy("_bucket").agg(F.sum("coef").alias("s")).collect()  # ≤ 64 rows
+    )
+    covered, crossing = 0.0, None
+    for b, total in sums:
+        if covered + total >= excess:
+            crossing = b
+            break
+        covered += total
+    if crossing is None:  # the contributors cannot cover the excess: take them all
+        return contributors
+    order = Window.orderBy(F.col("value").asc(), F.xxhash64("customer_id", "flat"))
+    edge = (
+        tagged.filter(F.col("_bucket") == crossing)
+        .withColumn("_before", F.lit(covered) + F.sum("coef").over(order) - F.col("coef"))
+        .filter(F.col("_before") < F.lit(excess))
+    )
+    below = tagged.filter(F.col("_bucket") < crossing)
+    return below.unionByName(edge.drop("_before")).drop("_bucket")
 
 
 def _opt_float(value: object) -> float | None:

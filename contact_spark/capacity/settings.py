@@ -101,9 +101,6 @@ class LagrangianSettings(StrictModel):
 
     max_iterations: int = Field(30, ge=0, le=500)
     gap_tolerance: float = Field(1e-3, gt=0, description="Stop when the relative dual/primal gap is below.")
-    violation_tolerance: float = Field(
-        0.002, ge=0, description="Relative violation accepted to stop the dual phase (repair fixes it)."
-    )
     initial_step: float = Field(
         0.5, gt=0, description="Initial box radius of the bundle method, in mean contact values."
     )

@@ -16,7 +16,7 @@ from contact_spark.validation.stage import run_validation_stage
 
 from .conftest import FEB, JAN, Replanned
 
-RUN = "year"
+RUN = "year-r1"  # the trigger run updates the re-planned run (January executed)
 MAR, APR, MAY = dt.date(2027, 3, 1), dt.date(2027, 4, 1), dt.date(2027, 5, 1)
 EVENTS_SCHEMA = "customer_id string, event_type string, event_time timestamp, attributes map<string,string>"
 
