@@ -149,6 +149,11 @@ def run_pipeline(
     from contact_spark.validation.stage import run_checks_stages
 
     run_checks_stages(spark, store, config, run_id, result, timed, record_stages)
+    from contact_spark.explain.decisions import DECISIONS_TABLE, run_decisions_stage
+
+    with timed(result, "decisions") as t:  # every customer × campaign × channel: planned or why not
+        t.rows = run_decisions_stage(spark, store, config, run_id)
+        result.tables[DECISIONS_TABLE] = store.location(DECISIONS_TABLE)
     record_stages(spark, store, result)
     if report_dir:
         from contact_spark.report.html import write_run_report

@@ -418,14 +418,19 @@ def _fill(
     )
     best = (
         tagged.groupBy("customer_id", "_target")
-        .agg(F.min_by(F.struct(*tagged.columns), F.col("_key")).alias("s"))
+        # The lexicographic min of (order key, month, cell, …): deterministic on ties.
+        .agg(
+            F.min(
+                F.struct("_key", "m", "k", *[c for c in tagged.columns if c not in ("_key", "m", "k")])
+            ).alias("s")
+        )
         .select("s.*")
     )
     picked = running_sum(best, ["_target"], value).filter(F.col("_run") - F.col("_v") < F.col("_need"))
     return (
         picked.groupBy("customer_id")
-        .agg(F.min_by(F.struct(*allowed.columns), F.col("_target")).alias("s"))
-        .select("s.*")
+        .agg(F.min(F.struct("_target", *allowed.columns)).alias("s"))
+        .select(*[F.col(f"s.{c}").alias(c) for c in allowed.columns])
     )
 
 

@@ -382,36 +382,49 @@ def sensitivity_section(charts: Charts, store: TableStore, run_id: str) -> str:
 
 
 def why_not_section(spark: SparkSession, store: TableStore, run_id: str) -> str:
-    """A deterministic sample of customers without any planned contact, and what kept each out."""
-    eligibility = store.read_run("eligibility", run_id)
-    plan = store.read_run("plan", run_id).select("customer_id").distinct()
+    """Counts of every decision and reason of ``contact_decisions``, and a deterministic,
+    masked sample of customers without any planned contact with each cell's reason."""
+    if not store.exists("contact_decisions"):
+        return "<h2>Why not contacted</h2><p class='muted'>No contact_decisions table for this run.</p>"
+    decisions = store.read_run("contact_decisions", run_id)
+    counts = (
+        decisions.groupBy("decision", "reason_code")
+        .agg(F.count(F.lit(1)).alias("cells"), F.countDistinct("customer_id").alias("customers"))
+        .orderBy(F.desc("cells"), "decision", "reason_code")
+        .collect()
+    )
+    families: dict[tuple[str, str], int] = defaultdict(int)
+    for r in counts:
+        families[(r["decision"], (r["reason_code"] or "").split(":")[0])] += r["cells"]
+    contacted = decisions.filter(F.col("decision") == "PLANNED").select("customer_id").distinct()
     sample = (
-        eligibility.select("customer_id", "segment")
+        decisions.select("customer_id")
         .distinct()
-        .join(plan, "customer_id", "left_anti")
+        .join(contacted, "customer_id", "left_anti")
         .orderBy(F.xxhash64("customer_id"), "customer_id")
         .limit(SAMPLE_SIZE)
     )
-    per_customer = (
-        eligibility.join(sample.select("customer_id"), "customer_id", "left_semi")
+    reasons = (
+        decisions.join(sample, "customer_id", "left_semi")
         .groupBy("customer_id")
         .agg(
-            F.max(F.col("eligible").cast("int")).alias("any_eligible"),
-            F.max(F.when(F.col("eligible"), F.col("expected_value"))).alias("best_value"),
-            F.array_sort(F.array_distinct(F.flatten(F.collect_list("reasons")))).alias("reasons"),
-            F.array_sort(F.collect_set(F.when(F.col("eligible"), F.col("channel")))).alias(
-                "eligible_channels"
-            ),
+            F.concat_ws(
+                "; ",
+                F.array_sort(
+                    F.collect_list(F.concat("campaign", F.lit("/"), "channel", F.lit(": "), "reason_code"))
+                ),
+            ).alias("why")
         )
     )
-    quarantine = (
-        store.read_run("plan_quarantine", run_id).select("customer_id", "reason_code")
-        if store.exists("plan_quarantine")
-        else spark.createDataFrame([], "customer_id string, reason_code string")
+    segments = (
+        store.read_run("eligibility", run_id)
+        .join(sample, "customer_id", "left_semi")
+        .groupBy("customer_id")
+        .agg(F.first("segment", ignorenulls=True).alias("segment"))
     )
     contacts = (
         store.read_run("best_contacts", run_id)
-        .join(sample.select("customer_id"), "customer_id", "left_semi")
+        .join(sample, "customer_id", "left_semi")
         .groupBy("customer_id")
         .agg(
             F.array_sort(
@@ -423,37 +436,61 @@ def why_not_section(spark: SparkSession, store: TableStore, run_id: str) -> str:
             ).alias("masked")
         )
     )
-    binding: dict[str, list[str]] = defaultdict(list)
-    if store.exists("capacity_sensitivity"):
-        for r in store.read_run("capacity_sensitivity", run_id).filter("shadow_price > 0").collect():
-            binding[r["rule"]].append(r["constraint_name"])
     rows = (
-        sample.join(per_customer, "customer_id", "left")
-        .join(quarantine, "customer_id", "left")
+        sample.join(reasons, "customer_id", "left")
+        .join(segments, "customer_id", "left")
         .join(contacts, "customer_id", "left")
         .orderBy(F.xxhash64("customer_id"), "customer_id")
         .collect()
     )
-    binding_text = ", ".join(sorted(binding)) or "none"
-    out_rows = []
-    for r in rows:
-        if r["reason_code"]:
-            why = f"quarantined by the solver: {r['reason_code']}"
-        elif not r["any_eligible"]:
-            why = "not eligible: " + ", ".join(r["reasons"] or [])
-        elif r["best_value"] is not None and r["best_value"] <= 0:
-            why = f"eligible on {', '.join(r['eligible_channels'])} but no contact has a positive expected value"
-        else:
-            why = (
-                f"eligible on {', '.join(r['eligible_channels'])}; not worth a contact at the capacity prices "
-                f"(binding capacities: {binding_text}) or under the contact-policy rules"
-            )
-        out_rows.append((r["customer_id"], r["segment"] or "", "; ".join(r["masked"] or []), why))
+    sample_rows = [
+        (r["customer_id"], r["segment"] or "", "; ".join(r["masked"] or []), r["why"] or "") for r in rows
+    ]
     return (
-        "<h2>Why not contacted (sample)</h2>"
-        f"<p class='muted'>{len(out_rows)} customers without any planned contact, chosen by a hash of the id. "
-        "Contacts are masked.</p>"
-        + html_table(["customer", "segment", "best contacts (masked)", "why not contacted"], out_rows)
+        "<h2>Why not contacted</h2>"
+        "<p class='muted'>Every customer × campaign × channel has a decision (table contact_decisions). "
+        "Exact: eligibility reasons, quarantine, NOT_WORTH (value − cost ≤ 0), POLICY:&lt;rule&gt; (one more "
+        "contact breaks the rule in every month given the customer's other contacts) and CAPACITY with a full "
+        "capacity. Attribution: CAPACITY when the shadow-price charge exceeds the contact's value, and TRADE_OFF "
+        "(allowed and worth it, left out by the optimizer's schedule).</p>"
+        + html_table(
+            ["decision", "reason", "customer × campaign × channel"],
+            [(d, f, n) for (d, f), n in sorted(families.items(), key=lambda kv: (-kv[1], kv[0]))],
+        )
+        + "<details><summary>Every reason code</summary>"
+        + html_table(
+            ["decision", "reason code", "cells", "customers"],
+            [(r["decision"], r["reason_code"] or "", r["cells"], r["customers"]) for r in counts],
+        )
+        + "</details>"
+        + f"<h3>Sample: {len(sample_rows)} customers without any planned contact</h3>"
+        "<p class='muted'>Chosen by a hash of the id. Contacts are masked.</p>"
+        + html_table(
+            ["customer", "segment", "best contacts (masked)", "campaign/channel: reason"], sample_rows
+        )
+    )
+
+
+def warnings_section(store: TableStore, run_id: str) -> str:
+    """Min capacities the plan could not meet (WARNING rows of ``violations``)."""
+    if not store.exists("violations"):
+        return ""
+    rows = (
+        store.read_run("violations", run_id)
+        .filter(F.col("severity") == "WARNING")
+        .orderBy("rule", "month")
+        .collect()
+    )
+    if not rows:
+        return ""
+    return (
+        "<h2>Warnings: minimums not met</h2>"
+        "<p class='muted'>Min capacities the plan stage reported it could not meet (set "
+        "validation.strict_min_capacity to make them fail the run).</p>"
+        + html_table(
+            ["rule", "period", "detail"],
+            [(r["rule"], f"{r['month']:%Y-%m}" if r["month"] else "year", r["detail"]) for r in rows],
+        )
     )
 
 
@@ -506,6 +543,7 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, resu
             outcome_section(charts, metrics, config),
             convergence_section(charts, store, run_id),
             sensitivity_section(charts, store, run_id),
+            warnings_section(store, run_id),
             why_not_section(spark, store, run_id),
             propensity_section(charts, store, run_id),
             segments_section(charts, store, run_id),

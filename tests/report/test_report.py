@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -50,6 +51,28 @@ def test_greedy_baseline_passes_the_validator_and_is_compared(run: tuple[TableSt
     # Both plans respect the same rules; the optimizer is never worse than the greedy.
     assert summary[("optimizer", "expected_value")] >= summary[("greedy", "expected_value")] - 1e-6
     assert {s.stage for s in result.stages} >= {"validate", "baseline", "metrics"}
+
+
+def test_every_input_customer_has_a_decision_and_a_reason(run: tuple[TableStore, PipelineResult]) -> None:
+    store, result = run
+    decisions = store.read_run("contact_decisions", RUN_ID)
+    customers = store.read("customers").filter(F.trim("customer_id") != "").select("customer_id").distinct()
+    assert customers.join(decisions, "customer_id", "left_anti").count() == 0
+    assert decisions.count() == store.read_run("eligibility", RUN_ID).count()
+    assert decisions.filter(F.col("reason_code").isNull() | F.col("detail").isNull()).count() == 0
+    planned = store.read_run("plan", RUN_ID).select("customer_id", "campaign", "channel").distinct()
+    assert_df_equality(
+        decisions.filter(F.col("decision") == "PLANNED").select("customer_id", "campaign", "channel"),
+        planned,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    codes = {
+        r["reason_code"].split(":")[0] for r in decisions.filter(F.col("decision") == "NOT_PLANNED").collect()
+    }
+    assert codes <= {"NOT_WORTH", "POLICY", "CAPACITY", "TRADE_OFF"}
+    page = Path(result.report_path or "").read_text(encoding="utf-8")
+    assert "contact_decisions" in page and "Every reason code" in page
 
 
 def test_report_has_no_raw_contact(run: tuple[TableStore, PipelineResult]) -> None:
