@@ -106,7 +106,11 @@ def test_a_complaint_clears_three_months(replanned: Replanned, triggered: Trigge
     assert plan.filter(F.col("month").between(FEB, APR)).count() == 0
     removed = (
         replanned.store.read_run("plan_drift", RUN)
-        .filter((F.col("customer_id") == triggered.complainer) & (F.col("change") == "removed"))
+        .filter(
+            (F.col("customer_id") == triggered.complainer)
+            & (F.col("change") == "removed")
+            & (F.col("revision") == triggered.result.revision)
+        )
         .select("reason")
         .distinct()
         .collect()
@@ -117,6 +121,7 @@ def test_a_complaint_clears_three_months(replanned: Replanned, triggered: Trigge
         .filter(
             (F.col("customer_id") == triggered.complainer)
             & (F.col("change") == "removed")
+            & (F.col("revision") == triggered.result.revision)
             & F.col("month").between(FEB, APR)
         )
         .count()
