@@ -67,12 +67,12 @@ def default_run_id(config: AppConfig) -> str:
     return f"{config.run.first_month:%Y%m}-{config_hash(config)[:10]}"
 
 
-def parse_month(text: str) -> dt.date:
-    """``YYYY-MM`` (or a full date) → the first day of that month; argparse type."""
+def parse_month(text: str, option: str = "month") -> dt.date:
+    """``YYYY-MM`` (or a full date) → the first day of that month."""
     try:
         value = dt.date.fromisoformat(text if len(text) > 7 else f"{text}-01")
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a month: use YYYY-MM, e.g. 2027-01") from exc
+        raise ContactSparkError(f"{option} '{text}' is not a month: use YYYY-MM, e.g. 2027-01") from exc
     return value.replace(day=1)
 
 

@@ -21,17 +21,16 @@ from contact_spark.spark import get_spark
 def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--parent-run-id", required=True, help="run whose plan was being executed")
-    parser.add_argument(
-        "--executed-through", required=True, type=parse_month, help="last executed month, YYYY-MM"
-    )
+    parser.add_argument("--executed-through", required=True, help="last executed month, YYYY-MM")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     config = config_from_args(args)
+    executed_through = parse_month(args.executed_through, "--executed-through")
     parent = check_run_id(args.parent_run_id)
-    run_id = check_run_id(args.run_id or f"{parent}-r{args.executed_through:%Y%m}")
+    run_id = check_run_id(args.run_id or f"{parent}-r{executed_through:%Y%m}")
     spark = get_spark("contact_spark.replan")
     store = TableStore(spark, config.storage)
-    result = replan(spark, store, config, parent, args.executed_through, run_id)
+    result = replan(spark, store, config, parent, executed_through, run_id)
     drift = ", ".join(f"{k}={v}" for k, v in sorted(result.drift.items()))
     print(
         f"run {run_id}: re-planned from {result.replanned_from:%Y-%m} (parent {parent}), gap {result.gap:.4%}; {drift}"

@@ -30,16 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--executed-through",
         required=True,
-        type=parse_month,
         help="last month of complete contact history, YYYY-MM",
     )
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     config = config_from_args(args)
+    executed_through = parse_month(args.executed_through, "--executed-through")
     run_id = check_run_id(args.run_id or default_run_id(config))
     spark = get_spark("contact_spark.trigger")
     store = TableStore(spark, config.storage)
-    result = run_triggers(spark, store, config, run_id, args.executed_through)
+    result = run_triggers(spark, store, config, run_id, executed_through)
     drift = ", ".join(f"{k}={v}" for k, v in sorted(result.drift.items())) or "no change"
     print(
         f"run {run_id} revision {result.revision}: {result.applied} event(s) applied, {result.rejected} rejected, "

@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGE_JOBS = ["generate_demo_data", "clean_contacts", "eligibility", "plan", "report"]
+STAGE_JOBS = [
+    "generate_demo_data",
+    "clean_contacts",
+    "eligibility",
+    "plan",
+    "report",
+    "replan",
+    "trigger",
+    "train_propensity",
+    "segment_customers",
+]
 
 
 def _job(name: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -36,6 +46,12 @@ def test_help_names_the_run_id_option(name: str) -> None:
         ("eligibility", ["--set", "demo.customerz=3"], "demo.customerz"),
         ("plan", ["--run-id", "../escape"], "run_id '../escape' is not valid"),
         ("report", ["--config", "no/such.yaml"], "file not found"),
+        (
+            "replan",
+            ["--parent-run-id", "p", "--executed-through", "2027-13"],
+            "--executed-through '2027-13' is not a month",
+        ),
+        ("trigger", ["--executed-through", "January"], "--executed-through 'January' is not a month"),
     ],
 )
 def test_mistake_is_one_line_and_exit_code_2(name: str, args: list[str], message: str) -> None:
