@@ -27,21 +27,16 @@ from pyspark.sql import functions as F
 
 from contact_spark.adaptive.window import (
     ReplanWindowError,
-    extended_layout,
     frozen_contacts,
-    frozen_usage,
     month_index,
+    rest_of_year,
     shifted_config,
-    split_constraints,
-    warm_prices,
 )
-from contact_spark.capacity.constraints import attributes_needed, expand_capacities
 from contact_spark.cli import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import layout_for
-from contact_spark.planning.solve import StaticInputs
-from contact_spark.planning.stage import PlanScope, run_planning_stage
+from contact_spark.planning.stage import run_planning_stage
 from contact_spark.stages import StageOutcome, record_stage, require_run, run_stage
 
 log = logging.getLogger(__name__)
@@ -271,28 +266,15 @@ def replan(
         run_stage(stage, spark, store, sub_config, run_id, inputs=inputs)
 
     full_layout, _ = layout_for(config)
-    layout, policy = layout_for(sub_config)
-    layout = extended_layout(layout, full_layout, start)
-    full_constraints = expand_capacities(config.capacities, full_layout, months)
-    attributes = attributes_needed(full_constraints)
     parent_eligibility = store.read_run("eligibility", parent_run_id)
     frozen = frozen_contacts(inputs.contact_history, config, full_layout, start).persist()
-    counts, sums = frozen_usage(frozen, parent_eligibility, inputs.customers, config, full_layout, attributes)
-    carried = split_constraints(full_constraints, start, counts, sums)
-    remaining = [c.remaining for c in carried if c.remaining is not None]
     parent_sensitivity = (
         store.read_run("capacity_sensitivity", parent_run_id)
         if store.exists("capacity_sensitivity")
         else None
     )
-    scope = PlanScope(
-        layout=layout,
-        policy=policy,
-        months=months[start:],
-        static=StaticInputs.from_config(sub_config),
-        constraints=remaining,
-        initial_prices=warm_prices(parent_sensitivity, remaining),
-    )
+    window = rest_of_year(config, start, frozen, parent_eligibility, inputs.customers, parent_sensitivity)
+    carried, scope = window.carried, window.scope
     began = time.perf_counter()
     new_eligibility = store.read_run("eligibility", run_id)
     planning = run_planning_stage(

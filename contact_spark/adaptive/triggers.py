@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -39,25 +39,17 @@ from contact_spark.adaptive.replan import (
     lineage_row,
 )
 from contact_spark.adaptive.window import (
-    extended_layout,
     frozen_contacts,
-    frozen_usage,
     month_index,
-    shifted_config,
-    split_constraints,
-    subtract_usage,
-    warm_prices,
-    year_cells,
+    rest_of_year,
 )
-from contact_spark.capacity.constraints import attributes_needed, expand_capacities
 from contact_spark.cli import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import EVENTS, validate_input
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import Layout, layout_for
-from contact_spark.planning.solve import StaticInputs
-from contact_spark.planning.stage import PlanScope, solve_plan
+from contact_spark.planning.stage import solve_plan
 from contact_spark.stages import require_run
 
 log = logging.getLogger(__name__)
@@ -390,39 +382,20 @@ def _replan_affected(
         affected,
         active,  # type: ignore[attr-defined]
     ).persist(StorageLevel.MEMORY_AND_DISK)
-    sub_config = shifted_config(config, start)
     full_layout, _ = layout_for(config)
-    layout, policy = layout_for(sub_config)
-    layout = extended_layout(layout, full_layout, start)
-    full_constraints = expand_capacities(config.capacities, full_layout, months)
-    attributes = attributes_needed(full_constraints)
-    counts, sums = frozen_usage(
+    plan = store.read_run("plan", run_id)
+    window = rest_of_year(
+        config,
+        start,
         frozen_contacts(history, config, full_layout, start),
         eligibility,
         customers,
-        config,
-        full_layout,
-        attributes,
+        store.read_run("capacity_sensitivity", run_id) if store.exists("capacity_sensitivity") else None,
+        fixed_plan=plan.join(affected, "customer_id", "left_anti"),
     )
-    carried = split_constraints(full_constraints, start, counts, sums)
-    plan = store.read_run("plan", run_id)
-    others = year_cells(
-        plan.join(affected, "customer_id", "left_anti"), config, full_layout, start, None, "month"
-    )
-    other_counts, other_sums = frozen_usage(others, eligibility, customers, config, full_layout, attributes)
-    carried = subtract_usage(carried, start, other_counts, other_sums)
-    remaining = [c.remaining for c in carried if c.remaining is not None]
-    sensitivity = (
-        store.read_run("capacity_sensitivity", run_id) if store.exists("capacity_sensitivity") else None
-    )
-    scope = PlanScope(
-        layout=layout,
-        policy=policy,
-        months=months[start:],
-        static=StaticInputs.from_config(sub_config),
-        constraints=remaining,
-        initial_prices=warm_prices(sensitivity, remaining),
-        overlay=month_overlay(affected_elig, active, config, layout, start),
+    sub_config = window.config
+    scope = replace(
+        window.scope, overlay=month_overlay(affected_elig, active, config, window.scope.layout, start)
     )
     solved = solve_plan(
         spark,

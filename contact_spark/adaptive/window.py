@@ -19,10 +19,12 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.constraints import Constraint
+from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
-from contact_spark.planning.frame import Layout, cell_column
+from contact_spark.planning.frame import Layout, cell_column, layout_for
+from contact_spark.planning.solve import StaticInputs
+from contact_spark.planning.stage import PlanScope
 
 
 class ReplanWindowError(ContactSparkError):
@@ -193,3 +195,52 @@ def warm_prices(parent_sensitivity: DataFrame | None, constraints: list[Constrai
         ).collect()  # one row per constraint
     }
     return np.array([prices.get(c.name, 0.0) for c in constraints], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RestOfYear:
+    """What planning months ``start..`` of the plan year needs."""
+
+    config: AppConfig  # the shifted config (its run covers the re-planned months)
+    scope: PlanScope
+    carried: list[CarriedConstraint]
+
+
+def rest_of_year(
+    config: AppConfig,
+    start: int,
+    frozen: DataFrame,
+    eligibility: DataFrame,
+    customers: DataFrame,
+    sensitivity: DataFrame | None,
+    fixed_plan: DataFrame | None = None,
+    overlay: DataFrame | None = None,
+) -> RestOfYear:
+    """The scope of a re-plan or a trigger run from month ``start``: the shifted layout
+    reaching back over the frozen months, every capacity with the usage of ``frozen``
+    contacts (and of ``fixed_plan`` rows in later months, left as they are) taken off its
+    bound, and prices warm-started from ``sensitivity``'s shadow prices. Attribute values of
+    those contacts come from ``eligibility``."""
+    months = config.run.months()
+    sub_config = shifted_config(config, start)
+    full_layout, _ = layout_for(config)
+    layout, policy = layout_for(sub_config)
+    constraints = expand_capacities(config.capacities, full_layout, months)
+    attributes = attributes_needed(constraints)
+    counts, sums = frozen_usage(frozen, eligibility, customers, config, full_layout, attributes)
+    carried = split_constraints(constraints, start, counts, sums)
+    if fixed_plan is not None:
+        fixed = year_cells(fixed_plan, config, full_layout, start, None, "month")
+        counts, sums = frozen_usage(fixed, eligibility, customers, config, full_layout, attributes)
+        carried = subtract_usage(carried, start, counts, sums)
+    remaining = [c.remaining for c in carried if c.remaining is not None]
+    scope = PlanScope(
+        layout=extended_layout(layout, full_layout, start),
+        policy=policy,
+        months=months[start:],
+        static=StaticInputs.from_config(sub_config),
+        constraints=remaining,
+        initial_prices=warm_prices(sensitivity, remaining),
+        overlay=overlay,
+    )
+    return RestOfYear(sub_config, scope, carried)
