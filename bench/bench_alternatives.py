@@ -487,7 +487,11 @@ def markdown(rows: list[dict[str, Any]], scan: list[dict[str, Any]]) -> str:
         )
         if "milp" in r:
             m = r["milp"]
-            status = "optimal" if m["optimal"] else f"stopped ({m['message'][:40]})"
+            status = (
+                "optimal"
+                if m["optimal"]
+                else ("stopped at the time limit" if m["status"] == 1 else m["message"])
+            )
             lines.append(
                 f"| {r['customers']:,} | global HiGHS MILP, {status} | {m['value']:,.0f} | {m['ratio_to_ours']:.4f} "
                 f"| {pct(m['gap_to_our_bound'])} | {m['milp_bound']:,.0f} | {breaks(m)} | {m['seconds']:.0f} |"
@@ -507,7 +511,15 @@ def markdown(rows: list[dict[str, Any]], scan: list[dict[str, Any]]) -> str:
                 f"| {breaks(c)} | {c['seconds']:.0f} |"
             )
     if scan:
-        lines += ["", "MILP scan: " + "; ".join(f"N={s['customers']:,}: {s['outcome']}" for s in scan)]
+        lines += ["", "MILP scan: " + "; ".join(f"N={s['customers']:,}: {s['outcome']}" for s in scan) + "."]
+    lines += [
+        "",
+        "Machine load: "
+        + "; ".join(
+            f"N={r['customers']:,}: {r['load_before'].split('load average:')[-1].strip()}" for r in rows
+        )
+        + " (1/5/15 min, before each size).",
+    ]
     return "\n".join(lines)
 
 
@@ -529,7 +541,12 @@ def main() -> None:
     parser.add_argument("--skip-chunks", action="store_true")
     parser.add_argument("--config", default=None)
     parser.add_argument("--output", default=str(RESULTS / "alternatives.json"))
+    parser.add_argument("--markdown-only", action="store_true", help="rewrite the .md from the JSON and stop")
     args = parser.parse_args()
+    if args.markdown_only:
+        saved = json.loads(Path(args.output).read_text())
+        Path(args.output).with_suffix(".md").write_text(markdown(saved["sizes"], saved["milp_scan"]) + "\n")
+        return
     sizes = args.customers or [300, 1000, 3000]
     milp_sizes = sorted(args.milp_customers or [100, 300, 1000, 3000])
     spark = get_spark(
@@ -557,7 +574,7 @@ def main() -> None:
                 outcome = (
                     f"optimal in {m['seconds']:.0f} s"
                     if m["optimal"]
-                    else f"not proven optimal in {m['time_limit']:.0f} s ({m['message']})"
+                    else f"not proven optimal in {m['time_limit']:.0f} s (HiGHS status {m['status']})"
                 )
                 milp_stopped = not m["optimal"]
             else:
