@@ -314,7 +314,19 @@ def run_triggers(
     }
     if n_affected:
         drift = _replan_affected(
-            spark, store, config, run_id, revision, start, inputs, eligibility, seen, applied_new, affected
+            spark,
+            store,
+            config,
+            run_id,
+            revision,
+            start,
+            inputs,
+            eligibility,
+            seen,
+            applied_new,
+            affected,
+            n_affected,
+            counts.get("applied", 0),
         )
     else:
         drift = {}
@@ -361,6 +373,8 @@ def _replan_affected(
     seen: DataFrame,
     applied_new: DataFrame,
     affected: DataFrame,
+    n_customers: int,
+    n_applied: int,
 ) -> dict[str, int]:
     months = config.run.months()
     start_month = months[start]
@@ -467,8 +481,8 @@ def _replan_affected(
             config,
             start_month,
             months[start - 1],
-            affected.count(),
-            applied_new.count(),
+            n_customers,
+            n_applied,
             f"value={solved.capacity.primal_value:.6g} dual_bound={solved.capacity.dual_bound:.6g}",
         ),
         LINEAGE_TABLE,
