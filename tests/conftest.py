@@ -6,11 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from demo_run import DEMO_RUN_ID, DemoRun
 from pyspark.sql import SparkSession
 
 from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
 from contact_spark.io.tables import TableStore
+from contact_spark.pipeline import run_pipeline
 from contact_spark.spark import get_spark
 
 
@@ -46,3 +48,17 @@ def small_config(lakehouse: Path) -> AppConfig:
     return load_config(
         overrides={"storage.base_path": str(lakehouse), "demo.customers": 300, "demo.partitions": 2}
     )
+
+
+@pytest.fixture(scope="session")
+def demo_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The whole pipeline once on a 200-customer demo base, shared by the tests that only
+    read its outputs (the heaviest fixture of the suite)."""
+    root = tmp_path_factory.mktemp("demo")
+    config = load_config(
+        overrides={"storage.base_path": str(root / "lakehouse"), "demo.customers": 200, "demo.partitions": 2}
+    )
+    store = TableStore(spark, config.storage)
+    reports = root / "reports"
+    result = run_pipeline(spark, store, config, DEMO_RUN_ID, generate=True, report_dir=str(reports))
+    return DemoRun(config, store, result, DEMO_RUN_ID, reports)

@@ -7,29 +7,30 @@ import sys
 from pathlib import Path
 
 from chispa import assert_df_equality
+from demo_run import DemoRun
 from pyspark.sql import SparkSession
 
-from contact_spark.config import AppConfig
-from contact_spark.io.tables import TableStore
 from contact_spark.pipeline import run_pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_rerun_of_the_same_run_id_leaves_every_table_unchanged_and_reports_without_personal_data(
-    spark: SparkSession, store: TableStore, small_config: AppConfig, tmp_path: Path
+    spark: SparkSession, demo_run: DemoRun
 ) -> None:
-    """One pipeline run and its rerun (the heaviest test: both checks share it)."""
-    first = run_pipeline(spark, store, small_config, "demo-run", generate=True, report_dir=str(tmp_path))
+    """The shared demo run, then its rerun: every table keeps exactly the same rows."""
+    store, first = demo_run.store, demo_run.result
     snapshot = {name: store.read(name).drop("seconds").localCheckpoint() for name in first.tables}
-    second = run_pipeline(spark, store, small_config, "demo-run", generate=True, report_dir=str(tmp_path))
+    second = run_pipeline(
+        spark, store, demo_run.config, demo_run.run_id, generate=True, report_dir=str(demo_run.report_dir)
+    )
     assert second.tables.keys() == first.tables.keys()
     for name, before in snapshot.items():
         after = store.read(name).drop("seconds")
         assert after.count() == before.count(), name
         assert_df_equality(after, before, ignore_row_order=True)
     page = Path(second.report_path or "").read_text(encoding="utf-8")
-    assert "Contact plan demo-run" in page
+    assert f"Contact plan {demo_run.run_id}" in page
     # The page inlines plotly's JavaScript, so look for the raw contacts themselves.
     raw = [r["value"].strip() for r in store.read("contacts").select("value").collect() if r["value"]]
     personal = [c for c in raw if "@" in c or len({ch for ch in c if ch.isdigit()}) >= 4]

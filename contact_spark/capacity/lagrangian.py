@@ -181,11 +181,20 @@ class CapacityEngine:
             )
 
     # ------------------------------------------------------------------ solving
-    def evaluate(self, prices: np.ndarray, frame: DataFrame | None = None, exact: bool = False) -> Evaluation:
+    def evaluate(
+        self,
+        prices: np.ndarray,
+        frame: DataFrame | None = None,
+        exact: bool = False,
+        keep: bool = True,
+    ) -> Evaluation:
         """Solve every customer at ``prices`` and aggregate usage per constraint.
 
         Unless ``exact``, contacts carry the small deterministic tie-breaking charge
         (``settings.smoothing`` × mean contact value) that spreads tied customers.
+        With ``keep`` the per-customer solve is cached (a candidate plan); without it only
+        the aggregates are computed (dual iterations, certificate): no copy of every
+        customer's schedule is written to the cache.
         """
         global_price, attr_price = price_arrays(self.constraints, prices, self.shape)
         solved = solve_customers(
@@ -197,8 +206,10 @@ class CapacityEngine:
             attr_price=attr_price,
             attributes=self.attributes,
             perturbation=0.0 if exact else self.perturbation,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
-        self._cached.append(solved)
+        )
+        if keep:
+            solved = solved.persist(StorageLevel.MEMORY_AND_DISK)
+            self._cached.append(solved)
         # One Spark action per evaluation: every customer contributes a summary entry
         # (t = k = -1: objective, value, failure) and one entry per chosen contact.
         ok = F.col("status") == 0
@@ -495,8 +506,7 @@ class CapacityEngine:
         cap = self.settings.max_iterations
         while state.iteration < cap and not state.converged:
             lam = np.array(state.prices, copy=True)
-            ev = self.evaluate(lam)
-            self._release(ev.solved)
+            ev = self.evaluate(lam, keep=False)
             if state.units.size == 0:
                 # Prices are in value units: the mean contact value sets the scales.
                 state.value_scale = max(ev.value / max(ev.contacts, 1), 1e-6)
@@ -504,8 +514,7 @@ class CapacityEngine:
                 state.radius = self.settings.initial_step
                 self.perturbation = self.settings.smoothing * state.value_scale
                 # The smoothed dual differs from the exact one: re-evaluate with the charge.
-                ev = self.evaluate(lam)
-                self._release(ev.solved)
+                ev = self.evaluate(lam, keep=False)
             value = self.dual_value(ev, lam)
             grad = self.subgradient(ev.usage)
             state.cuts.append((lam, value, grad))
@@ -566,11 +575,19 @@ class CapacityEngine:
 
         The smoothed choices respond to a price like a logit model: a constraint's usage
         scales roughly by ``exp(−Δλ/κ)`` with ``κ`` of the order of the smoothing charge.
-        Each price therefore moves by ``κ_k · log(usage_k / (b_k − target_k))`` (a
+        Each price therefore moves by ``κ · log(usage_k / (b_k − target_k))`` (a
         Sinkhorn-like proportional update, exact for logit choices; a linear step for
-        constraints whose usage can be negative); ``κ_k`` halves when the violation changes
-        sign and doubles while it keeps it. Returns the best evaluation: the feasible
-        one of highest value, else the least violated one (the trim finishes it).
+        constraints whose usage can be negative).
+
+        The constraints of one rule (e.g. a call centre's twelve months) are substitutes:
+        raising one month's price moves its customers to the other months. Their step is
+        split into a *level* (the rule's total usage against its total aim, one step size
+        for the whole rule) and each constraint's *offset* from it (its own step size):
+        the level brings the rule's total under its bounds, the offsets share it out
+        between the months, and an oscillation of the one does not shrink the other's
+        step. A step size halves when its direction flips and grows by half while it
+        keeps it. Returns the best evaluation: the feasible one of highest value, else
+        the least violated one (the repair finishes it).
         """
         n_k = len(self.constraints)
         units = state.units
@@ -580,6 +597,9 @@ class CapacityEngine:
         kappa = np.full(n_k, max(self.settings.smoothing, 1e-3) * PRIMAL_KAPPA)
         positive = np.array([self._positive_usage(c) for c in self.constraints])
         is_max = np.array([c.sense == "max" for c in self.constraints])
+        groups = self._substitute_groups(positive)
+        level_kappa = {g: float(kappa[0]) if n_k else 0.0 for g in groups}
+        level_previous = dict.fromkeys(groups, 0.0)
         best: Evaluation | None = None
         best_key: tuple[float, float] = (math.inf, -math.inf)
         previous = np.zeros(n_k)
@@ -612,20 +632,58 @@ class CapacityEngine:
                 break
             # Outside the band [b − 3·target, b] (or at price 0 and satisfied) a price moves.
             moving = (excess > 0) | ((excess < -3 * target) & (mu > 0))
-            flipped = moving & (np.sign(excess) != np.sign(previous)) & (previous != 0)
-            kappa = np.where(flipped, kappa * 0.5, np.where(moving & (previous != 0), kappa * 2.0, kappa))
+            aim = np.where(is_max, self._bounds - target, self._bounds + target)
+            step = np.zeros(n_k)
             for k in np.flatnonzero(moving):
-                c = self.constraints[k]
-                aim = c.bound - target[k] if c.sense == "max" else c.bound + target[k]
-                if positive[k]:
-                    ratio = (ev.usage[k] + coef[k]) / max(aim + coef[k], 1e-12)
-                    step = math.log(max(ratio, 1e-12)) * (1.0 if c.sense == "max" else -1.0)
+                step[k] = self._price_step(k, ev.usage[k], aim[k], excess[k], target[k], coef[k], positive[k])
+            move = kappa * step
+            direction = step.copy()
+            for g, members in groups.items():
+                active = [k for k in members if mu[k] > 0 or excess[k] > 0]
+                if len(active) < 2:
+                    continue
+                total = float(ev.usage[active].sum())
+                total_aim = float(aim[active].sum())
+                if (
+                    abs(total - total_aim) <= 3 * float(target[active].sum())
+                    and not (excess[active] > 0).any()
+                ):
+                    level = 0.0
                 else:
-                    step = (excess[k] + target[k]) / max(abs(c.bound), coef[k] * 10, 1e-12)
-                mu[k] = min(max(mu[k] + kappa[k] * step, 0.0), PRICE_CAP)
-            previous = np.where(moving, np.sign(excess), 0.0)
+                    level = math.log(
+                        max((total + coef[active[0]]) / max(total_aim + coef[active[0]], 1e-12), 1e-12)
+                    )
+                    level *= 1.0 if self.constraints[active[0]].sense == "max" else -1.0
+                level_kappa[g] = _adapt(level_kappa[g], level, level_previous[g])
+                level_previous[g] = float(np.sign(level))
+                for k in active:
+                    direction[k] = step[k] - level
+                    move[k] = level_kappa[g] * level + kappa[k] * direction[k]
+            if not move.any():
+                break  # every constraint within its band: nothing left to tune
+            mu = np.clip(mu + move, 0.0, PRICE_CAP)
+            kappa = np.array([_adapt(kappa[k], direction[k], previous[k]) for k in range(n_k)])
+            previous = np.sign(direction)
         assert best is not None
         return best
+
+    def _price_step(
+        self, k: int, used: float, aim: float, excess: float, target: float, coef: float, positive: bool
+    ) -> float:
+        """Signed step of constraint ``k``'s price towards its aim (> 0 raises it)."""
+        c = self.constraints[k]
+        if positive:
+            ratio = (used + coef) / max(aim + coef, 1e-12)
+            return math.log(max(ratio, 1e-12)) * (1.0 if c.sense == "max" else -1.0)
+        return (excess + target) / max(abs(c.bound), coef * 10, 1e-12)
+
+    def _substitute_groups(self, positive: np.ndarray) -> dict[tuple[str, str], list[int]]:
+        """Constraints of one rule and sense with non-negative usage: moved as a level plus offsets."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for k, c in enumerate(self.constraints):
+            if positive[k]:
+                groups.setdefault((c.rule, c.sense), []).append(k)
+        return {g: members for g, members in groups.items() if len(members) > 1}
 
     def _release_except(self, keep: DataFrame, other: DataFrame | None) -> None:
         for df in self._cached:
@@ -636,7 +694,8 @@ class CapacityEngine:
     # ---------------------------------------------------------------- main loop
     def run(self, resume: bool = True) -> CapacityResult:
         """Dual phase (bundle), primal phase (price tuning), exact trim; returns the feasible
-        plan with the exact dual bound of the dual centre."""
+        plan with the certified dual bound (the lower of the exact duals at the dual centre
+        and at the primal prices)."""
         n_k = len(self.constraints)
         if n_k == 0:
             ev = self.evaluate(np.zeros(0), exact=True)
@@ -647,18 +706,28 @@ class CapacityEngine:
         centre = np.asarray(state.centre, dtype=np.float64)
         candidate = self._primal_phase(state)
         result = self._repair(candidate, self._best_prices, centre, state.iteration)
-        # The certificate: the exact (unsmoothed) dual at the centre, a valid upper bound on
-        # every plan meeting the max capacities and the minimums the plan meets.
+        # The certificate: the exact (unsmoothed) dual, a valid upper bound on every plan
+        # meeting the max capacities and the minimums the plan meets, whatever the prices.
+        # Two points are tried: the dual centre and the primal phase's prices (where the
+        # smoothed demand meets the capacities, often the tighter one); the lower wins.
         unmet = set(result.shortfalls())
-        lam = np.array([0.0 if c.name in unmet else p for c, p in zip(self.constraints, centre, strict=True)])
-        exact = self.evaluate(lam, exact=True)
-        certificate = self.dual_value(exact, lam)
-        self._record("certificate", 0, lam, exact, dual=certificate)
+        candidates = [centre]
+        if not np.allclose(self._best_prices, centre):
+            candidates.append(np.asarray(self._best_prices, dtype=np.float64))
+        best_bound, best_lam = math.inf, centre
+        for i, prices in enumerate(candidates):
+            lam = np.array(
+                [0.0 if c.name in unmet else p for c, p in zip(self.constraints, prices, strict=True)]
+            )
+            exact = self.evaluate(lam, exact=True, keep=False)
+            bound = self.dual_value(exact, lam)
+            self._record("certificate", i, lam, exact, dual=bound)
+            if bound < best_bound:
+                best_bound, best_lam = bound, lam
         self._flush_records()
-        exact.solved.unpersist()
-        self._cached = [result.solved]
-        result.dual_bound = certificate
-        result.prices = lam
+        self._release(result.solved)
+        result.dual_bound = best_bound
+        result.prices = best_lam
         return result
 
     def _feasible(self, usage: np.ndarray) -> bool:
@@ -695,7 +764,7 @@ class CapacityEngine:
             # spare capacity); later rounds only drop contacts, so usage can only fall.
             moving = rounds <= self.settings.repair_rounds // 3
             bans = self._bans(ev.solved, excess, aggressive=rounds > (2 * self.settings.repair_rounds) // 3)
-            trimmed += bans.count()
+            trimmed += bans.count()  # the bans are checkpointed: counted once, used below
             frame = self._with_bans(frame, ev.solved, bans, moving=moving, full=self._full_slots(ev.usage))
             # Moving rounds re-solve at the prices; dropping rounds fix every customer to a
             # subset of its contacts and keep the most valuable legal subset (no prices).
@@ -723,37 +792,46 @@ class CapacityEngine:
 
     def _bans(self, solved: DataFrame, excess: np.ndarray, aggressive: bool) -> DataFrame:
         """Contacts to forbid: per violated max constraint, its lowest-value contributors
-        until the excess is covered (all contributors when ``aggressive``)."""
+        until the excess is covered (all contributors when ``aggressive``).
+
+        One pass for every violated constraint: each contact is exploded once into a row per
+        violated constraint it counts towards (``group`` = the constraint's position), and the
+        choice runs grouped by constraint, so the number of Spark jobs does not grow with the
+        number of violated constraints (twelve months of a call centre, say).
+        """
         n_h = self.shape[2]
         n_cells = self.shape[1] * n_h
+        violated = [j for j in range(len(self.constraints)) if excess[j] > 1e-9]
         zipped = F.arrays_zip("months", "cells", "values", *[f"a_{a}" for a in self.attributes])
         contacts = solved.filter(F.col("status") == 0).select("customer_id", F.explode(zipped).alias("c"))
-        picked = []
-        for j, constraint in enumerate(self.constraints):
-            if excess[j] <= 1e-9:
-                continue
+        flat = F.col("c.months") * n_cells + F.col("c.cells")
+        coefficients = []
+        for group, j in enumerate(violated):
+            constraint = self.constraints[j]
             weight = F.element_at(
-                F.array(*[F.lit(float(w)) for w in constraint.weight.reshape(-1)]),
-                F.col("c.months") * n_cells + F.col("c.cells") + 1,
+                F.array(*[F.lit(float(w)) for w in constraint.weight.reshape(-1)]), flat + 1
             )
             coef = (
                 weight
                 if constraint.attr is None
                 else weight * (F.col(f"c.a_{constraint.attr}") - constraint.offset)
             )
-            contributors = contacts.select(
+            coefficients.append(F.struct(F.lit(group).alias("group"), coef.alias("coef")))
+        contributors = (
+            contacts.select(
                 "customer_id",
-                (F.col("c.months") * n_cells + F.col("c.cells")).alias("flat"),
+                flat.alias("flat"),
                 F.col("c.values").alias("value"),
-                coef.alias("coef"),
-            ).filter(F.col("coef") > 0)
-            if not aggressive:
-                contributors = _lowest_covering(contributors, float(excess[j]))
-            picked.append(contributors.select("customer_id", "flat"))
-        bans = picked[0]
-        for more in picked[1:]:
-            bans = bans.unionByName(more)
-        return bans.distinct()
+                F.explode(F.array(*coefficients)).alias("k"),
+            )
+            .select(
+                "customer_id", "flat", "value", F.col("k.group").alias("group"), F.col("k.coef").alias("coef")
+            )
+            .filter(F.col("coef") > 0)
+        )
+        if not aggressive:
+            contributors = _lowest_covering_each(contributors, [float(excess[j]) for j in violated])
+        return contributors.select("customer_id", "flat").distinct().localCheckpoint()
 
     def _full_slots(self, usage: np.ndarray) -> list[int]:
         """Flat ``t * cells + cell`` slots that count towards a max constraint already at or
@@ -848,38 +926,68 @@ BAN_BUCKETS = 64  # value quantiles: only the bucket where the excess is covered
 
 def _lowest_covering(contributors: DataFrame, excess: float) -> DataFrame:
     """The lowest-value contributors (``value``, ``coef`` > 0; ties by a hash of the
-    customer and slot) whose coefficients first cover ``excess``.
+    customer and slot) whose coefficients first cover ``excess``."""
+    tagged = contributors.withColumn("group", F.lit(0))
+    return _lowest_covering_each(tagged, [excess]).drop("group")
 
-    A global sort of every contributor would run in one partition; instead the values are
-    cut at approximate quantiles, the buckets wholly below the crossing one are taken as a
-    whole, and only the crossing bucket is ordered (two small aggregates reach the driver).
+
+def _lowest_covering_each(contributors: DataFrame, excesses: list[float]) -> DataFrame:
+    """Per ``group`` (an index into ``excesses``), the lowest-value contributors whose
+    coefficients first cover that group's excess (ties by a hash of customer and slot).
+
+    A global sort of every contributor would run in one partition; instead each group's
+    values are cut at approximate quantiles, the buckets wholly below the crossing one are
+    taken as a whole, and only the crossing bucket is ordered. Three Spark jobs whatever the
+    number of groups; two small aggregates (≤ 64 rows per group) reach the driver.
     """
-    cuts = contributors.agg(
-        F.percentile_approx("value", [q / BAN_BUCKETS for q in range(1, BAN_BUCKETS)], 10_000).alias("q")
-    ).first()["q"]
-    cuts = sorted(set(float(c) for c in cuts or []))
-    bucket = sum((F.col("value") > F.lit(c)).cast("int") for c in cuts) if cuts else F.lit(0)
-    tagged = contributors.withColumn("_bucket", bucket)
-    sums = sorted(
-        (int(r["_bucket"]), float(r["s"]))
-        for r in tagged.groupBy("_bucket").agg(F.sum("coef").alias("s")).collect()  # ≤ 64 rows
+    quantiles = [q / BAN_BUCKETS for q in range(1, BAN_BUCKETS)]
+    cuts_by_group = {
+        int(r["group"]): sorted(set(float(c) for c in r["q"] or []))
+        for r in contributors.groupBy("group")
+        .agg(F.percentile_approx("value", quantiles, 10_000).alias("q"))
+        .collect()  # one row per group
+    }
+    groups = range(len(excesses))
+    cuts = F.element_at(
+        F.array(
+            *[F.array(*[F.lit(c) for c in cuts_by_group.get(g, [])]).cast("array<double>") for g in groups]
+        ),
+        F.col("group") + 1,
     )
-    covered, crossing = 0.0, None
-    for b, total in sums:
-        if covered + total >= excess:
-            crossing = b
-            break
-        covered += total
-    if crossing is None:  # the contributors cannot cover the excess: take them all
-        return contributors
-    order = Window.orderBy(F.col("value").asc(), F.xxhash64("customer_id", "flat"))
-    edge = (
-        tagged.filter(F.col("_bucket") == crossing)
-        .withColumn("_before", F.lit(covered) + F.sum("coef").over(order) - F.col("coef"))
-        .filter(F.col("_before") < F.lit(excess))
+    tagged = contributors.withColumn("_bucket", F.size(F.filter(cuts, lambda c: F.col("value") > c)))
+    sums: dict[int, list[tuple[int, float]]] = {}
+    for r in tagged.groupBy("group", "_bucket").agg(F.sum("coef").alias("s")).collect():
+        sums.setdefault(int(r["group"]), []).append((int(r["_bucket"]), float(r["s"])))
+    crossing, covered = [], []
+    for g in groups:
+        done, edge = 0.0, BAN_BUCKETS + 1  # no crossing bucket: every contributor is taken
+        for bucket, total in sorted(sums.get(g, [])):
+            if done + total >= excesses[g]:
+                edge = bucket
+                break
+            done += total
+        crossing.append(edge)
+        covered.append(done)
+
+    def per_group(values: list) -> F.Column:
+        return F.element_at(F.array(*[F.lit(v) for v in values]), F.col("group") + 1)
+
+    order = Window.partitionBy("group").orderBy(F.col("value").asc(), F.xxhash64("customer_id", "flat"))
+    edge_rows = (
+        tagged.filter(F.col("_bucket") == per_group(crossing))
+        .withColumn("_before", per_group(covered) + F.sum("coef").over(order) - F.col("coef"))
+        .filter(F.col("_before") < per_group([float(e) for e in excesses]))
+        .drop("_before")
     )
-    below = tagged.filter(F.col("_bucket") < crossing)
-    return below.unionByName(edge.drop("_before")).drop("_bucket")
+    below = tagged.filter(F.col("_bucket") < per_group(crossing))
+    return below.unionByName(edge_rows).drop("_bucket")
+
+
+def _adapt(size: float, direction: float, previous: float) -> float:
+    """A step size: halved when the direction flips, grown by half while it keeps it."""
+    if direction == 0 or previous == 0:
+        return size
+    return size * 0.5 if np.sign(direction) != previous else size * 1.5
 
 
 def _opt_float(value: object) -> float | None:

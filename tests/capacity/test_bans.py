@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.lagrangian import _lowest_covering
+from contact_spark.capacity.lagrangian import _lowest_covering, _lowest_covering_each
 
 
 def _reference(pdf: pd.DataFrame, hashes: pd.Series, excess: float) -> set[tuple[str, int]]:
@@ -36,3 +36,28 @@ def test_bucketed_choice_equals_a_global_sort(spark: SparkSession, excess: float
     hashes = df.select(F.xxhash64("customer_id", "flat").alias("h")).toPandas()["h"]
     got = {(r["customer_id"], r["flat"]) for r in _lowest_covering(df, excess).collect()}
     assert got == _reference(pdf.reset_index(drop=True), hashes, excess)
+
+
+def test_each_violated_constraint_gets_its_own_lowest_covering_contributors(spark: SparkSession) -> None:
+    """Several constraints at once (one Spark pass): each group is chosen as if alone."""
+    rng = np.random.default_rng(11)
+    n = 300
+    pdf = pd.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in rng.integers(0, 100, n)],
+            "flat": rng.integers(0, 72, n).astype("int32"),
+            "value": np.round(rng.uniform(0, 5, n), 1),
+            "coef": rng.choice([1.0, 0.06, 4.0], n),
+            "group": rng.integers(0, 3, n).astype("int32"),
+        }
+    ).drop_duplicates(["customer_id", "flat", "group"])
+    excesses = [3.0, 1e9, 40.0]  # group 1 cannot be covered: all its contributors
+    df = spark.createDataFrame(pdf)
+    hashes = df.select(F.xxhash64("customer_id", "flat").alias("h")).toPandas()["h"]
+    got = {(r["group"], r["customer_id"], r["flat"]) for r in _lowest_covering_each(df, excesses).collect()}
+    expected = set()
+    for g, excess in enumerate(excesses):
+        mine = pdf["group"].to_numpy() == g
+        part = pdf[mine].reset_index(drop=True)
+        expected |= {(g, c, f) for c, f in _reference(part, hashes[mine].reset_index(drop=True), excess)}
+    assert got == expected

@@ -186,7 +186,7 @@ def test_small_instance_is_within_one_percent_of_the_global_milp(instance: Insta
         instance.layout,
         instance.static,
         engine.constraints,
-        time_limit=40,
+        time_limit=25,
         mip_rel_gap=1e-3,
     )
     assert np.isfinite(reference.bound), reference.message
@@ -243,14 +243,14 @@ def iteration_rows(store: TableStore, run_id: str) -> pd.DataFrame:
 def test_resume_and_rerun_of_recorded_iterations(instance: Instance, store: TableStore) -> None:
     rules = capacity_rules(100)
     full_engine, frame = instance.engine(
-        rules, store, "full", customers=100, max_iterations=4, repair_rounds=1
+        rules, store, "full", customers=100, max_iterations=3, repair_rounds=1
     )
     full = full_engine.run()
-    # A run stopped after 4 dual iterations, then resumed by a new engine.
-    stopped, _ = instance.engine(rules, store, "resumed", customers=100, max_iterations=2, repair_rounds=1)
+    # A run stopped after 1 dual iteration, then resumed by a new engine.
+    stopped, _ = instance.engine(rules, store, "resumed", customers=100, max_iterations=1, repair_rounds=1)
     stopped.frame = frame
     stopped.run()
-    resumed, _ = instance.engine(rules, store, "resumed", customers=100, max_iterations=4, repair_rounds=1)
+    resumed, _ = instance.engine(rules, store, "resumed", customers=100, max_iterations=3, repair_rounds=1)
     resumed.frame = frame
     again = resumed.run()
     assert again.iterations == full.iterations
@@ -263,7 +263,7 @@ def test_resume_and_rerun_of_recorded_iterations(instance: Instance, store: Tabl
     assert not a.duplicated(key).any() and not b.duplicated(key).any()
     assert sorted(map(tuple, a[key].to_numpy())) == sorted(map(tuple, b[key].to_numpy()))
     # A fresh rerun of the same run id replaces its rows instead of adding to them.
-    rerun, _ = instance.engine(rules, store, "full", customers=100, max_iterations=4, repair_rounds=1)
+    rerun, _ = instance.engine(rules, store, "full", customers=100, max_iterations=3, repair_rounds=1)
     rerun.frame = frame
     rerun.run(resume=False)
     c = iteration_rows(store, "full")

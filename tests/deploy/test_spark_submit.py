@@ -1,6 +1,6 @@
 """The way users run it: a wheel built from setup.py, run by the spark-submit pyspark ships.
 
-One end-to-end run in local mode on a 300-customer demo base. The Python interpreter is a
+One end-to-end run in local mode on a 100-customer demo base. The Python interpreter is a
 throw-away venv that sees the project's dependencies but not the editable install, and the
 job runs from an empty directory: the driver *and* the Python workers can only import
 ``contact_spark`` from the wheel on ``--py-files``.
@@ -98,7 +98,7 @@ def test_spark_submit_runs_the_pipeline_from_the_wheel(wheel: Path, tmp_path: Pa
             "--config",
             str(ROOT / "conf" / "default.yaml"),
             "--set",
-            "demo.customers=300",
+            "demo.customers=100",
             "--generate",
             "--base-path",
             str(base),

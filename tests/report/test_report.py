@@ -10,16 +10,15 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import SparkSession
+from demo_run import DEMO_RUN_ID, DemoRun
 from pyspark.sql import functions as F
 
-from contact_spark.config import load_config
 from contact_spark.io.tables import TableStore
-from contact_spark.pipeline import PipelineResult, run_pipeline
+from contact_spark.pipeline import PipelineResult
 from contact_spark.validation.metrics import METRICS_TABLE
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-RUN_ID = "report-test"
+RUN_ID = DEMO_RUN_ID
 ERROR_COLLECTOR = (
     "<script>window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message))});"
     "window.addEventListener('load',function(){setTimeout(function(){document.body.setAttribute("
@@ -28,14 +27,8 @@ ERROR_COLLECTOR = (
 
 
 @pytest.fixture(scope="module")
-def run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> tuple[TableStore, PipelineResult]:
-    root = tmp_path_factory.mktemp("report")
-    config = load_config(
-        overrides={"storage.base_path": str(root / "lakehouse"), "demo.customers": 200, "demo.partitions": 2}
-    )
-    store = TableStore(spark, config.storage)
-    result = run_pipeline(spark, store, config, RUN_ID, generate=True, report_dir=str(root / "reports"))
-    return store, result
+def run(demo_run: DemoRun) -> tuple[TableStore, PipelineResult]:
+    return demo_run.store, demo_run.result
 
 
 def test_greedy_baseline_passes_the_validator_and_is_compared(run: tuple[TableStore, PipelineResult]) -> None:
