@@ -19,19 +19,23 @@ def _reference(pdf: pd.DataFrame, hashes: pd.Series, excess: float) -> set[tuple
     return set(zip(kept["customer_id"], kept["flat"], strict=True))
 
 
-@pytest.mark.parametrize("excess", [0.5, 7.0, 120.0, 1e9])
-def test_bucketed_choice_equals_a_global_sort(spark: SparkSession, excess: float) -> None:
-    rng = np.random.default_rng(7)
-    n = 400
-    pdf = pd.DataFrame(
+def _contributors(seed: int, n: int, customers: int, groups: int) -> pd.DataFrame:
+    """Random contributors with many value ties on purpose (values on a coarse grid)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
         {
-            "customer_id": [f"C{i:04d}" for i in rng.integers(0, 150, n)],
+            "customer_id": [f"C{i:04d}" for i in rng.integers(0, customers, n)],
             "flat": rng.integers(0, 72, n).astype("int32"),
-            # Many ties on purpose: values on a coarse grid.
             "value": np.round(rng.uniform(0, 5, n), 1),
             "coef": rng.choice([1.0, 0.06, 4.0], n),
+            "group": rng.integers(0, groups, n).astype("int32"),
         }
-    ).drop_duplicates(["customer_id", "flat"])
+    ).drop_duplicates(["customer_id", "flat", "group"])
+
+
+@pytest.mark.parametrize("excess", [0.5, 7.0, 120.0, 1e9])
+def test_bucketed_choice_equals_a_global_sort(spark: SparkSession, excess: float) -> None:
+    pdf = _contributors(7, 400, 150, 1).drop(columns="group")
     df = spark.createDataFrame(pdf)
     hashes = df.select(F.xxhash64("customer_id", "flat").alias("h")).toPandas()["h"]
     got = {(r["customer_id"], r["flat"]) for r in _lowest_covering(df, excess).collect()}
@@ -40,17 +44,7 @@ def test_bucketed_choice_equals_a_global_sort(spark: SparkSession, excess: float
 
 def test_each_violated_constraint_gets_its_own_lowest_covering_contributors(spark: SparkSession) -> None:
     """Several constraints at once (one Spark pass): each group is chosen as if alone."""
-    rng = np.random.default_rng(11)
-    n = 300
-    pdf = pd.DataFrame(
-        {
-            "customer_id": [f"C{i:04d}" for i in rng.integers(0, 100, n)],
-            "flat": rng.integers(0, 72, n).astype("int32"),
-            "value": np.round(rng.uniform(0, 5, n), 1),
-            "coef": rng.choice([1.0, 0.06, 4.0], n),
-            "group": rng.integers(0, 3, n).astype("int32"),
-        }
-    ).drop_duplicates(["customer_id", "flat", "group"])
+    pdf = _contributors(11, 300, 100, 3)
     excesses = [3.0, 1e9, 40.0]  # group 1 cannot be covered: all its contributors
     df = spark.createDataFrame(pdf)
     hashes = df.select(F.xxhash64("customer_id", "flat").alias("h")).toPandas()["h"]
