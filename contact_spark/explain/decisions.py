@@ -14,7 +14,8 @@ to a planned contact or a reason. ``decision`` and ``reason_code``:
 | ``NOT_PLANNED`` | ``CAPACITY:<rule>/<YYYY-MM or year>`` | in every month allowed and worth it, either the capacity is full (one more contact would exceed the max: exact) or the shadow-price charge is at least the contact's value (attribution, see below) |
 | ``NOT_PLANNED`` | ``TRADE_OFF`` | allowed, worth it and not priced out in some month: the optimizer's schedule (smoothing charge, price tuning, repair) left it out |
 
-**Attribution.** Shadow prices are the dual centre's (``capacity_sensitivity``); the plan
+**Attribution.** Shadow prices are those of the certified bound (``capacity_sensitivity``:
+the dual centre's or the primal phase's, whichever gives the lower exact dual); the plan
 comes from the tuned prices and the repair, so "priced out" names the constraint whose
 price × the contact's coefficient is the largest charge in the month closest to entering
 (highest value − charge). It explains the decision; it is not a proof that this
