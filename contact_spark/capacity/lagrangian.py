@@ -56,6 +56,7 @@ PRIMAL_TARGET_CONTACTS = 0.5  # primal phase aims this many contacts under each 
 PRIMAL_TARGET_SHARE = 2e-4  # … plus this share of the bound
 PRIMAL_KAPPA = 0.5  # initial price step per unit of log-usage ratio, in smoothing charges
 PRIMAL_ROUNDS_FACTOR = 2  # primal rounds = this × repair_rounds
+PRIMAL_KAPPA_GROWTH_CAP = 16.0  # a primal step size grows to at most this × its initial size
 ITERATION_SCHEMA = (
     "run_id string, config_hash string, phase string, iteration int, constraint_name string, "
     "rule string, month date, sense string, bound double, price double, usage double, "
@@ -165,7 +166,12 @@ class CapacityEngine:
         self.config_hash = config_hash
         self.shape = (layout.horizon, len(layout.campaigns), len(layout.channels))
         self._cached: list[DataFrame] = []
-        self.perturbation = 0.0
+        self.perturbation: float | np.ndarray = 0.0
+        # The tie-breaking charge goes only on slots some constraint counts: elsewhere it
+        # would only cost value (a cheap e-mail dropped for a charge it need not pay).
+        self._charged = np.zeros(self.shape)
+        for c in constraints:
+            self._charged = np.maximum(self._charged, (np.abs(c.weight) > 0).astype(np.float64))
         self._best_prices = np.zeros(len(constraints))
         self._best_exact = False
         self._pending: list[tuple] = []  # iteration rows not written yet
@@ -502,7 +508,7 @@ class CapacityEngine:
             state = BundleState(prices=np.array(self.initial_prices, copy=True))
         else:
             log.info("capacity: resuming run %s at iteration %d", self.run_id, state.iteration)
-            self.perturbation = self.settings.smoothing * state.value_scale
+            self.perturbation = self.settings.smoothing * state.value_scale * self._charged
         cap = self.settings.max_iterations
         while state.iteration < cap and not state.converged:
             lam = np.array(state.prices, copy=True)
@@ -512,7 +518,7 @@ class CapacityEngine:
                 state.value_scale = max(ev.value / max(ev.contacts, 1), 1e-6)
                 state.units = state.value_scale / self._coefficient_scales(ev)
                 state.radius = self.settings.initial_step
-                self.perturbation = self.settings.smoothing * state.value_scale
+                self.perturbation = self.settings.smoothing * state.value_scale * self._charged
                 # The smoothed dual differs from the exact one: re-evaluate with the charge.
                 ev = self.evaluate(lam, keep=False)
             value = self.dual_value(ev, lam)
@@ -595,6 +601,7 @@ class CapacityEngine:
         coef = state.value_scale / units  # typical |a| of one contact
         target = PRIMAL_TARGET_CONTACTS * coef + PRIMAL_TARGET_SHARE * np.abs(self._bounds)
         kappa = np.full(n_k, max(self.settings.smoothing, 1e-3) * PRIMAL_KAPPA)
+        kappa_cap = float(kappa[0]) * PRIMAL_KAPPA_GROWTH_CAP if n_k else 0.0
         positive = np.array([self._positive_usage(c) for c in self.constraints])
         is_max = np.array([c.sense == "max" for c in self.constraints])
         groups = self._substitute_groups(positive)
@@ -654,16 +661,16 @@ class CapacityEngine:
                         max((total + coef[active[0]]) / max(total_aim + coef[active[0]], 1e-12), 1e-12)
                     )
                     level *= 1.0 if self.constraints[active[0]].sense == "max" else -1.0
-                level_kappa[g] = _adapt(level_kappa[g], level, level_previous[g])
-                level_previous[g] = float(np.sign(level))
+                level_kappa[g] = _adapt(level_kappa[g], level, level_previous[g], kappa_cap)
+                level_previous[g] = level
                 for k in active:
                     direction[k] = step[k] - level
                     move[k] = level_kappa[g] * level + kappa[k] * direction[k]
             if not move.any():
                 break  # every constraint within its band: nothing left to tune
             mu = np.clip(mu + move, 0.0, PRICE_CAP)
-            kappa = np.array([_adapt(kappa[k], direction[k], previous[k]) for k in range(n_k)])
-            previous = np.sign(direction)
+            kappa = np.array([_adapt(kappa[k], direction[k], previous[k], kappa_cap) for k in range(n_k)])
+            previous = direction
         assert best is not None
         return best
 
@@ -983,11 +990,17 @@ def _lowest_covering_each(contributors: DataFrame, excesses: list[float]) -> Dat
     return below.unionByName(edge_rows).drop("_bucket")
 
 
-def _adapt(size: float, direction: float, previous: float) -> float:
-    """A step size: halved when the direction flips, grown by half while it keeps it."""
+def _adapt(size: float, direction: float, previous: float, cap: float) -> float:
+    """A step size: halved when the direction flips; grown by half while it keeps its sign
+    without at least halving (a slow approach), at most to ``cap``; kept while the
+    distance shrinks fast, so a converging price is not thrown past its aim."""
     if direction == 0 or previous == 0:
         return size
-    return size * 0.5 if np.sign(direction) != previous else size * 1.5
+    if np.sign(direction) != np.sign(previous):
+        return size * 0.5
+    if abs(direction) > 0.5 * abs(previous):
+        return min(size * 1.5, cap)
+    return size
 
 
 def _opt_float(value: object) -> float | None:

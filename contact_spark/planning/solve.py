@@ -127,7 +127,7 @@ def make_batch_solver(
     attr_price: dict[str, np.ndarray] | None = None,
     attributes: list[str] | None = None,
     method: str = "auto",
-    perturbation: float = 0.0,
+    perturbation: float | np.ndarray = 0.0,
 ):
     """A ``mapInPandas`` function solving each Arrow batch of customers with the kernel.
 
@@ -136,10 +136,12 @@ def make_batch_solver(
     (flat ``t * cells + cell`` indices) forbids contacts for that customer, and a column
     ``allowed`` (same encoding, when not null) restricts it to those contacts (repair step).
     ``perturbation`` > 0 charges each contact a deterministic pseudo-random amount in
-    ``[0, perturbation)`` so that customers tied between months spread over them.
+    ``[0, perturbation)`` so that customers tied between months spread over them; an array
+    ``[T, C, H]`` gives each slot its own width (0: the slot is solved exactly).
     """
     attributes = list(attributes or [])
     attr_price = dict(attr_price or {})
+    perturbed = bool(np.any(np.asarray(perturbation) > 0))
 
     def solve_batches(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         from dataclasses import replace
@@ -156,12 +158,14 @@ def make_batch_solver(
                 name: np.stack(pdf[f"attr_{name}"].to_numpy()).astype(np.float64).reshape(n, n_c, n_h)
                 for name in attributes
             }
-            if attr_price or perturbation > 0:
+            if attr_price or perturbed:
                 unit_cost = np.zeros((n, n_t, n_c, n_h))
                 for name, multiplier in attr_price.items():
                     unit_cost += multiplier[None] * np.nan_to_num(attr_values[name])[:, None]
-                if perturbation > 0:
-                    unit_cost += perturbation * tie_breaker(pdf["customer_id"], n_t * n_c * n_h).reshape(
+                if perturbed:
+                    # A scalar or a [T, C, H] width broadcasts over the customers.
+                    widths = np.asarray(perturbation, dtype=np.float64)
+                    unit_cost += widths * tie_breaker(pdf["customer_id"], n_t * n_c * n_h).reshape(
                         n, n_t, n_c, n_h
                     )
                 batch = replace(batch, unit_cost=unit_cost)
@@ -229,7 +233,7 @@ def solve_customers(
     method: str = "auto",
     attr_price: dict[str, np.ndarray] | None = None,
     attributes: list[str] | None = None,
-    perturbation: float = 0.0,
+    perturbation: float | np.ndarray = 0.0,
 ) -> DataFrame:
     """Solve every customer of ``frame`` (see :func:`customer_frame`) against the prices."""
     if price is None:
