@@ -70,7 +70,7 @@ ITERATION_SCHEMA = (
 class Evaluation:
     """Aggregates of one solve of every customer at given prices."""
 
-    solved: DataFrame
+    solved: DataFrame | None  # None when only the aggregates were computed (``keep=False``)
     usage: np.ndarray
     counts: np.ndarray
     attr_sums: dict[str, np.ndarray]
@@ -203,57 +203,41 @@ class CapacityEngine:
         customer's schedule is written to the cache.
         """
         global_price, attr_price = price_arrays(self.constraints, prices, self.shape)
-        solved = solve_customers(
-            frame if frame is not None else self.frame,
-            self.policy,
-            self.layout,
-            self.static,
+        solve_args = dict(
             price=global_price,
             attr_price=attr_price,
             attributes=self.attributes,
             perturbation=0.0 if exact else self.perturbation,
         )
+        base = frame if frame is not None else self.frame
+        solved: DataFrame | None = None
         if keep:
+            solved = solve_customers(base, self.policy, self.layout, self.static, **solve_args)  # type: ignore[arg-type]
             solved = solved.persist(StorageLevel.MEMORY_AND_DISK)
             self._cached.append(solved)
-        # One Spark action per evaluation: every customer contributes a summary entry
-        # (t = k = -1: objective, value, failure) and one entry per chosen contact.
-        ok = F.col("status") == 0
-        attrs = [f"a_{a}" for a in self.attributes]
-        summary = F.struct(
-            F.lit(-1).alias("t"),
-            F.lit(-1).alias("k"),
-            F.when(ok, F.col("objective")).otherwise(F.lit(0.0)).alias("obj"),
-            F.when(ok, F.aggregate("values", F.lit(0.0), lambda acc, v: acc + v))
-            .otherwise(F.lit(0.0))
-            .alias("val"),
-            F.when(ok, F.lit(0)).otherwise(F.lit(1)).alias("bad"),
-            *[F.lit(None).cast("double").alias(a) for a in attrs],
-        )
-        contacts = F.transform(
-            F.arrays_zip("months", "cells", *attrs),
-            lambda c: F.struct(
-                c["months"].alias("t"),
-                c["cells"].alias("k"),
-                F.lit(0.0).alias("obj"),
-                F.lit(0.0).alias("val"),
-                F.lit(0).alias("bad"),
-                *[c[a].alias(a) for a in attrs],
-            ),
-        )
-        entries = F.when(ok, F.concat(F.array(summary), contacts)).otherwise(F.array(summary))
-        cells = (
-            solved.select(F.explode(entries).alias("c"))
-            .groupBy(F.col("c.t").alias("t"), F.col("c.k").alias("k"))
-            .agg(
-                F.count(F.lit(1)).alias("n"),
-                F.sum("c.obj").alias("obj"),
-                F.sum("c.val").alias("val"),
-                F.sum("c.bad").alias("bad"),
-                *[F.sum(F.col(f"c.{a}")).alias(f"s_{a[2:]}") for a in attrs],
+            cells = self._aggregate_solved(solved)
+        else:
+            # Each Arrow batch is summed in the Python worker: only ≤ T × cells + 1 rows per
+            # batch come back to the JVM, no per-customer schedule is exploded.
+            partial = solve_customers(
+                base,
+                self.policy,
+                self.layout,
+                self.static,
+                summarise=True,
+                **solve_args,  # type: ignore[arg-type]
             )
-            .collect()  # at most T × cells + 1 rows
-        )
+            cells = (
+                partial.groupBy("t", "k")
+                .agg(
+                    F.sum("n").alias("n"),
+                    F.sum("obj").alias("obj"),
+                    F.sum("val").alias("val"),
+                    F.sum("bad").alias("bad"),
+                    *[F.sum(f"s_{a}").alias(f"s_{a}") for a in self.attributes],
+                )
+                .collect()  # at most T × cells + 1 rows
+            )
         totals = {"objective": 0.0, "value": 0.0, "contacts": 0}
         failed = 0
         for row in cells:
@@ -281,6 +265,47 @@ class CapacityEngine:
             value=float(totals["value"] or 0.0),
             contacts=int(totals["contacts"] or 0),
             failed=int(failed),
+        )
+
+    def _aggregate_solved(self, solved: DataFrame) -> list:
+        """Usage totals of a per-customer solve, in one Spark action (see ``summary_schema``)."""
+        # One Spark action per evaluation: every customer contributes a summary entry
+        # (t = k = -1: objective, value, failure) and one entry per chosen contact.
+        ok = F.col("status") == 0
+        attrs = [f"a_{a}" for a in self.attributes]
+        summary = F.struct(
+            F.lit(-1).alias("t"),
+            F.lit(-1).alias("k"),
+            F.when(ok, F.col("objective")).otherwise(F.lit(0.0)).alias("obj"),
+            F.when(ok, F.aggregate("values", F.lit(0.0), lambda acc, v: acc + v))
+            .otherwise(F.lit(0.0))
+            .alias("val"),
+            F.when(ok, F.lit(0)).otherwise(F.lit(1)).alias("bad"),
+            *[F.lit(None).cast("double").alias(a) for a in attrs],
+        )
+        contacts = F.transform(
+            F.arrays_zip("months", "cells", *attrs),
+            lambda c: F.struct(
+                c["months"].alias("t"),
+                c["cells"].alias("k"),
+                F.lit(0.0).alias("obj"),
+                F.lit(0.0).alias("val"),
+                F.lit(0).alias("bad"),
+                *[c[a].alias(a) for a in attrs],
+            ),
+        )
+        entries = F.when(ok, F.concat(F.array(summary), contacts)).otherwise(F.array(summary))
+        return (
+            solved.select(F.explode(entries).alias("c"))
+            .groupBy(F.col("c.t").alias("t"), F.col("c.k").alias("k"))
+            .agg(
+                F.count(F.lit(1)).alias("n"),
+                F.sum("c.obj").alias("obj"),
+                F.sum("c.val").alias("val"),
+                F.sum("c.bad").alias("bad"),
+                *[F.sum(F.col(f"c.{a}")).alias(f"s_{a[2:]}") for a in attrs],
+            )
+            .collect()  # at most T × cells + 1 rows
         )
 
     def _release(self, keep: DataFrame) -> None:

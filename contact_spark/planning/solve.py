@@ -128,8 +128,13 @@ def make_batch_solver(
     attributes: list[str] | None = None,
     method: str = "auto",
     perturbation: float | np.ndarray = 0.0,
+    summarise: bool = False,
 ):
     """A ``mapInPandas`` function solving each Arrow batch of customers with the kernel.
+
+    It yields one row per customer (:func:`solved_schema`), or with ``summarise`` only the
+    batch's usage totals (:func:`summary_schema`): what a price iteration needs, without
+    sending every schedule back to the JVM to be exploded and aggregated there.
 
     ``price[T, C, H]`` is charged per contact; ``attr_price[name][T, C, H]`` multiplies the
     customer's attribute ``attr_<name>`` (custom capacities). A frame column ``banned``
@@ -185,6 +190,9 @@ def make_batch_solver(
             x = np.asarray(result.x, dtype=bool)
             values = contact_values(x, batch.clean_propensity(), static).reshape(n, n_t, -1)
             flat_x = x.reshape(n, n_t, -1)
+            if summarise:
+                yield usage_summary(result, flat_x, values, attr_values, attributes)
+                continue
             columns: dict[str, list[np.ndarray]] = {"months": [], "cells": [], "values": []}
             for name in attributes:
                 columns[f"a_{name}"] = []
@@ -206,6 +214,43 @@ def make_batch_solver(
             )
 
     return solve_batches
+
+
+def summary_schema(attributes: list[str]) -> str:
+    """Schema of a summarised solve: per (month ``t``, cell ``k``) the contacts chosen and
+    their attribute sums; the row ``t = k = −1`` holds Σ objective, Σ value and the
+    number of customers the kernel could not solve (``bad``)."""
+    return "t int, k int, n long, obj double, val double, bad long" + "".join(
+        f", s_{name} double" for name in attributes
+    )
+
+
+def usage_summary(
+    result: object,
+    flat_x: np.ndarray,
+    values: np.ndarray,
+    attr_values: dict[str, np.ndarray],
+    attributes: list[str],
+) -> pd.DataFrame:
+    """One batch's totals in :func:`summary_schema` (solved customers only)."""
+    ok = np.asarray(result.status) == 0  # type: ignore[attr-defined]
+    n, _, n_k = flat_x.shape
+    chosen = flat_x & ok[:, None, None]
+    counts = chosen.sum(axis=0)  # [T, K]
+    t_idx, k_idx = np.nonzero(counts)
+    frame: dict[str, np.ndarray] = {
+        "t": np.concatenate([[-1], t_idx]).astype(np.int32),
+        "k": np.concatenate([[-1], k_idx]).astype(np.int32),
+        "n": np.concatenate([[0], counts[t_idx, k_idx]]).astype(np.int64),
+        "obj": np.concatenate([[float(np.asarray(result.objective)[ok].sum())], np.zeros(len(t_idx))]),  # type: ignore[attr-defined]
+        "val": np.concatenate([[float(values[ok].sum())], np.zeros(len(t_idx))]),
+        "bad": np.concatenate([[int((~ok).sum())], np.zeros(len(t_idx))]).astype(np.int64),
+    }
+    for name in attributes:
+        per_cell = attr_values[name].reshape(n, 1, n_k)  # a customer's attribute, every month
+        sums = np.where(chosen, per_cell, 0.0).sum(axis=0)
+        frame[f"s_{name}"] = np.concatenate([[np.nan], sums[t_idx, k_idx]])
+    return pd.DataFrame(frame)
 
 
 def tie_breaker(customer_ids: pd.Series, width: int) -> np.ndarray:
@@ -234,8 +279,10 @@ def solve_customers(
     attr_price: dict[str, np.ndarray] | None = None,
     attributes: list[str] | None = None,
     perturbation: float | np.ndarray = 0.0,
+    summarise: bool = False,
 ) -> DataFrame:
-    """Solve every customer of ``frame`` (see :func:`customer_frame`) against the prices."""
+    """Solve every customer of ``frame`` (see :func:`customer_frame`) against the prices;
+    with ``summarise`` only each batch's usage totals (:func:`summary_schema`)."""
     if price is None:
         price = np.zeros((layout.horizon, len(layout.campaigns), len(layout.channels)))
     attributes = list(attributes or [])
@@ -248,8 +295,10 @@ def solve_customers(
         attributes,
         method,
         perturbation,
+        summarise,
     )
-    return frame.mapInPandas(solver, solved_schema(attributes))
+    schema = summary_schema(attributes) if summarise else solved_schema(attributes)
+    return frame.mapInPandas(solver, schema)
 
 
 def plan_rows(

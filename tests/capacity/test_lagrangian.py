@@ -271,3 +271,24 @@ def test_resume_and_rerun_of_recorded_iterations(instance: Instance, store: Tabl
     dual = c[c["phase"] == "dual"].sort_values(["iteration", "constraint_name"])
     assert dual["dual_bound"].notna().all() and (dual["usage"] >= 0).all()
     frame.unpersist()
+
+
+def test_summarised_evaluation_equals_the_per_customer_aggregation(instance: Instance) -> None:
+    """Price iterations sum usage in the Python workers; a kept candidate is aggregated from
+    its per-customer schedules in Spark: both give the same totals at the same prices."""
+    engine, frame = instance.engine(capacity_rules(100), customers=100)
+    rng = np.random.default_rng(3)
+    prices = rng.uniform(0.0, 5.0, len(engine.constraints))
+    engine.perturbation = 0.7 * engine._charged
+    kept = engine.evaluate(prices, keep=True)
+    summed = engine.evaluate(prices, keep=False)
+    assert summed.solved is None and kept.solved is not None
+    np.testing.assert_array_equal(summed.counts, kept.counts)
+    np.testing.assert_allclose(summed.attr_sums["cost"], kept.attr_sums["cost"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(summed.usage, kept.usage, rtol=1e-12, atol=1e-12)
+    assert summed.contacts == kept.contacts > 0
+    assert summed.objective == pytest.approx(kept.objective, rel=1e-12)
+    assert summed.value == pytest.approx(kept.value, rel=1e-12)
+    assert summed.failed == kept.failed == 0
+    kept.solved.unpersist()
+    frame.unpersist()
