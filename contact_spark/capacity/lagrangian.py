@@ -648,14 +648,13 @@ class CapacityEngine:
         self._best_exact = False
         for round_ in range(PRIMAL_ROUNDS_FACTOR * self.settings.repair_rounds):
             lam = mu * units
-            ev = self.evaluate(lam)
-            self._release_except(ev.solved, best.solved if best is not None else None)
+            # Rounds are summed in the workers; only the kept round is solved again with
+            # its schedules at the end (same prices, same deterministic charges: same plan).
+            ev = self.evaluate(lam, keep=False)
             excess = self.excess(ev.usage)
             over = float((np.maximum(excess[is_max], 0.0) / coef[is_max]).sum())
             key = (over, -ev.value)
             if key < best_key:
-                if best is not None:
-                    best.solved.unpersist()
                 best, best_key = ev, key
                 self._best_prices = lam
             self._record("primal", round_, lam, ev, dual=None, step=kappa * units, scale=units)
@@ -697,7 +696,13 @@ class CapacityEngine:
             kappa = np.array([_adapt(kappa[k], direction[k], previous[k], kappa_cap) for k in range(n_k)])
             previous = direction
         assert best is not None
-        return best
+        kept = self.evaluate(self._best_prices)
+        self._release(kept.solved)
+        if not np.allclose(kept.usage, best.usage, rtol=1e-9, atol=1e-9):  # pragma: no cover - a kernel bug
+            raise RuntimeError(
+                "re-solving the kept primal round gave another plan: the solve is not deterministic"
+            )
+        return kept
 
     def _price_step(
         self, k: int, used: float, aim: float, excess: float, target: float, coef: float, positive: bool
@@ -716,12 +721,6 @@ class CapacityEngine:
             if positive[k]:
                 groups.setdefault((c.rule, c.sense), []).append(k)
         return {g: members for g, members in groups.items() if len(members) > 1}
-
-    def _release_except(self, keep: DataFrame, other: DataFrame | None) -> None:
-        for df in self._cached:
-            if df is not keep and df is not other:
-                df.unpersist()
-        self._cached = [df for df in (keep, other) if df is not None]
 
     # ---------------------------------------------------------------- main loop
     def run(self, resume: bool = True) -> CapacityResult:
