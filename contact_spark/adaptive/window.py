@@ -214,7 +214,6 @@ def rest_of_year(
     customers: DataFrame,
     sensitivity: DataFrame | None,
     fixed_plan: DataFrame | None = None,
-    overlay: DataFrame | None = None,
 ) -> RestOfYear:
     """The scope of a re-plan or a trigger run from month ``start``: the shifted layout
     reaching back over the frozen months, every capacity with the usage of ``frozen``
@@ -241,6 +240,5 @@ def rest_of_year(
         static=StaticInputs.from_config(sub_config),
         constraints=remaining,
         initial_prices=warm_prices(sensitivity, remaining),
-        overlay=overlay,
     )
     return RestOfYear(sub_config, scope, carried)

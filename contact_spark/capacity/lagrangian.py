@@ -630,7 +630,7 @@ class CapacityEngine:
         positive = np.array([self._positive_usage(c) for c in self.constraints])
         is_max = np.array([c.sense == "max" for c in self.constraints])
         groups = self._substitute_groups(positive)
-        level_kappa = {g: float(kappa[0]) if n_k else 0.0 for g in groups}
+        level_kappa = {g: float(kappa[0]) for g in groups}
         level_previous = dict.fromkeys(groups, 0.0)
         best: Evaluation | None = None
         best_key: tuple[float, float] = (math.inf, -math.inf)
@@ -680,11 +680,8 @@ class CapacityEngine:
                     and not (excess[active] > 0).any()
                 ):
                     level = 0.0
-                else:
-                    level = math.log(
-                        max((total + coef[active[0]]) / max(total_aim + coef[active[0]], 1e-12), 1e-12)
-                    )
-                    level *= 1.0 if self.constraints[active[0]].sense == "max" else -1.0
+                else:  # the rule's total against its total aim, as one constraint's step
+                    level = self._price_step(active[0], total, total_aim, 0.0, 0.0, coef[active[0]], True)
                 level_kappa[g] = _adapt(level_kappa[g], level, level_previous[g], kappa_cap)
                 level_previous[g] = level
                 for k in active:
@@ -953,13 +950,6 @@ class CapacityEngine:
 
 
 BAN_BUCKETS = 64  # value quantiles: only the bucket where the excess is covered is sorted
-
-
-def _lowest_covering(contributors: DataFrame, excess: float) -> DataFrame:
-    """The lowest-value contributors (``value``, ``coef`` > 0; ties by a hash of the
-    customer and slot) whose coefficients first cover ``excess``."""
-    tagged = contributors.withColumn("group", F.lit(0))
-    return _lowest_covering_each(tagged, [excess]).drop("group")
 
 
 def _lowest_covering_each(contributors: DataFrame, excesses: list[float]) -> DataFrame:

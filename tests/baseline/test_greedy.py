@@ -9,6 +9,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
+from spark_conf import LEAN, temporary_conf
 
 from contact_spark.baseline.greedy import greedy_plan, running_sum
 from contact_spark.config import load_config
@@ -23,14 +24,9 @@ KINDS = {
 
 @pytest.fixture(scope="module")
 def lean(spark: SparkSession) -> Iterator[SparkSession]:
-    """Tiny inputs: one shuffle partition and no adaptive re-planning make each step faster."""
-    conf = {"spark.sql.shuffle.partitions": "1", "spark.sql.adaptive.enabled": "false"}
-    before = {k: spark.conf.get(k) for k in conf}
-    for k, v in conf.items():
-        spark.conf.set(k, v)
-    yield spark
-    for k, v in before.items():
-        spark.conf.set(k, v)
+    """Tiny inputs: one shuffle partition, no adaptive re-planning or broadcast jobs."""
+    with temporary_conf(spark, LEAN) as lean:
+        yield lean
 
 
 def test_running_sum_equals_one_ordered_window(lean: SparkSession) -> None:

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.lagrangian import _lowest_covering, _lowest_covering_each
+from contact_spark.capacity.lagrangian import _lowest_covering_each
 
 
 def _reference(pdf: pd.DataFrame, hashes: pd.Series, excess: float) -> set[tuple[str, int]]:
@@ -35,10 +35,10 @@ def _contributors(seed: int, n: int, customers: int, groups: int) -> pd.DataFram
 
 @pytest.mark.parametrize("excess", [0.5, 7.0, 120.0, 1e9])
 def test_bucketed_choice_equals_a_global_sort(spark: SparkSession, excess: float) -> None:
-    pdf = _contributors(7, 400, 150, 1).drop(columns="group")
+    pdf = _contributors(7, 400, 150, 1)  # one group: one violated constraint
     df = spark.createDataFrame(pdf)
     hashes = df.select(F.xxhash64("customer_id", "flat").alias("h")).toPandas()["h"]
-    got = {(r["customer_id"], r["flat"]) for r in _lowest_covering(df, excess).collect()}
+    got = {(r["customer_id"], r["flat"]) for r in _lowest_covering_each(df, [excess]).collect()}
     assert got == _reference(pdf.reset_index(drop=True), hashes, excess)
 
 

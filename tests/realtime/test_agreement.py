@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
+from spark_conf import LEAN, temporary_conf
 
 from contact_spark.config.models import StorageSettings
 from contact_spark.io.tables import TableStore
@@ -79,17 +80,8 @@ def solver_plans(
 @pytest.fixture(scope="module")
 def lean_spark(spark: SparkSession) -> Iterator[SparkSession]:
     """Tiny inputs: one shuffle partition and no broadcast jobs make the validation faster."""
-    conf = {
-        "spark.sql.shuffle.partitions": "1",
-        "spark.sql.adaptive.enabled": "false",
-        "spark.sql.autoBroadcastJoinThreshold": "-1",
-    }
-    before = {k: spark.conf.get(k) for k in conf}
-    for k, v in conf.items():
-        spark.conf.set(k, v)
-    yield spark
-    for k, v in before.items():
-        spark.conf.set(k, v)
+    with temporary_conf(spark, LEAN) as lean:
+        yield lean
 
 
 @pytest.fixture(scope="module")

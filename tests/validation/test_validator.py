@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from spark_conf import LEAN, temporary_conf
 
 from contact_spark.config import AppConfig, load_config
 from contact_spark.validation import ValidationInputs, validate_plan
@@ -151,17 +152,8 @@ CASES: dict[str, tuple[dict[str, Any], list[tuple[Any, ...]], set[tuple[str, str
 @pytest.fixture(scope="module")
 def lean_spark(spark: SparkSession) -> Iterator[SparkSession]:
     """Tiny inputs: one shuffle partition and no broadcast jobs make each validation faster."""
-    conf = {
-        "spark.sql.shuffle.partitions": "1",
-        "spark.sql.adaptive.enabled": "false",
-        "spark.sql.autoBroadcastJoinThreshold": "-1",
-    }
-    before = {k: spark.conf.get(k) for k in conf}
-    for k, v in conf.items():
-        spark.conf.set(k, v)
-    yield spark
-    for k, v in before.items():
-        spark.conf.set(k, v)
+    with temporary_conf(spark, LEAN) as lean:
+        yield lean
 
 
 def world(
