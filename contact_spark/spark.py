@@ -97,3 +97,20 @@ def has_delta_extension(spark: SparkSession) -> bool:
         return False
     extensions = spark.conf.get("spark.sql.extensions", "") or ""
     return "DeltaSparkSessionExtension" in extensions or bool(os.environ.get("DATABRICKS_RUNTIME_VERSION"))
+
+
+def available_cores(spark: SparkSession) -> int:
+    """Task slots of the application: N of a ``local[N]`` master, else the default parallelism
+    (a cluster's total executor cores unless ``spark.default.parallelism`` is set)."""
+    return cores_of_master(spark.sparkContext.master or "", int(spark.sparkContext.defaultParallelism))
+
+
+def cores_of_master(master: str, default_parallelism: int) -> int:
+    """Cores of a local master URL (``local``, ``local[N]``, ``local[*]``, ``local[N,F]``);
+    ``default_parallelism`` for any other master."""
+    if master == "local":
+        return 1
+    if master.startswith("local["):
+        count = master[len("local[") :].split("]")[0].split(",")[0].strip()
+        return (os.cpu_count() or 1) if count == "*" else max(1, int(count))
+    return max(1, default_parallelism)

@@ -217,44 +217,32 @@ class CapacityEngine:
             self._cached.append(solved)
             cells = self._aggregate_solved(solved)
         else:
-            # Each Arrow batch is summed in the Python worker: only ≤ T × cells + 1 rows per
-            # batch come back to the JVM, no per-customer schedule is exploded.
-            partial = solve_customers(
+            # Each task sums its customers in the Python worker: only ≤ T × cells + 1 rows per
+            # task come back to the driver, no per-customer schedule is exploded or shuffled.
+            cells = solve_customers(
                 base,
                 self.policy,
                 self.layout,
                 self.static,
                 summarise=True,
                 **solve_args,  # type: ignore[arg-type]
-            )
-            cells = (
-                partial.groupBy("t", "k")
-                .agg(
-                    F.sum("n").alias("n"),
-                    F.sum("obj").alias("obj"),
-                    F.sum("val").alias("val"),
-                    F.sum("bad").alias("bad"),
-                    *[F.sum(f"s_{a}").alias(f"s_{a}") for a in self.attributes],
-                )
-                .collect()  # at most T × cells + 1 rows
-            )
+            ).collect()
         totals = {"objective": 0.0, "value": 0.0, "contacts": 0}
         failed = 0
-        for row in cells:
-            if row["t"] == -1:
-                totals["objective"], totals["value"] = row["obj"] or 0.0, row["val"] or 0.0
-                failed = int(row["bad"] or 0)
-            else:
-                totals["contacts"] += int(row["n"])
-        cells = [row for row in cells if row["t"] != -1]
         counts = np.zeros(self.shape)
         sums = {a: np.zeros(self.shape) for a in self.attributes}
         n_h = self.shape[2]
-        for row in cells:
+        for row in cells:  # rows of one (t, k) from several tasks add up
+            if row["t"] == -1:
+                totals["objective"] += row["obj"] or 0.0
+                totals["value"] += row["val"] or 0.0
+                failed += int(row["bad"] or 0)
+                continue
             t, k = int(row["t"]), int(row["k"])
-            counts[t, k // n_h, k % n_h] = row["n"]
+            counts[t, k // n_h, k % n_h] += row["n"]
+            totals["contacts"] += int(row["n"])
             for a in self.attributes:
-                sums[a][t, k // n_h, k % n_h] = row[f"s_{a}"] or 0.0
+                sums[a][t, k // n_h, k % n_h] += row[f"s_{a}"] or 0.0
         usage = np.array([c.usage(counts, sums) for c in self.constraints])
         return Evaluation(
             solved=solved,

@@ -6,17 +6,20 @@ prices) in a closure; the kernel itself is plain NumPy (``contact_spark.solver``
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.planning.frame import Layout
 from contact_spark.policy.compiler import CompiledPolicy
+from contact_spark.solver.problem import KernelBatch
 
 SOLVED_SCHEMA = (
     "customer_id string, status int, solver int, objective double, "
@@ -68,40 +71,62 @@ def contact_values(x: np.ndarray, propensity: np.ndarray, static: StaticInputs) 
     return np.where(x, value, 0.0)
 
 
-def batch_from_pandas(pdf: pd.DataFrame, layout: Layout, static: StaticInputs, price: np.ndarray) -> object:
-    """Build the kernel's batch from a pandas chunk of the customer frame."""
-    from contact_spark.solver.problem import KernelBatch
+def _dense_lists(column: pa.Array, width: int, dtype: type, name: str) -> np.ndarray:
+    """``[N, width]`` from a list column whose rows all hold ``width`` elements."""
+    n = len(column)
+    if n == 0:
+        return np.zeros((0, width), dtype=dtype)
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    if column.null_count or not (lengths == width).all():
+        raise ValueError(f"customer frame column {name!r}: every row must hold {width} values")
+    values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    return values.astype(dtype, copy=False).reshape(n, width)
 
-    n = len(pdf)
-    n_c, n_h = len(layout.campaigns), len(layout.channels)
-    propensity = (
-        np.stack(pdf["propensity"].to_numpy()).astype(np.float64).reshape(n, n_c, n_h)
-        if n
-        else np.zeros((0, n_c, n_h))
-    )
-    eligible = (
-        np.stack(pdf["eligible"].to_numpy()).astype(bool).reshape(n, n_c, n_h)
-        if n
-        else np.zeros((0, n_c, n_h), bool)
-    )
-    n_t = layout.horizon
-    if "month_eligible" in pdf.columns and pdf["month_eligible"].notna().any():
+
+def _sparse_lists(column: pa.Array, dtype: type) -> tuple[np.ndarray, np.ndarray]:
+    """(row, value) of every element of a list column: its rows flattened, nulls skipped."""
+    rows = pc.list_parent_indices(column).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    flat = pc.list_flatten(column)
+    if pa.types.is_null(flat.type):  # only empty lists: pyarrow could not infer a type
+        return rows, np.zeros(0, dtype=dtype)
+    return rows, flat.to_numpy(zero_copy_only=False).astype(dtype, copy=False)
+
+
+def _overlay_rows(column: pa.Array, width: int, dtype: type, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose (nullable) dense list is set, and those rows' ``[n, width]`` values."""
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(valid)
+    return rows, _dense_lists(column.filter(pa.array(valid)), width, dtype, name)
+
+
+def batch_from_arrow(
+    record: pa.RecordBatch | pa.Table, layout: Layout, static: StaticInputs, price: np.ndarray
+) -> KernelBatch:
+    """Build the kernel's batch from an Arrow batch of the customer frame (no per-row Python)."""
+    n = record.num_rows
+    n_t, n_c, n_h, n_k = layout.horizon, len(layout.campaigns), len(layout.channels), layout.n_cells
+    names = record.schema.names
+    propensity = _dense_lists(record.column("propensity"), n_k, np.float64, "propensity").reshape(n, n_c, n_h)
+    eligible = _dense_lists(record.column("eligible"), n_k, bool, "eligible").reshape(n, n_c, n_h)
+    if "month_eligible" in names and record.column("month_eligible").null_count < n:
         # Month-dependent eligibility (triggers): a null row means "every month".
+        rows, masks = _overlay_rows(record.column("month_eligible"), n_t * n_k, bool, "month_eligible")
         by_month = np.broadcast_to(eligible[:, None], (n, n_t, n_c, n_h)).copy()
-        for row, mask in enumerate(pdf["month_eligible"]):
-            if mask is not None:
-                by_month[row] &= np.asarray(mask, dtype=bool).reshape(n_t, n_c, n_h)
+        by_month[rows] &= masks.reshape(-1, n_t, n_c, n_h)
         eligible = by_month
-    if "month_propensity" in pdf.columns and pdf["month_propensity"].notna().any():
+    if "month_propensity" in names and record.column("month_propensity").null_count < n:
+        rows, values = _overlay_rows(
+            record.column("month_propensity"), n_t * n_k, np.float64, "month_propensity"
+        )
         by_month_p = np.broadcast_to(propensity[:, None], (n, n_t, n_c, n_h)).copy()
-        for row, values in enumerate(pdf["month_propensity"]):
-            if values is not None:
-                by_month_p[row] = np.asarray(values, dtype=np.float64).reshape(n_t, n_c, n_h)
+        by_month_p[rows] = values.reshape(-1, n_t, n_c, n_h)
         propensity = by_month_p
-    history = np.zeros((n, layout.history_months * layout.n_cells), dtype=np.int64)
-    for row, (index, count) in enumerate(zip(pdf["history_index"], pdf["history_count"], strict=True)):
-        if len(index):
-            history[row, np.asarray(index, dtype=np.int64)] = np.asarray(count, dtype=np.int64)
+    history = np.zeros((n, layout.history_months * n_k), dtype=np.int64)
+    rows, index = _sparse_lists(record.column("history_index"), np.int64)
+    _, count = _sparse_lists(record.column("history_count"), np.int64)
+    if len(index) != len(count):
+        raise ValueError("customer frame: history_index and history_count differ in length")
+    history[rows, index] = count
     return KernelBatch(
         propensity=propensity,
         eligible=eligible,
@@ -112,6 +137,13 @@ def batch_from_pandas(pdf: pd.DataFrame, layout: Layout, static: StaticInputs, p
         seasonality=static.seasonality,
         price=price,
     )
+
+
+def batch_from_pandas(
+    pdf: pd.DataFrame, layout: Layout, static: StaticInputs, price: np.ndarray
+) -> KernelBatch:
+    """Build the kernel's batch from a pandas chunk of the customer frame (e.g. ``toPandas()``)."""
+    return batch_from_arrow(pa.RecordBatch.from_pandas(pdf, preserve_index=False), layout, static, price)
 
 
 def solved_schema(attributes: list[str]) -> str:
@@ -129,12 +161,13 @@ def make_batch_solver(
     method: str = "auto",
     perturbation: float | np.ndarray = 0.0,
     summarise: bool = False,
-):
-    """A ``mapInPandas`` function solving each Arrow batch of customers with the kernel.
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """A ``mapInArrow`` function solving each Arrow batch of customers with the kernel.
 
     It yields one row per customer (:func:`solved_schema`), or with ``summarise`` only the
-    batch's usage totals (:func:`summary_schema`): what a price iteration needs, without
-    sending every schedule back to the JVM to be exploded and aggregated there.
+    task's usage totals (:func:`summary_schema`): what a price iteration needs, without
+    sending every schedule back to the JVM to be exploded and aggregated there. The Arrow
+    columns are read and written as whole arrays: no Python loop over customers.
 
     ``price[T, C, H]`` is charged per contact; ``attr_price[name][T, C, H]`` multiplies the
     customer's attribute ``attr_<name>`` (custom capacities). A frame column ``banned``
@@ -148,19 +181,25 @@ def make_batch_solver(
     attr_price = dict(attr_price or {})
     perturbed = bool(np.any(np.asarray(perturbation) > 0))
 
-    def solve_batches(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def solve_batches(records: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from dataclasses import replace
 
         from contact_spark.solver.kernel import solve
 
         n_t, n_c, n_h = layout.horizon, len(layout.campaigns), len(layout.channels)
-        for pdf in chunks:
-            if pdf.empty:
+        width = n_t * n_c * n_h
+        # Summarised: one row set per task, however many Arrow batches it solves.
+        totals = UsageTotals(n_t, n_c * n_h, attributes) if summarise else None
+        for record in records:
+            n = record.num_rows
+            if n == 0:
                 continue
-            batch = batch_from_pandas(pdf, layout, static, price)
-            n = len(pdf)
+            batch = batch_from_arrow(record, layout, static, price)
+            names = record.schema.names
             attr_values = {
-                name: np.stack(pdf[f"attr_{name}"].to_numpy()).astype(np.float64).reshape(n, n_c, n_h)
+                name: _dense_lists(
+                    record.column(f"attr_{name}"), n_c * n_h, np.float64, f"attr_{name}"
+                ).reshape(n, n_c, n_h)
                 for name in attributes
             }
             if attr_price or perturbed:
@@ -170,90 +209,104 @@ def make_batch_solver(
                 if perturbed:
                     # A scalar or a [T, C, H] width broadcasts over the customers.
                     widths = np.asarray(perturbation, dtype=np.float64)
-                    unit_cost += widths * tie_breaker(pdf["customer_id"], n_t * n_c * n_h).reshape(
-                        n, n_t, n_c, n_h
-                    )
+                    ids = record.column("customer_id").to_pylist()
+                    unit_cost += widths * tie_breaker(ids, width).reshape(n, n_t, n_c, n_h)
                 batch = replace(batch, unit_cost=unit_cost)
-            if "banned" in pdf.columns or "allowed" in pdf.columns:
-                eligible = np.broadcast_to(batch.eligible, (n, n_t, n_c, n_h)).copy()
-                flat = eligible.reshape(n, -1)
-                for row, banned in enumerate(pdf["banned"] if "banned" in pdf.columns else []):
-                    if banned is not None and len(banned):
-                        flat[row, np.asarray(banned, dtype=np.int64)] = False
-                for row, allowed in enumerate(pdf["allowed"] if "allowed" in pdf.columns else []):
-                    if allowed is not None:
-                        keep = np.zeros(flat.shape[1], dtype=bool)
-                        keep[np.asarray(allowed, dtype=np.int64)] = True
-                        flat[row] &= keep
+            if "banned" in names or "allowed" in names:
+                flat = np.broadcast_to(batch.eligible, (n, n_t, n_c, n_h)).reshape(n, width).copy()
+                if "banned" in names:
+                    rows, index = _sparse_lists(record.column("banned"), np.int64)
+                    flat[rows, index] = False
+                if "allowed" in names:
+                    column = record.column("allowed")
+                    rows, index = _sparse_lists(column, np.int64)
+                    keep = np.zeros_like(flat)
+                    keep[rows, index] = True
+                    restricted = column.is_valid().to_numpy(zero_copy_only=False)
+                    flat[restricted] &= keep[restricted]
                 batch = replace(batch, eligible=flat.reshape(n, n_t, n_c, n_h))
             result = solve(policy, batch, method=method)  # type: ignore[arg-type]
             x = np.asarray(result.x, dtype=bool)
             values = contact_values(x, batch.clean_propensity(), static).reshape(n, n_t, -1)
             flat_x = x.reshape(n, n_t, -1)
-            if summarise:
-                yield usage_summary(result, flat_x, values, attr_values, attributes)
+            if totals is not None:
+                totals.add(result, flat_x, values, attr_values)
                 continue
-            columns: dict[str, list[np.ndarray]] = {"months": [], "cells": [], "values": []}
+            # Every customer's chosen contacts, in (month, cell) order, as list arrays.
+            row, t_idx, k_idx = np.nonzero(flat_x)
+            offsets = pa.array(np.concatenate([[0], np.cumsum(flat_x.sum(axis=(1, 2)))]).astype(np.int32))
+
+            def lists(items: np.ndarray, arrow_type: pa.DataType, offsets: pa.Array = offsets) -> pa.Array:
+                return pa.ListArray.from_arrays(offsets, pa.array(items, type=arrow_type, from_pandas=True))
+
+            columns = {
+                "customer_id": record.column("customer_id"),
+                "status": pa.array(np.asarray(result.status, dtype=np.int32)),
+                "solver": pa.array(np.asarray(result.solver, dtype=np.int32)),
+                "objective": pa.array(np.asarray(result.objective, dtype=np.float64), from_pandas=True),
+                "months": lists(t_idx, pa.int32()),
+                "cells": lists(k_idx, pa.int32()),
+                "values": lists(values[row, t_idx, k_idx], pa.float64()),
+            }
             for name in attributes:
-                columns[f"a_{name}"] = []
-            for i in range(n):
-                t_idx, k_idx = np.nonzero(flat_x[i])
-                columns["months"].append(t_idx.astype(np.int32))
-                columns["cells"].append(k_idx.astype(np.int32))
-                columns["values"].append(values[i, t_idx, k_idx])
-                for name in attributes:
-                    columns[f"a_{name}"].append(attr_values[name].reshape(n, -1)[i, k_idx])
-            yield pd.DataFrame(
-                {
-                    "customer_id": pdf["customer_id"].to_numpy(),
-                    "status": np.asarray(result.status, dtype=np.int32),
-                    "solver": np.asarray(result.solver, dtype=np.int32),
-                    "objective": np.asarray(result.objective, dtype=np.float64),
-                    **columns,
-                }
-            )
+                columns[f"a_{name}"] = lists(attr_values[name].reshape(n, -1)[row, k_idx], pa.float64())
+            yield pa.RecordBatch.from_pydict(columns)
+        if totals is not None:
+            yield totals.record()
 
     return solve_batches
 
 
 def summary_schema(attributes: list[str]) -> str:
-    """Schema of a summarised solve: per (month ``t``, cell ``k``) the contacts chosen and
-    their attribute sums; the row ``t = k = −1`` holds Σ objective, Σ value and the
-    number of customers the kernel could not solve (``bad``)."""
+    """Schema of a summarised solve, per task: per (month ``t``, cell ``k``) the contacts
+    chosen and their attribute sums; the row ``t = k = −1`` holds Σ objective, Σ value and
+    the number of customers the kernel could not solve (``bad``)."""
     return "t int, k int, n long, obj double, val double, bad long" + "".join(
         f", s_{name} double" for name in attributes
     )
 
 
-def usage_summary(
-    result: object,
-    flat_x: np.ndarray,
-    values: np.ndarray,
-    attr_values: dict[str, np.ndarray],
-    attributes: list[str],
-) -> pd.DataFrame:
-    """One batch's totals in :func:`summary_schema` (solved customers only)."""
-    ok = np.asarray(result.status) == 0  # type: ignore[attr-defined]
-    n, _, n_k = flat_x.shape
-    chosen = flat_x & ok[:, None, None]
-    counts = chosen.sum(axis=0)  # [T, K]
-    t_idx, k_idx = np.nonzero(counts)
-    frame: dict[str, np.ndarray] = {
-        "t": np.concatenate([[-1], t_idx]).astype(np.int32),
-        "k": np.concatenate([[-1], k_idx]).astype(np.int32),
-        "n": np.concatenate([[0], counts[t_idx, k_idx]]).astype(np.int64),
-        "obj": np.concatenate([[float(np.asarray(result.objective)[ok].sum())], np.zeros(len(t_idx))]),  # type: ignore[attr-defined]
-        "val": np.concatenate([[float(values[ok].sum())], np.zeros(len(t_idx))]),
-        "bad": np.concatenate([[int((~ok).sum())], np.zeros(len(t_idx))]).astype(np.int64),
-    }
-    for name in attributes:
-        per_cell = attr_values[name].reshape(n, 1, n_k)  # a customer's attribute, every month
-        sums = np.where(chosen, per_cell, 0.0).sum(axis=0)
-        frame[f"s_{name}"] = np.concatenate([[np.nan], sums[t_idx, k_idx]])
-    return pd.DataFrame(frame)
+class UsageTotals:
+    """Running usage totals of the batches one task solves (:func:`summary_schema` rows)."""
+
+    def __init__(self, horizon: int, cells: int, attributes: list[str]) -> None:
+        self.attributes = attributes
+        self.counts = np.zeros((horizon, cells), dtype=np.int64)
+        self.sums = {name: np.zeros((horizon, cells)) for name in attributes}
+        self.objective, self.value, self.bad = 0.0, 0.0, 0
+
+    def add(
+        self, result: object, flat_x: np.ndarray, values: np.ndarray, attr_values: dict[str, np.ndarray]
+    ) -> None:
+        """Add one batch's solved customers (``flat_x[N, T, K]``); failed ones are counted."""
+        ok = np.asarray(result.status) == 0  # type: ignore[attr-defined]
+        n, _, n_k = flat_x.shape
+        chosen = flat_x & ok[:, None, None]
+        self.counts += chosen.sum(axis=0)
+        self.objective += float(np.asarray(result.objective)[ok].sum())  # type: ignore[attr-defined]
+        self.value += float(values[ok].sum())
+        self.bad += int((~ok).sum())
+        for name in self.attributes:
+            per_cell = attr_values[name].reshape(n, 1, n_k)  # a customer's attribute, every month
+            self.sums[name] += np.where(chosen, per_cell, 0.0).sum(axis=0)
+
+    def record(self) -> pa.RecordBatch:
+        """The totals as rows: one per used (month, cell), then ``t = k = −1`` for the sums."""
+        t_idx, k_idx = np.nonzero(self.counts)
+        frame: dict[str, pa.Array] = {
+            "t": pa.array(np.concatenate([[-1], t_idx]).astype(np.int32)),
+            "k": pa.array(np.concatenate([[-1], k_idx]).astype(np.int32)),
+            "n": pa.array(np.concatenate([[0], self.counts[t_idx, k_idx]]).astype(np.int64)),
+            "obj": pa.array(np.concatenate([[self.objective], np.zeros(len(t_idx))])),
+            "val": pa.array(np.concatenate([[self.value], np.zeros(len(t_idx))])),
+            "bad": pa.array(np.concatenate([[self.bad], np.zeros(len(t_idx))]).astype(np.int64)),
+        }
+        for name in self.attributes:
+            frame[f"s_{name}"] = pa.array(np.concatenate([[np.nan], self.sums[name][t_idx, k_idx]]))
+        return pa.RecordBatch.from_pydict(frame)
 
 
-def tie_breaker(customer_ids: pd.Series, width: int) -> np.ndarray:
+def tie_breaker(customer_ids: Iterable[object], width: int) -> np.ndarray:
     """``[N, width]`` deterministic pseudo-random numbers in [0, 1) per customer and slot."""
     import zlib
 
@@ -282,7 +335,7 @@ def solve_customers(
     summarise: bool = False,
 ) -> DataFrame:
     """Solve every customer of ``frame`` (see :func:`customer_frame`) against the prices;
-    with ``summarise`` only each batch's usage totals (:func:`summary_schema`)."""
+    with ``summarise`` only each task's usage totals (:func:`summary_schema`)."""
     if price is None:
         price = np.zeros((layout.horizon, len(layout.campaigns), len(layout.channels)))
     attributes = list(attributes or [])
@@ -298,7 +351,7 @@ def solve_customers(
         summarise,
     )
     schema = summary_schema(attributes) if summarise else solved_schema(attributes)
-    return frame.mapInPandas(solver, schema)
+    return frame.mapInArrow(solver, schema)
 
 
 def plan_rows(
