@@ -26,9 +26,9 @@ from contact_spark.contract import (
     validate_input,
 )
 from contact_spark.data.generator import generate_demo_data
-from contact_spark.io.tables import TableStore
+from contact_spark.io.tables import LocalRows, TableStore
 from contact_spark.realtime.snapshot import REALTIME_TABLE
-from contact_spark.stages import run_stage
+from contact_spark.stages import RUN_STAGES_SCHEMA, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,7 @@ def load_inputs(store: TableStore, config: AppConfig) -> Inputs:
 def record_stages(spark: SparkSession, store: TableStore, result: PipelineResult) -> None:
     """Write the run's stage timings to ``run_stages`` (replacing a rerun's rows)."""
     rows = [(result.run_id, i, s.stage, float(s.seconds), s.rows) for i, s in enumerate(result.stages)]
-    df = spark.createDataFrame(
-        rows, "run_id string, stage_order int, stage string, seconds double, rows long"
-    )
-    store.replace_run(df, "run_stages", result.run_id)
+    store.replace_run(LocalRows.of(rows, RUN_STAGES_SCHEMA), "run_stages", result.run_id)
     result.tables["run_stages"] = store.location("run_stages")
 
 

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from contact_spark.cli import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
-from contact_spark.io.tables import TableStore, check_run_id
+from contact_spark.io.tables import LocalRows, TableStore, check_run_id
 
 if TYPE_CHECKING:
     from contact_spark.capacity.lagrangian import CapacityResult
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 # Order of the stages in a run (also the stage_order column of ``run_stages``).
 STAGES = ("generate", "load_inputs", "contacts", "segments", "propensity", "eligibility", "plan", "report")
+RUN_STAGES_SCHEMA = "run_id string, stage_order int, stage string, seconds double, rows long"
 
 CONTACT_TABLES = ("contacts_clean", "contacts_rejected", "best_contacts", "contactability")
 ELIGIBILITY_TABLES = ("eligibility", "eligibility_funnel", "inputs_rejected")
@@ -217,16 +218,16 @@ STAGE_FUNCTIONS: dict[str, Callable[..., StageOutcome]] = {
 def record_stage(spark: SparkSession, store: TableStore, outcome: StageOutcome) -> None:
     """Upsert the stage's row of ``run_stages`` (other stages' rows of the run are kept)."""
     run_id = check_run_id(outcome.run_id)
-    new = spark.createDataFrame(
+    new = LocalRows.of(
         [(run_id, STAGES.index(outcome.stage), outcome.stage, float(outcome.seconds), outcome.rows)],
-        "run_id string, stage_order int, stage string, seconds double, rows long",
+        RUN_STAGES_SCHEMA,
     )
     if store.exists("run_stages"):
+        # Collected first (a few rows): the replacement must not read the files it replaces.
         kept = store.read_run("run_stages", run_id).filter(F.col("stage") != outcome.stage)
-        new = kept.select(*new.columns).unionByName(new)
-    # Collected first: the replacement must not read the files it replaces.
-    rows = [tuple(r) for r in new.collect()]
-    store.replace_run(spark.createDataFrame(rows, new.schema), "run_stages", run_id)
+        rows = [tuple(r) for r in kept.select(*new.columns).collect()]
+        new = LocalRows(rows + new.rows, new.schema)
+    store.replace_run(new, "run_stages", run_id)
 
 
 def run_stage(

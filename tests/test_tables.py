@@ -11,7 +11,7 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from contact_spark.errors import MissingTableError, RunConflictError
-from contact_spark.io.tables import TableStore
+from contact_spark.io.tables import LocalRows, TableStore
 
 PLAN_SCHEMA = "run_id string, customer_id string, month date, channel string, expected_value double"
 
@@ -97,3 +97,42 @@ def test_empty_table_keeps_its_schema(spark: SparkSession, store: TableStore) ->
 
 def test_backend_is_delta_rs_without_the_delta_jars(store: TableStore) -> None:
     assert store.backend.name == "deltalake"
+
+
+EVENT_SCHEMA = "run_id string, step int, month date, at timestamp, value double, flag boolean, note string"
+
+
+def event_rows(run_id: str) -> list[tuple]:
+    return [
+        (run_id, 0, dt.date(2027, 1, 1), dt.datetime(2027, 1, 2, 3, 4, 5, 678901), 1.5, True, "a"),
+        (run_id, 1, None, None, None, None, None),
+    ]
+
+
+def test_local_rows_and_spark_rows_land_in_one_table_alike(spark: SparkSession, store: TableStore) -> None:
+    """Driver-side rows (iteration records, timings) are written with pyarrow, not by a Spark
+    job: a run written that way reads back exactly like a run Spark wrote, dates,
+    microsecond timestamps and nulls included, in the same run_id-partitioned table."""
+    store.replace_run(spark.createDataFrame(event_rows("spark"), EVENT_SCHEMA), "events", "spark")
+    store.replace_run(LocalRows.of(event_rows("local"), EVENT_SCHEMA), "events", "local")
+    store.append(LocalRows.of(event_rows("local")[:1], EVENT_SCHEMA), "events")
+    expected = spark.createDataFrame(
+        event_rows("spark") + event_rows("local") + event_rows("local")[:1], EVENT_SCHEMA
+    )
+    assert_df_equality(store.read("events"), expected, ignore_row_order=True)
+    # A rerun of the local run replaces its rows only.
+    store.replace_run(LocalRows.of(event_rows("local")[1:], EVENT_SCHEMA), "events", "local")
+    assert sorted((r["run_id"], r["step"]) for r in store.read("events").collect()) == [
+        ("local", 1),
+        ("spark", 0),
+        ("spark", 1),
+    ]
+    assert DeltaTable(store.location("events")).metadata().partition_columns == ["run_id"]
+
+
+def test_local_rows_create_a_table_and_refuse_another_run(spark: SparkSession, store: TableStore) -> None:
+    store.overwrite(LocalRows.of([], EVENT_SCHEMA), "empty_events")
+    assert store.read("empty_events").count() == 0
+    assert store.read("empty_events").schema == spark.createDataFrame([], EVENT_SCHEMA).schema
+    with pytest.raises(RunConflictError, match="'events' for run 'r1' carry another run_id"):
+        store.replace_run(LocalRows.of(event_rows("r2"), EVENT_SCHEMA), "events", "r1")

@@ -39,7 +39,7 @@ from scipy.optimize import linprog
 
 from contact_spark.capacity.constraints import Constraint, price_arrays
 from contact_spark.capacity.settings import LagrangianSettings
-from contact_spark.io.tables import TableStore
+from contact_spark.io.tables import LocalRows, TableStore
 from contact_spark.planning.frame import Layout
 from contact_spark.planning.solve import StaticInputs, solve_customers
 from contact_spark.policy.compiler import CompiledPolicy
@@ -392,7 +392,7 @@ class CapacityEngine:
         rows, self._pending = self._pending, []
         if self.store is None or not rows:
             return
-        df = self.spark.createDataFrame(rows, ITERATION_SCHEMA)
+        df = LocalRows.of(rows, ITERATION_SCHEMA)
         # No application transaction id: a resume reads which iterations are recorded, and a
         # rerun first removes the rows it recomputes (an app id would skip those appends).
         if self.store.exists(ITERATIONS_TABLE):
@@ -413,7 +413,7 @@ class CapacityEngine:
     def reset_run(self) -> None:
         """Forget this run's recorded iterations (a fresh start, not a resume)."""
         if self.store is not None and self.store.exists(ITERATIONS_TABLE):
-            empty = self.spark.createDataFrame([], ITERATION_SCHEMA)
+            empty = LocalRows.of([], ITERATION_SCHEMA)
             self.store.replace_run(empty, ITERATIONS_TABLE, self.run_id)
 
     def _reset_phases_after_dual(self) -> None:
@@ -426,7 +426,7 @@ class CapacityEngine:
             return
         keep = rows.filter((F.col("phase") == "dual") & (F.col("config_hash") == self.config_hash)).collect()
         self.store.replace_run(
-            self.spark.createDataFrame(keep, ITERATION_SCHEMA), ITERATIONS_TABLE, self.run_id
+            LocalRows.of([tuple(r) for r in keep], ITERATION_SCHEMA), ITERATIONS_TABLE, self.run_id
         )
 
     def _recorded_state(self) -> BundleState | None:
@@ -625,14 +625,14 @@ class CapacityEngine:
         previous = np.zeros(n_k)
         # First candidate: the exact (unsmoothed) plan at the centre – optimal outright when
         # it fits, e.g. when no capacity binds.
-        exact = self.evaluate(mu * units, exact=True)
-        self._release(exact.solved)
+        # Summed first: only when it fits is it solved again with its schedules.
+        exact = self.evaluate(mu * units, exact=True, keep=False)
         if not (self.excess(exact.usage)[is_max] > 1e-9).any():
+            exact = self.evaluate(mu * units, exact=True)
+            self._release(exact.solved)
             self._record("primal", -1, mu * units, exact, dual=None, scale=units)
             self._best_prices, self._best_exact = mu * units, True
             return exact
-        exact.solved.unpersist()
-        self._cached = []
         self._best_exact = False
         for round_ in range(PRIMAL_ROUNDS_FACTOR * self.settings.repair_rounds):
             lam = mu * units

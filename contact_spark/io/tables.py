@@ -9,7 +9,9 @@ Two backends behind one API:
   and CI where the Delta jars cannot be fetched. Spark still does the heavy work: it
   writes Parquet files in parallel into the table directory and reads them back
   in parallel; delta-rs only commits the file actions to ``_delta_log``. No row
-  ever travels through the driver.
+  of a DataFrame travels through the driver. The few rows the driver builds itself
+  (:class:`LocalRows`: price iterations, stage timings, summaries) are written with
+  pyarrow instead, without the cost of a Spark job.
 
 Both write the same Delta format; a table written by one is read by the other.
 
@@ -62,9 +64,14 @@ def _check_table_name(name: str) -> str:
     return name
 
 
-def _single_run(df: DataFrame, table: str, run_id: str) -> None:
+def _single_run(df: DataFrame | LocalRows, table: str, run_id: str) -> None:
     if RUN_ID_COLUMN not in df.columns:
         raise RunConflictError(f"rows for table '{table}' have no '{RUN_ID_COLUMN}' column")
+    if isinstance(df, LocalRows):
+        position = df.columns.index(RUN_ID_COLUMN)
+        if any(row[position] != run_id for row in df.rows):
+            raise RunConflictError(f"rows written to table '{table}' for run '{run_id}' carry another run_id")
+        return
     # A cheap aggregate: only a count reaches the driver.
     foreign = df.filter(F.col(RUN_ID_COLUMN).isNull() | (F.col(RUN_ID_COLUMN) != run_id)).limit(1)
     if foreign.count():
@@ -79,9 +86,9 @@ class Backend(Protocol):
     def location(self, table: str) -> str: ...
     def exists(self, table: str) -> bool: ...
     def read(self, table: str, version: int | None) -> DataFrame: ...
-    def overwrite(self, df: DataFrame, table: str, partition_by: list[str]) -> None: ...
-    def append(self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None) -> bool: ...
-    def replace_run(self, df: DataFrame, table: str, run_id: str) -> None: ...
+    def overwrite(self, df: Rows, table: str, partition_by: list[str]) -> None: ...
+    def append(self, df: Rows, table: str, app_id: str | None, txn_version: int | None) -> bool: ...
+    def replace_run(self, df: Rows, table: str, run_id: str) -> None: ...
     def merge(self, df: DataFrame, table: str, keys: list[str]) -> None: ...
     def history(self, table: str) -> list[dict[str, Any]]: ...
     def version(self, table: str) -> int: ...
@@ -91,6 +98,68 @@ class Backend(Protocol):
 class _StagedFiles:
     staging: Path
     actions: list[Any]
+
+
+@dataclass(frozen=True)
+class LocalRows:
+    """A few rows built on the driver (iteration records, timings, summaries) and their schema.
+
+    The table layer accepts them wherever it accepts a DataFrame. The delta-rs backend
+    writes them with pyarrow, without a Spark job (each would cost about 0.7 s, dozens of
+    times a run); the native Delta backend turns them into a DataFrame.
+    """
+
+    rows: list[tuple[Any, ...]]
+    schema: StructType
+
+    @classmethod
+    def of(cls, rows: list[tuple[Any, ...]], schema: StructType | str) -> LocalRows:
+        """Rows and a schema given as a StructType or a DDL string (``"a int, b string"``)."""
+        if isinstance(schema, str):
+            schema = StructType.fromDDL(schema)
+        return cls([tuple(r) for r in rows], schema)
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.fieldNames()
+
+    def to_arrow(self) -> Any:
+        import pyarrow as pa
+
+        arrow = to_arrow_schema(self.schema, timezone="UTC")
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * len(arrow)
+        return pa.table(
+            [pa.array(list(values), type=field.type) for values, field in zip(columns, arrow, strict=True)],
+            schema=arrow,
+        )
+
+    def to_frame(self, spark: SparkSession) -> DataFrame:
+        return spark.createDataFrame(self.rows, self.schema)
+
+
+Rows = DataFrame | LocalRows
+
+
+def _write_local(rows: LocalRows, staging: Path, partition_by: list[str]) -> None:
+    """Local rows as Parquet files laid out like Spark's (``col=value`` directories, the
+    partition columns left out of the files), with Spark's timestamp encoding."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    table = rows.to_arrow()
+    staging.mkdir(parents=True)
+    if not partition_by:
+        pq.write_table(table, staging / "part-00000.parquet", coerce_timestamps="us", compression="zstd")
+        return
+    ds.write_dataset(
+        table,
+        staging,
+        format="parquet",
+        partitioning=partition_by,
+        partitioning_flavor="hive",
+        basename_template="part-{i}.parquet",
+        file_options=ds.ParquetFileFormat().make_write_options(coerce_timestamps="us", compression="zstd"),
+    )
 
 
 class DeltaRsBackend:
@@ -134,18 +203,22 @@ class DeltaRsBackend:
         df = reader.parquet(*files)
         return df.select(*schema.fieldNames())
 
-    def _stage(self, df: DataFrame, table: str, partition_by: list[str]) -> _StagedFiles:
-        """Write ``df`` as Parquet in parallel, then move the files into the table."""
+    def _stage(self, df: Rows, table: str, partition_by: list[str]) -> _StagedFiles:
+        """Write ``df`` as Parquet (Spark, in parallel; local rows with pyarrow), then move
+        the files into the table."""
         import pyarrow.parquet as pq
         from deltalake.transaction import AddAction
 
         root = Path(self.location(table))
         write_id = uuid.uuid4().hex[:12]
         staging = root / STAGING_DIR / write_id
-        writer = df.write.mode("errorifexists")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.parquet(str(staging))
+        if isinstance(df, LocalRows):
+            _write_local(df, staging, partition_by)
+        else:
+            writer = df.write.mode("errorifexists")
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            writer.parquet(str(staging))
         actions = []
         now_ms = int(time.time() * 1000)
         for file in sorted(staging.rglob("*.parquet")):
@@ -168,7 +241,7 @@ class DeltaRsBackend:
             )
         return _StagedFiles(staging=staging, actions=actions)
 
-    def _schema(self, df: DataFrame) -> Any:
+    def _schema(self, df: Rows) -> Any:
         import pyarrow as pa
         from deltalake import Schema
 
@@ -178,7 +251,7 @@ class DeltaRsBackend:
 
     def _commit(
         self,
-        df: DataFrame,
+        df: Rows,
         table: str,
         mode: str,
         partition_by: list[str],
@@ -241,13 +314,13 @@ class DeltaRsBackend:
     def _partition_columns(self, table: str) -> list[str]:
         return list(self._dt(table).metadata().partition_columns) if self.exists(table) else []
 
-    def overwrite(self, df: DataFrame, table: str, partition_by: list[str]) -> None:
+    def overwrite(self, df: Rows, table: str, partition_by: list[str]) -> None:
         if self.exists(table) and self._partition_columns(table) != partition_by:
             # A change of partitioning cannot be committed as one overwrite by delta-rs.
             shutil.rmtree(self.location(table))
         self._commit(df, table, "overwrite", partition_by)
 
-    def append(self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None) -> bool:
+    def append(self, df: Rows, table: str, app_id: str | None, txn_version: int | None) -> bool:
         app_txn = (app_id, txn_version) if app_id is not None and txn_version is not None else None
         if app_txn and self.exists(table):
             done = self._dt(table).transaction_version(app_id)
@@ -258,7 +331,7 @@ class DeltaRsBackend:
         self._commit(df, table, "append", partition_by, app_txn=app_txn)
         return True
 
-    def replace_run(self, df: DataFrame, table: str, run_id: str) -> None:
+    def replace_run(self, df: Rows, table: str, run_id: str) -> None:
         if self.exists(table) and self._partition_columns(table) != [RUN_ID_COLUMN]:
             raise RunConflictError(
                 f"table '{table}' at {self.location(table)} is not partitioned by run_id; "
@@ -420,13 +493,19 @@ class TableStore:
         """Read a table (optionally as of a Delta version); MissingTableError if absent."""
         return self.backend.read(_check_table_name(table), version)
 
-    def overwrite(self, df: DataFrame, table: str, partition_by: list[str] | None = None) -> None:
+    def _rows(self, df: Rows) -> Rows:
+        """Local rows stay local for delta-rs; the native Delta backend writes DataFrames."""
+        if isinstance(df, LocalRows) and not isinstance(self.backend, DeltaRsBackend):
+            return df.to_frame(self.spark)
+        return df
+
+    def overwrite(self, df: Rows, table: str, partition_by: list[str] | None = None) -> None:
         """Replace the whole table with ``df`` (schema included)."""
-        self.backend.overwrite(df, _check_table_name(table), list(partition_by or []))
+        self.backend.overwrite(self._rows(df), _check_table_name(table), list(partition_by or []))
 
     def append(
         self,
-        df: DataFrame,
+        df: Rows,
         table: str,
         app_id: str | None = None,
         txn_version: int | None = None,
@@ -435,16 +514,18 @@ class TableStore:
 
         Returns False when the transaction had already been committed.
         """
-        return self.backend.append(df, _check_table_name(table), app_id, txn_version)
+        return self.backend.append(self._rows(df), _check_table_name(table), app_id, txn_version)
 
-    def replace_run(self, df: DataFrame, table: str, run_id: str) -> None:
+    def replace_run(self, df: Rows, table: str, run_id: str) -> None:
         """Atomically replace the rows of ``run_id`` with ``df`` (all rows must be of that run)."""
         check_run_id(run_id)
         _single_run(df, table, run_id)
-        self.backend.replace_run(df, _check_table_name(table), run_id)
+        self.backend.replace_run(self._rows(df), _check_table_name(table), run_id)
 
-    def merge(self, df: DataFrame, table: str, keys: list[str]) -> None:
+    def merge(self, df: Rows, table: str, keys: list[str]) -> None:
         """Upsert: rows of ``df`` replace target rows with the same keys, others are inserted."""
+        if isinstance(df, LocalRows):
+            df = df.to_frame(self.spark)
         missing = [k for k in keys if k not in df.columns]
         if missing:
             raise ValueError(f"merge into '{table}': key columns {missing} not in the new rows")

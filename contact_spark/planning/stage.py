@@ -15,7 +15,7 @@ from contact_spark.capacity.constraints import Constraint, attributes_needed, ex
 from contact_spark.capacity.lagrangian import ITERATIONS_TABLE, CapacityEngine, CapacityResult
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
-from contact_spark.io.tables import TableStore
+from contact_spark.io.tables import LocalRows, TableStore
 from contact_spark.planning.frame import Layout, customer_frame, layout_for
 from contact_spark.planning.solve import StaticInputs, plan_rows, quarantine_rows
 from contact_spark.policy.compiler import CompiledPolicy
@@ -218,8 +218,8 @@ def run_planning_stage(
     result = solved.capacity
     store.replace_run(solved.plan, "plan", run_id)
     store.replace_run(solved.quarantine, "plan_quarantine", run_id)
-    store.replace_run(sensitivity_rows(spark, result, run_id), "capacity_sensitivity", run_id)
-    store.replace_run(summary_row(spark, store, result, run_id), "plan_summary", run_id)
+    store.replace_run(sensitivity_rows(result, run_id), "capacity_sensitivity", run_id)
+    store.replace_run(summary_row(store, result, run_id), "plan_summary", run_id)
     solved.frame.unpersist()
     log.info(
         "planning: value=%.2f dual_bound=%.2f gap=%.5f iterations=%d",
@@ -231,7 +231,7 @@ def run_planning_stage(
     return PlanningResult({t: store.location(t) for t in PLANNING_TABLES if store.exists(t)}, result)
 
 
-def sensitivity_rows(spark: SparkSession, result: CapacityResult, run_id: str) -> DataFrame:
+def sensitivity_rows(result: CapacityResult, run_id: str) -> LocalRows:
     """Shadow price per capacity constraint: objective gained per extra unit of capacity."""
     rows = [
         (
@@ -248,14 +248,14 @@ def sensitivity_rows(spark: SparkSession, result: CapacityResult, run_id: str) -
         )
         for c, used, price in zip(result.constraints, result.usage, result.prices, strict=True)
     ]
-    return spark.createDataFrame(
+    return LocalRows.of(
         rows,
         "run_id string, constraint_name string, rule string, month date, sense string, bound double, "
         "usage double, shadow_price double, binding boolean, shortfall double",
     )
 
 
-def summary_row(spark: SparkSession, store: TableStore, result: CapacityResult, run_id: str) -> DataFrame:
+def summary_row(store: TableStore, result: CapacityResult, run_id: str) -> LocalRows:
     """The plan's objective, dual bound, gap and size (one row)."""
     planned = (
         store.read_run("plan", run_id)
@@ -263,7 +263,7 @@ def summary_row(spark: SparkSession, store: TableStore, result: CapacityResult, 
         .first()
     )
     quarantined = store.read_run("plan_quarantine", run_id).count()
-    return spark.createDataFrame(
+    return LocalRows.of(
         [
             (
                 run_id,
