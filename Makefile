@@ -64,7 +64,7 @@ bench: check-java install ## Benchmarks: solver kernel and the pipeline at 10k a
 	$(PY) bench/bench_pipeline.py --customers 10000 --customers 100000
 
 bench-1m: check-java install ## End-to-end benchmark at 1,000,000 customers (long)
-	$(PY) bench/bench_pipeline.py --customers 1000000
+	$(PY) bench/bench_pipeline.py --customers 1000000 --output pipeline_1m
 
 bench-alternatives: check-java install ## Side by side: ours vs global HiGHS MILP, greedy, 1,000-customer chunks (N=300,1k,3k; MILP_TIME=s)
 	$(PY) bench/bench_alternatives.py --customers 300 --customers 1000 --customers 3000 --milp-time-limit $(or $(MILP_TIME),600)

@@ -6,7 +6,8 @@ For each size: generates the demo base, runs every stage in Spark local mode int
 fresh Delta base path, and reports the seconds per stage (from ``run_stages``), the
 number of price iterations, the objective, dual bound and gap (``plan_summary``) and the
 peak memory (VmHWM) of the driver's JVM and of the Python workers. Writes
-``bench/results/pipeline.json`` and prints a Markdown table.
+``bench/results/<output>.json`` (default ``pipeline``) and prints a Markdown table with the
+seconds of the target path (contacts → eligibility → plan → validate → metrics → report).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from contact_spark.pipeline import run_pipeline
 from contact_spark.spark import get_spark
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The issue's end-to-end target: clean → eligibility → price iterations → repair →
+# validate → report (the report's metrics included; the greedy baseline and the
+# per-contact decisions are extra stages, timed but outside the path).
+TARGET_PATH = ("contacts", "eligibility", "plan", "validate", "metrics", "report")
 
 
 def peak_memory_mb() -> dict[str, float]:
@@ -70,10 +75,14 @@ def run_size(customers: int, config_path: str | None) -> dict[str, Any]:
         result = run_pipeline(spark, store, config, run_id, generate=True, report_dir=str(base / "reports"))
         total = time.perf_counter() - start
         summary = store.read_run("plan_summary", run_id).first().asDict()
+        stages = {s.stage: s.seconds for s in result.stages}
+        # The HTML report is written after the stage timings are recorded: the rest of the time.
+        stages["report"] = round(total - sum(stages.values()), 3)
         return {
             "customers": customers,
             "total_seconds": round(total, 1),
-            "stages": {s.stage: s.seconds for s in result.stages},
+            "target_path_seconds": round(sum(stages.get(s, 0.0) for s in TARGET_PATH), 1),
+            "stages": stages,
             "iterations": summary["iterations"],
             "objective": summary["objective"],
             "dual_bound": summary["dual_bound"],
@@ -90,11 +99,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         {s for r in rows for s in r["stages"]},
         key=lambda s: list(rows[0]["stages"]).index(s) if s in rows[0]["stages"] else 99,
     )
-    head = ["customers", *stages, "total s", "iterations", "gap", "JVM MB", "worker MB"]
+    head = ["customers", *stages, "target path s", "total s", "iterations", "gap", "JVM MB", "worker MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [f"{r['customers']:,}", *[f"{r['stages'].get(s, 0):.1f}" for s in stages]]
-        cells += [f"{r['total_seconds']:.1f}", str(r["iterations"]), f"{r['gap']:.4%}"]
+        cells += [f"{r['target_path_seconds']:.1f}", f"{r['total_seconds']:.1f}"]
+        cells += [str(r["iterations"]), f"{r['gap']:.4%}"]
         cells += [f"{r['memory']['driver_jvm_mb']:.0f}", f"{r['memory']['python_worker_mb']:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -104,10 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, action="append", help="size (repeatable); default 10000")
     parser.add_argument("--config", default=None)
+    parser.add_argument("--output", default="pipeline", help="results file name in bench/results (no suffix)")
     args = parser.parse_args()
     rows = [run_size(n, args.config) for n in (args.customers or [10_000])]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "pipeline.json").write_text(json.dumps(rows, indent=2, default=str))
+    (RESULTS / f"{args.output}.json").write_text(json.dumps(rows, indent=2, default=str))
     print(json.dumps(rows, indent=2, default=str))
     print(markdown(rows))
 
