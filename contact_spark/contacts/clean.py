@@ -143,7 +143,10 @@ def merge_duplicates(df: DataFrame) -> DataFrame:
 
 
 def history_signals(
-    history: DataFrame, settings: ContactSettings, channel_kinds: Mapping[str, str]
+    history: DataFrame,
+    settings: ContactSettings,
+    channel_kinds: Mapping[str, str],
+    normalized: DataFrame | None = None,
 ) -> DataFrame:
     """Past contacts per customer × kind × normalised value: counts by outcome, dates.
 
@@ -151,6 +154,11 @@ def history_signals(
     matches ``+393471234567``). Its kind comes from the channel's ``contact_kind``;
     for a channel not in the config, an ``@`` means e-mail. Outcomes outside the
     contract are ignored.
+
+    ``normalized`` (rows with ``kind``, raw ``value`` and ``norm``, e.g. the contacts
+    already checked) is a lookup: a history contact written exactly like one of them
+    takes its result, and only the others go through phonenumbers / email-validator.
+    Normalisation is a pure function of (kind, raw value), so the result is the same.
     """
     kind_map = F.create_map(
         *[
@@ -161,18 +169,27 @@ def history_signals(
     )
     guessed = F.when(F.col("contact").contains("@"), F.lit("email")).otherwise(F.lit("phone"))
     outcome = F.lower(F.trim(F.col("outcome")))
-    rows = (
-        history.select(
-            "customer_id",
-            F.to_date("contact_date").alias("day"),
-            F.coalesce(F.element_at(kind_map, F.col("channel")), guessed).alias("kind"),
-            "contact",
-            outcome.alias("outcome"),
+    rows = history.select(
+        "customer_id",
+        F.to_date("contact_date").alias("day"),
+        F.coalesce(F.element_at(kind_map, F.col("channel")), guessed).alias("kind"),
+        "contact",
+        outcome.alias("outcome"),
+    ).filter(F.col("contact").isNotNull() & F.col("outcome").isin(*OUTCOMES))
+    normalize = normalizer(settings)
+    if normalized is None:
+        rows = rows.withColumn("norm", normalize(F.col("kind"), F.col("contact")))
+    else:
+        # Split, not CASE WHEN: Spark would run the Python UDF on every row anyway.
+        lookup = normalized.select("kind", F.col("value").alias("contact"), "norm").dropDuplicates(
+            ["kind", "contact"]
         )
-        .filter(F.col("contact").isNotNull() & F.col("outcome").isin(*OUTCOMES))
-        .withColumn("norm", normalizer(settings)(F.col("kind"), F.col("contact")))
-        .filter(F.col("norm.error").isNull())
-    )
+        known = rows.join(lookup, ["kind", "contact"])
+        unknown = rows.join(lookup, ["kind", "contact"], "left_anti").withColumn(
+            "norm", normalize(F.col("kind"), F.col("contact"))
+        )
+        rows = known.unionByName(unknown)
+    rows = rows.filter(F.col("norm.error").isNull())
 
     def count(name: str) -> Column:
         return F.count(F.when(F.col("outcome") == name, 1)).cast("int").alias(f"n_{name}")

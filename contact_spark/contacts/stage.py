@@ -95,7 +95,9 @@ def build_clean_contacts(checked: DataFrame, history: DataFrame, config: AppConf
     """Checked raw rows → merged, scored, owned, ranked and flagged clean contacts."""
     settings = config.contacts
     channel_kinds = {ch: c.contact_kind for ch, c in config.channels.items()}
-    signals = history_signals(history, settings, channel_kinds)
+    # The checked rows double as a lookup: history contacts written like a contact are
+    # not parsed again (phonenumbers is the stage's largest cost).
+    signals = history_signals(history, settings, channel_kinds, normalized=checked)
     return (
         checked.transform(merge_duplicates)
         .transform(attach_history, signals)

@@ -14,6 +14,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
+from contact_spark.contacts.clean import history_signals, normalize_contacts, with_contact_id
 from contact_spark.contacts.stage import TABLES, run_contacts_stage
 from contact_spark.io.tables import TableStore
 
@@ -292,3 +293,18 @@ def test_rerun_replaces_the_run_with_identical_rows(spark: SparkSession, run: tu
     run_contacts_stage(spark, store, config, _inputs(spark), RUN)
     for table, rows in before.items():
         assert_df_equality(store.read_run(table, RUN), rows, ignore_row_order=True)
+
+
+def test_history_takes_the_contacts_normalisation_where_written_alike(spark: SparkSession) -> None:
+    """Kurochkina's history number is typed exactly like her contact K1, Ivan's are typed
+    differently: the looked-up and the freshly parsed history give the same signals."""
+    inputs = _inputs(spark)
+    config = load_config()
+    kinds = {ch: c.contact_kind for ch, c in config.channels.items()}
+    checked = inputs.contacts.transform(with_contact_id).transform(normalize_contacts, config.contacts)
+    written_alike = {r[4] for r in HISTORY} & {r[3] for r in CONTACTS}
+    assert written_alike == {"+7 903 135 57 79"}
+    parsed = history_signals(inputs.contact_history, config.contacts, kinds)
+    looked_up = history_signals(inputs.contact_history, config.contacts, kinds, normalized=checked)
+    assert_df_equality(looked_up, parsed, ignore_row_order=True)
+    assert parsed.count() == 7  # Ivan 4, Travin 2, Kurochkina 1 ("n/a" is not a number)
