@@ -227,11 +227,13 @@ def make_batch_solver(
                 batch = replace(batch, eligible=flat.reshape(n, n_t, n_c, n_h))
             result = solve(policy, batch, method=method)  # type: ignore[arg-type]
             x = np.asarray(result.x, dtype=bool)
-            values = contact_values(x, batch.clean_propensity(), static).reshape(n, n_t, -1)
             flat_x = x.reshape(n, n_t, -1)
             if totals is not None:
-                totals.add(result, flat_x, values, attr_values)
+                # A plan's value is its objective plus the prices and charges it paid.
+                paid = (x * batch.linear_cost()).sum(axis=(1, 2, 3))
+                totals.add(result, flat_x, np.asarray(result.objective) + paid, attr_values)
                 continue
+            values = contact_values(x, batch.clean_propensity(), static).reshape(n, n_t, -1)
             # Every customer's chosen contacts, in (month, cell) order, as list arrays.
             row, t_idx, k_idx = np.nonzero(flat_x)
             offsets = pa.array(np.concatenate([[0], np.cumsum(flat_x.sum(axis=(1, 2)))]).astype(np.int32))
@@ -278,7 +280,8 @@ class UsageTotals:
     def add(
         self, result: object, flat_x: np.ndarray, values: np.ndarray, attr_values: dict[str, np.ndarray]
     ) -> None:
-        """Add one batch's solved customers (``flat_x[N, T, K]``); failed ones are counted."""
+        """Add one batch's solved customers (``flat_x[N, T, K]``, ``values[N]`` without prices);
+        failed ones are counted."""
         ok = np.asarray(result.status) == 0  # type: ignore[attr-defined]
         n, _, n_k = flat_x.shape
         chosen = flat_x & ok[:, None, None]

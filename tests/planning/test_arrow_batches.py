@@ -104,3 +104,31 @@ def test_schedules_come_back_as_list_arrays_with_bans_and_allowed_sets() -> None
     np.testing.assert_allclose(got["values"][1], [0.2 * 100 - 1])
     np.testing.assert_allclose(got["values"][2], [0.4 * 100 - 2] * 3)
     assert got["objective"] == pytest.approx([8 + 2 * (dem + sms), 19.0, 3 * 38.0])
+
+
+def test_a_task_sums_its_batches_into_one_row_set() -> None:
+    """The summarised solve (price iterations) reports what the per-customer rows add up to:
+    contacts per (month, cell), Σ objective, Σ value without prices; two Arrow batches of
+    one task give one row set."""
+    rules = [{"name": "one_a_month", "type": "max_packages", "window_months": 1, "limit": 1}]
+    policy = compile_policy(PolicyConfig(rules=rules), ["OFFER"], ["DEM", "SMS"])
+    price = np.array([[[2.0, 0.0]], [[0.0, 9.0]], [[1.0, 1.0]]])
+    widths = np.array([[[0.5, 0.5]], [[0.5, 0.5]], [[0.0, 0.0]]])
+    record = frame_batch()
+    (rows,) = list(make_batch_solver(policy, LAYOUT, STATIC, price, perturbation=widths)(iter([record])))
+    (summary,) = list(
+        make_batch_solver(policy, LAYOUT, STATIC, price, perturbation=widths, summarise=True)(
+            iter([record, record])
+        )
+    )
+    got = summary.to_pydict()
+    per_customer = rows.to_pydict()
+    counts: dict[tuple[int, int], int] = {}
+    for months, cells in zip(per_customer["months"], per_customer["cells"], strict=True):
+        for t, k in zip(months, cells, strict=True):
+            counts[(t, k)] = counts.get((t, k), 0) + 2
+    assert (got["t"][0], got["k"][0]) == (-1, -1)
+    assert dict(zip(zip(got["t"][1:], got["k"][1:], strict=True), got["n"][1:], strict=True)) == counts
+    assert got["obj"][0] == pytest.approx(2 * sum(per_customer["objective"]), rel=1e-12)
+    assert got["val"][0] == pytest.approx(2 * sum(sum(v) for v in per_customer["values"]), rel=1e-12)
+    assert got["bad"][0] == 0
