@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pyspark import StorageLevel
@@ -57,6 +57,9 @@ PRIMAL_TARGET_SHARE = 2e-4  # … plus this share of the bound
 PRIMAL_KAPPA = 0.5  # initial price step per unit of log-usage ratio, in smoothing charges
 PRIMAL_ROUNDS_FACTOR = 2  # primal rounds = this × repair_rounds
 PRIMAL_KAPPA_GROWTH_CAP = 16.0  # a primal step size grows to at most this × its initial size
+PRIMAL_REPAIRABLE_SHARE = (
+    0.01  # a round over each max by at most this share (or 3 targets) is a repair candidate
+)
 ITERATION_SCHEMA = (
     "run_id string, config_hash string, phase string, iteration int, constraint_name string, "
     "rule string, month date, sense string, bound double, price double, usage double, "
@@ -172,7 +175,12 @@ class CapacityEngine:
         self._charged = np.zeros(self.shape)
         for c in constraints:
             self._charged = np.maximum(self._charged, (np.abs(c.weight) > 0).astype(np.float64))
+        # Customers with no eligible slot that a constraint counts plan the same at any price:
+        # summed once, then only the others are solved in each price iteration.
+        self._fixed: Evaluation | None = None
+        self._fixed_frame, self._priced_frame = _split_by_charged_slots(frame, self._charged)
         self._best_prices = np.zeros(len(constraints))
+        self._feasible_round: tuple[float, np.ndarray] | None = None  # (value, prices)
         self._best_exact = False
         self._pending: list[tuple] = []  # iteration rows not written yet
         # Warm start (e.g. last run's shadow prices in a re-plan): the dual phase's first point.
@@ -217,16 +225,35 @@ class CapacityEngine:
             self._cached.append(solved)
             cells = self._aggregate_solved(solved)
         else:
-            # Each task sums its customers in the Python worker: only ≤ T × cells + 1 rows per
-            # task come back to the driver, no per-customer schedule is exploded or shuffled.
-            cells = solve_customers(
-                base,
-                self.policy,
-                self.layout,
-                self.static,
-                summarise=True,
-                **solve_args,  # type: ignore[arg-type]
-            ).collect()
+            if frame is None:
+                priced = self._summed(self._priced_frame, solve_args)
+                return _combined(priced, self._fixed_evaluation(solve_args))
+            return self._summed(base, solve_args)
+        return self._totals(cells, solved)
+
+    def _summed(self, frame: DataFrame, solve_args: dict) -> Evaluation:
+        """Usage totals of ``frame`` solved at the prices of ``solve_args``, no schedules kept."""
+        # Each task sums its customers in the Python worker: only ≤ T × cells + 1 rows per
+        # task come back to the driver, no per-customer schedule is exploded or shuffled.
+        cells = solve_customers(
+            frame,
+            self.policy,
+            self.layout,
+            self.static,
+            summarise=True,
+            **solve_args,
+        ).collect()
+        return self._totals(cells, None)
+
+    def _fixed_evaluation(self, solve_args: dict) -> Evaluation:
+        """The price-independent customers' totals, solved on first use."""
+        if self._fixed is None:
+            zero = dict(solve_args, price=np.zeros(self.shape), attr_price={}, perturbation=0.0)
+            self._fixed = self._summed(self._fixed_frame, zero)
+        return self._fixed
+
+    def _totals(self, cells: list, solved: DataFrame | None) -> Evaluation:
+        """An evaluation from summary rows (``summary_schema``; rows of one cell add up)."""
         totals = {"objective": 0.0, "value": 0.0, "contacts": 0}
         failed = 0
         counts = np.zeros(self.shape)
@@ -622,6 +649,8 @@ class CapacityEngine:
         level_previous = dict.fromkeys(groups, 0.0)
         best: Evaluation | None = None
         best_key: tuple[float, float] = (math.inf, -math.inf)
+        feasible_value, feasible_prices = -math.inf, None
+        repairable_excess = np.maximum(PRIMAL_REPAIRABLE_SHARE * np.abs(self._bounds), 3 * target)
         previous = np.zeros(n_k)
         # First candidate: the exact (unsmoothed) plan at the centre – optimal outright when
         # it fits, e.g. when no capacity binds.
@@ -640,11 +669,20 @@ class CapacityEngine:
             # its schedules at the end (same prices, same deterministic charges: same plan).
             ev = self.evaluate(lam, keep=False)
             excess = self.excess(ev.usage)
-            over = float((np.maximum(excess[is_max], 0.0) / coef[is_max]).sum())
-            key = (over, -ev.value)
+            over_k = np.where(is_max, np.maximum(excess, 0.0), 0.0)
+            over = float((over_k[is_max] / coef[is_max]).sum())
+            # The repair drops about the excess, each unit worth about its price: rounds close
+            # to feasible compete on their value net of that (a feasible round with much
+            # slack can be worth far less); rounds far over on how little they exceed.
+            if (over_k <= repairable_excess).all():
+                key = (0.0, -(ev.value - float((over_k * lam).sum())))
+            else:
+                key = (1.0 + over, -ev.value)
             if key < best_key:
                 best, best_key = ev, key
                 self._best_prices = lam
+            if over == 0 and ev.value > feasible_value:
+                feasible_value, feasible_prices = ev.value, lam
             self._record("primal", round_, lam, ev, dual=None, step=kappa * units, scale=units)
             slack_cost = float((np.maximum(-excess, 0.0) * lam).sum())
             if over == 0 and slack_cost <= self.settings.gap_tolerance * 0.1 * max(ev.value, 1e-9):
@@ -681,6 +719,9 @@ class CapacityEngine:
             kappa = np.array([_adapt(kappa[k], direction[k], previous[k], kappa_cap) for k in range(n_k)])
             previous = direction
         assert best is not None
+        self._feasible_round = None
+        if feasible_prices is not None and feasible_prices is not self._best_prices:
+            self._feasible_round = (feasible_value, feasible_prices)
         kept = self.evaluate(self._best_prices)
         self._release(kept.solved)
         if not np.allclose(kept.usage, best.usage, rtol=1e-9, atol=1e-9):  # pragma: no cover - a kernel bug
@@ -722,6 +763,7 @@ class CapacityEngine:
         centre = np.asarray(state.centre, dtype=np.float64)
         candidate = self._primal_phase(state)
         result = self._repair(candidate, self._best_prices, centre, state.iteration)
+        result = self._better_feasible_round(result)
         # The certificate: the exact (unsmoothed) dual, a valid upper bound on every plan
         # meeting the max capacities and the minimums the plan meets, whatever the prices.
         # Two points are tried: the dual centre and the primal phase's prices (where the
@@ -745,6 +787,31 @@ class CapacityEngine:
         result.dual_bound = best_bound
         result.prices = best_lam
         return result
+
+    def _better_feasible_round(self, repaired: CapacityResult) -> CapacityResult:
+        """A feasible primal round worth more than the repaired candidate replaces it."""
+        if self._feasible_round is None or self._feasible_round[0] <= repaired.primal_value + 1e-9:
+            return repaired
+        _, prices = self._feasible_round
+        ev = self.evaluate(prices)
+        self._release(ev.solved)
+        if not self._feasible(ev.usage):  # pragma: no cover - the same deterministic solve
+            raise RuntimeError("re-solving a feasible primal round gave an infeasible plan")
+        log.info(
+            "capacity: a feasible primal round (value %.2f) beats the repaired one (%.2f)",
+            ev.value,
+            repaired.primal_value,
+        )
+        self._best_prices = prices
+        self._record("primal", -2, prices, ev, dual=None)
+        return replace(
+            repaired,
+            solved=ev.solved,
+            usage=ev.usage,
+            primal_value=ev.value,
+            repair_rounds=0,
+            trimmed_contacts=0,
+        )
 
     def _feasible(self, usage: np.ndarray) -> bool:
         for c, used in zip(self.constraints, usage, strict=True):
@@ -1018,3 +1085,32 @@ def _at(values: object, index: int) -> object:
     if np.isscalar(values):
         return values
     return values[index]  # type: ignore[index]
+
+
+def _split_by_charged_slots(frame: DataFrame, charged: np.ndarray) -> tuple[DataFrame, DataFrame]:
+    """(customers eligible for no charged cell, the others) of a customer frame.
+
+    A cell charged in any month counts; month-dependent eligibility only narrows
+    ``eligible``, so a customer on the fixed side can never reach a charged slot.
+    """
+    cells = charged.reshape(charged.shape[0], -1).any(axis=0)
+    charged_cells = F.array(*[F.lit(bool(c)) for c in cells])
+    priced = F.exists(
+        F.sequence(F.lit(1), F.size("eligible")),
+        lambda k: F.element_at("eligible", k) & F.element_at(charged_cells, k),
+    )
+    return frame.filter(~priced), frame.filter(priced)
+
+
+def _combined(a: Evaluation, b: Evaluation) -> Evaluation:
+    """Totals of two disjoint sets of customers solved at the same prices."""
+    return Evaluation(
+        solved=None,
+        usage=a.usage + b.usage,
+        counts=a.counts + b.counts,
+        attr_sums={k: a.attr_sums[k] + b.attr_sums[k] for k in a.attr_sums},
+        objective=a.objective + b.objective,
+        value=a.value + b.value,
+        contacts=a.contacts + b.contacts,
+        failed=a.failed + b.failed,
+    )
