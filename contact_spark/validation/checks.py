@@ -452,25 +452,23 @@ def _window_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -> 
             .alias("weight"),
         )
     )
-    # A rule copy of one customer spans at most history + horizon months: its months are
-    # gathered in one array and every window is summed inside it (no self-join).
-    keys = ["customer_id", "rule", "type", "w", "limit", "copy"]
-    gathered = per_month.groupBy(*keys).agg(F.collect_list(F.struct("m", "weight", "p")).alias("_months"))
-
-    def window_sum(field: str) -> Column:
-        inside = F.filter(
-            "_months", lambda x: x["m"].between(F.col("_end.m") - F.col("w") + 1, F.col("_end.m"))
-        )
-        return F.aggregate(inside, F.lit(0).cast("long"), lambda acc, x: acc + x[field].cast("long"))
-
+    ends = per_month.filter(F.col("m") >= 0).alias("x")
+    inside = per_month.select(
+        "customer_id",
+        "rule",
+        "copy",
+        F.col("m").alias("m2"),
+        F.col("weight").alias("w2"),
+        F.col("p").alias("p2"),
+    ).alias("y")
     windows = (
-        gathered.select(*keys, "_months", F.explode(F.filter("_months", lambda x: x["m"] >= 0)).alias("_end"))
-        .select(
-            *keys,
-            F.col("_end.m").alias("m"),
-            window_sum("weight").alias("total"),
-            window_sum("p").alias("planned_in"),
+        ends.join(
+            inside,
+            ["customer_id", "rule", "copy"],
         )
+        .filter(F.col("m2").between(F.col("m") - F.col("w") + 1, F.col("m")))
+        .groupBy("customer_id", "rule", "type", "w", "limit", "copy", "m")
+        .agg(F.sum("w2").alias("total"), F.sum("p2").alias("planned_in"))
         .filter((F.col("planned_in") > 0) & (F.col("total") > F.col("limit")))
     )
     return [
