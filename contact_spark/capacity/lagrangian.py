@@ -57,9 +57,7 @@ PRIMAL_TARGET_SHARE = 2e-4  # … plus this share of the bound
 PRIMAL_KAPPA = 0.5  # initial price step per unit of log-usage ratio, in smoothing charges
 PRIMAL_ROUNDS_FACTOR = 2  # primal rounds = this × repair_rounds
 PRIMAL_KAPPA_GROWTH_CAP = 16.0  # a primal step size grows to at most this × its initial size
-PRIMAL_REPAIRABLE_SHARE = (
-    0.01  # a round over each max by at most this share (or 3 targets) is a repair candidate
-)
+PRIMAL_REPAIRABLE_SHARE = 0.05  # rounds over each max by ≤ this share (or 3 targets) can be repaired
 ITERATION_SCHEMA = (
     "run_id string, config_hash string, phase string, iteration int, constraint_name string, "
     "rule string, month date, sense string, bound double, price double, usage double, "
@@ -675,7 +673,10 @@ class CapacityEngine:
             # to feasible compete on their value net of that (a feasible round with much
             # slack can be worth far less); rounds far over on how little they exceed.
             if (over_k <= repairable_excess).all():
-                key = (0.0, -(ev.value - float((over_k * lam).sum())))
+                # Priced at least at the dual centre: a round that under-prices a capacity
+                # would otherwise look cheap to repair.
+                loss = float((over_k * np.maximum(lam, state.centre)).sum())
+                key = (0.0, -(ev.value - loss))
             else:
                 key = (1.0 + over, -ev.value)
             if key < best_key:
