@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,11 @@ from pyspark.sql import functions as F
 from contact_spark.config.models import AppConfig
 from contact_spark.planning.frame import Layout
 from contact_spark.policy.compiler import CompiledPolicy
-from contact_spark.solver.problem import KernelBatch
+
+if TYPE_CHECKING:
+    # Imported where used: the solver's numba kernels must not load before a job has made
+    # the wheel's modules importable (``deploy.enable_wheel_imports``).
+    from contact_spark.solver.problem import KernelBatch
 
 SOLVED_SCHEMA = (
     "customer_id string, status int, solver int, objective double, "
@@ -103,6 +108,8 @@ def batch_from_arrow(
     record: pa.RecordBatch | pa.Table, layout: Layout, static: StaticInputs, price: np.ndarray
 ) -> KernelBatch:
     """Build the kernel's batch from an Arrow batch of the customer frame (no per-row Python)."""
+    from contact_spark.solver.problem import KernelBatch
+
     n = record.num_rows
     n_t, n_c, n_h, n_k = layout.horizon, len(layout.campaigns), len(layout.channels), layout.n_cells
     names = record.schema.names
