@@ -215,19 +215,16 @@ class CapacityEngine:
             attributes=self.attributes,
             perturbation=0.0 if exact else self.perturbation,
         )
-        base = frame if frame is not None else self.frame
-        solved: DataFrame | None = None
-        if keep:
-            solved = solve_customers(base, self.policy, self.layout, self.static, **solve_args)  # type: ignore[arg-type]
-            solved = solved.persist(StorageLevel.MEMORY_AND_DISK)
-            self._cached.append(solved)
-            cells = self._aggregate_solved(solved)
-        else:
+        if not keep:
             if frame is None:
                 priced = self._summed(self._priced_frame, solve_args)
                 return _combined(priced, self._fixed_evaluation(solve_args))
-            return self._summed(base, solve_args)
-        return self._totals(cells, solved)
+            return self._summed(frame, solve_args)
+        base = frame if frame is not None else self.frame
+        solved = solve_customers(base, self.policy, self.layout, self.static, **solve_args)  # type: ignore[arg-type]
+        solved = solved.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(solved)
+        return self._totals(self._aggregate_solved(solved), solved)
 
     def _summed(self, frame: DataFrame, solve_args: dict) -> Evaluation:
         """Usage totals of ``frame`` solved at the prices of ``solve_args``, no schedules kept."""

@@ -104,6 +104,11 @@ def _overlay_rows(column: pa.Array, width: int, dtype: type, name: str) -> tuple
     return rows, _dense_lists(column.filter(pa.array(valid)), width, dtype, name)
 
 
+def _list_array(offsets: pa.Array, items: np.ndarray, arrow_type: pa.DataType) -> pa.Array:
+    """One list per customer: ``items`` cut at ``offsets`` (NaN becomes null)."""
+    return pa.ListArray.from_arrays(offsets, pa.array(items, type=arrow_type, from_pandas=True))
+
+
 def batch_from_arrow(
     record: pa.RecordBatch | pa.Table, layout: Layout, static: StaticInputs, price: np.ndarray
 ) -> KernelBatch:
@@ -244,21 +249,19 @@ def make_batch_solver(
             # Every customer's chosen contacts, in (month, cell) order, as list arrays.
             row, t_idx, k_idx = np.nonzero(flat_x)
             offsets = pa.array(np.concatenate([[0], np.cumsum(flat_x.sum(axis=(1, 2)))]).astype(np.int32))
-
-            def lists(items: np.ndarray, arrow_type: pa.DataType, offsets: pa.Array = offsets) -> pa.Array:
-                return pa.ListArray.from_arrays(offsets, pa.array(items, type=arrow_type, from_pandas=True))
-
             columns = {
                 "customer_id": record.column("customer_id"),
                 "status": pa.array(np.asarray(result.status, dtype=np.int32)),
                 "solver": pa.array(np.asarray(result.solver, dtype=np.int32)),
                 "objective": pa.array(np.asarray(result.objective, dtype=np.float64), from_pandas=True),
-                "months": lists(t_idx, pa.int32()),
-                "cells": lists(k_idx, pa.int32()),
-                "values": lists(values[row, t_idx, k_idx], pa.float64()),
+                "months": _list_array(offsets, t_idx, pa.int32()),
+                "cells": _list_array(offsets, k_idx, pa.int32()),
+                "values": _list_array(offsets, values[row, t_idx, k_idx], pa.float64()),
             }
             for name in attributes:
-                columns[f"a_{name}"] = lists(attr_values[name].reshape(n, -1)[row, k_idx], pa.float64())
+                columns[f"a_{name}"] = _list_array(
+                    offsets, attr_values[name].reshape(n, -1)[row, k_idx], pa.float64()
+                )
             yield pa.RecordBatch.from_pydict(columns)
         if totals is not None:
             yield totals.record()
