@@ -174,7 +174,8 @@ def solve_plan(
     if scope.overlay is not None:
         frame = frame.join(scope.overlay, "customer_id", "left")
     frame = _attribute_columns(frame, eligibility, customers, layout, config, attributes)
-    frame = frame.repartition(batches, "batch").persist(StorageLevel.MEMORY_AND_DISK)
+    # By customer: the partitions match the ``batch`` column and hold as many customers each.
+    frame = frame.repartition(batches, "customer_id").persist(StorageLevel.MEMORY_AND_DISK)
     log.info(
         "planning: %d customers with an eligible contact, %d capacity constraints",
         frame.count(),
