@@ -353,6 +353,39 @@ def _dense_dp(
             out_status[c0 + i] = 0
 
 
+@nb.njit(cache=True)
+def _counter_bits(
+    acts: np.ndarray,  # [M, T] int32 month actions
+    rows: np.ndarray,  # [n] customers to check (indices into acts, lo, hi)
+    inc: np.ndarray,  # [A, R] int64 counter increment of each action
+    lo: np.ndarray,  # [M, T, R] int64 lowest running count allowed
+    hi: np.ndarray,  # [M, T, R] int64 highest running count allowed
+    join_at_cap: np.ndarray,  # [R] bool: counters that join once they reach their cap
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer of ``rows``: bit mask of the counters its plan violates, and of those
+    (``join_at_cap``) it brings to their cap."""
+    n, n_t, n_r = rows.shape[0], acts.shape[1], inc.shape[1]
+    bits = np.zeros(n, dtype=np.int64)
+    extra = np.zeros(n, dtype=np.int64)
+    for j in range(n):
+        i = rows[j]
+        for r in range(n_r):
+            cum = 0
+            bad = False
+            capped = False
+            for t in range(n_t):
+                cum += inc[acts[i, t], r]
+                if cum > hi[i, t, r] or cum < lo[i, t, r]:
+                    bad = True
+                if cum >= hi[i, t, r]:
+                    capped = True
+            if bad:
+                bits[j] |= np.int64(1) << r
+            if capped and join_at_cap[r]:
+                extra[j] |= np.int64(1) << r
+    return bits, extra
+
+
 def action_rewards(model: DPModel, batch: KernelBatch) -> np.ndarray:
     """``[N, T, A]`` value of each month action; -inf when it uses an ineligible cell."""
     n, n_t, n_c, n_h = batch.shape
@@ -444,8 +477,12 @@ def _dag(
     return cache[key]
 
 
-def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solve ``customers`` exactly: returns (actions[N, T] int32, status[N] int8).
+def solve_dp(
+    model: DPModel, batch: KernelBatch, customers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Solve ``customers`` exactly: returns (actions[N, T] int32, status[N] int8, value[N]).
+
+    ``value`` is the plan's value, the sum of its month actions' rewards (NaN unless OK).
 
     Status OVERFLOW (-1) marks customers the DP could not handle (caller uses the MILP).
     Raises StateSpaceTooLargeError when the short automaton explodes.
@@ -453,8 +490,9 @@ def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple
     n, n_t = batch.shape[0], batch.horizon
     acts = np.zeros((n, n_t), dtype=np.int32)
     status = np.zeros(n, dtype=np.int8)
+    value = np.full(n, np.nan)
     if customers.size == 0:
-        return acts, status
+        return acts, status, value
     hist = batch.clean_history()[customers]
     init = model.initial_states(hist)
     reward = action_rewards(model, batch.subset(customers))
@@ -508,17 +546,17 @@ def solve_dp(model: DPModel, batch: KernelBatch, customers: np.ndarray) -> tuple
         solved = pending[sub_status[pending] == ErrorCode.OK]
         if n_r == 0 or solved.size == 0:
             break
-        cum = np.cumsum(inc[sub_acts[solved]], axis=1)  # [n, T, R]
-        bad = ((cum > hi[solved]) | (cum < lo[solved])).any(axis=1)  # [n, R]
         # A limit-1 counter at its cap (used once, or blocked by history) joins too: it
         # often breaks in the next round anyway, and its exhaustion lets the DAG forget
         # state, so the DAG often gets smaller (measured: ~10% less DP work).
-        at_cap = (cum >= hi[solved]).any(axis=1) & is_max & (limits <= SMALL_COUNTER)
-        bits = (bad.astype(np.int64) << np.arange(n_r, dtype=np.int64)).sum(axis=1)
-        extra = (at_cap.astype(np.int64) << np.arange(n_r, dtype=np.int64)).sum(axis=1)
+        bits, extra = _counter_bits(sub_acts, solved, inc, lo, hi, is_max & (limits <= SMALL_COUNTER))
         again = bits != 0
         included[solved[again]] |= bits[again] | extra[again]
         pending = solved[again]
     acts[customers] = sub_acts
     status[customers] = sub_status
-    return acts, status
+    ok = sub_status == ErrorCode.OK
+    # The rewards already price every action: summing the chosen ones is the plan's value.
+    chosen = np.take_along_axis(reward[ok], sub_acts[ok][:, :, None], axis=2)[:, :, 0]
+    value[customers[ok]] = chosen.sum(axis=1)
+    return acts, status, value

@@ -31,6 +31,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
     status = batch.validate()
     solver = np.zeros(n, dtype=np.int8)
     x = np.zeros((n, n_t, n_c, n_h), dtype=bool)
+    objective = np.full(n, np.nan)
     valid = np.flatnonzero(status == ErrorCode.OK)
     for_milp = valid
     if method in ("auto", "dp"):
@@ -39,7 +40,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
             raise StateSpaceTooLargeError("the policy has too many month actions for the DP")
         if model is not None:
             try:
-                acts, st = solve_dp(model, batch, valid)
+                acts, st, value = solve_dp(model, batch, valid)
             except StateSpaceTooLargeError:
                 disable_model(policy, n_t)  # histories grew it too far: MILP from now on
                 if method == "dp":
@@ -48,6 +49,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
                 done = valid[st[valid] != OVERFLOW]
                 x[done] = model.action_cells[acts[done]].reshape(-1, n_t, n_c, n_h)
                 status[done] = st[done]
+                objective[done] = value[done]
                 solver[done] = SolverKind.DP
                 for_milp = valid[st[valid] == OVERFLOW]
                 if method == "dp" and for_milp.size:
@@ -57,6 +59,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
         x[for_milp] = xm[for_milp]
         status[for_milp] = sm[for_milp]
         solver[for_milp] = SolverKind.MILP
+        objective[for_milp] = batch.subset(for_milp).schedule_value(x[for_milp])
     x[status != ErrorCode.OK] = False
-    objective = np.where(status == ErrorCode.OK, batch.schedule_value(x), np.nan)
+    objective[status != ErrorCode.OK] = np.nan
     return KernelResult(x=x, objective=objective, status=status, solver=solver)
