@@ -104,4 +104,7 @@ def normalizer(settings: ContactSettings) -> Callable[[Column, Column], Column]:
             out[col] = out[col].astype(object)
         return out
 
-    return _normalize
+    # A pure function, but marked non-deterministic so that the optimizer never moves it:
+    # a filter on its result was pushed below the history lookup's anti-join, and every
+    # history contact was parsed instead of only those the lookup did not know.
+    return _normalize.asNondeterministic()

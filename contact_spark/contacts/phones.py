@@ -86,11 +86,13 @@ def normalize_phone(raw: str | None, default_region: str = "IT") -> PhoneResult:
     if possible not in (ValidationResult.IS_POSSIBLE, ValidationResult.IS_POSSIBLE_LOCAL_ONLY):
         return _rejected(_LENGTH_ERRORS.get(possible, R.PHONE_INVALID_LENGTH))
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # The region costs a metadata match per region sharing the country code: found once
+    # here (``is_valid_number`` is ``is_valid_number_for_region`` of the same region).
+    region = phonenumbers.region_code_for_number(number)
     return PhoneResult(
         value=e164,
         number_type=NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown"),
         # An unassigned number has no region; its country code still names one.
-        region=phonenumbers.region_code_for_number(number)
-        or phonenumbers.region_code_for_country_code(number.country_code),
-        valid=phonenumbers.is_valid_number(number),
+        region=region or phonenumbers.region_code_for_country_code(number.country_code),
+        valid=phonenumbers.is_valid_number_for_region(number, region),
     )
