@@ -4,8 +4,10 @@
 
 For each size: generates the demo base, runs every stage in Spark local mode into a
 fresh Delta base path, and reports the seconds per stage (from ``run_stages``), the
-number of price iterations, the objective, dual bound and gap (``plan_summary``) and the
-peak memory (VmHWM) of the driver's JVM and of the Python workers. Writes
+number of price iterations, the objective, dual bound and gap (``plan_summary``), the plan
+stage by phase (customer frame, each dual iteration, primal round, repair round and
+certificate, writing; timed from the stage's log records) and the peak memory (VmHWM) of
+the driver's JVM and of the Python workers. Writes
 ``bench/results/<output>.json`` (default ``pipeline``) and prints a Markdown table with the
 seconds of the target path (contacts → eligibility → plan → validate → metrics → report).
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -61,6 +65,53 @@ def peak_memory_mb() -> dict[str, float]:
     }
 
 
+_PHASE_LINE = re.compile(r"capacity (dual|primal|repair|certificate) iteration (-?\d+)")
+
+
+class PlanPhaseTimer(logging.Handler):
+    """Keeps the time of the plan stage's log records: each price iteration, repair round
+    and certificate logs one line when it ends, so the gaps between lines time them."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.marks: list[tuple[float, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.name.startswith("contact_spark.") and (
+            "stage plan:" in message or message.startswith(("planning:", "capacity "))
+        ):
+            self.marks.append((record.created, message))
+
+    def phases(self) -> dict[str, Any]:
+        """Seconds of the customer frame, of every iteration per phase, and of the writing.
+
+        An interval ends at its phase's log line: a dual iteration includes writing its rows,
+        the first repair round the re-solve of the kept primal round with its schedules."""
+        out: dict[str, Any] = {"dual": [], "primal": [], "repair": [], "certificate": []}
+        previous = None
+        for created, message in self.marks:
+            if "stage plan: start" in message:
+                previous = created
+                continue
+            if previous is None:
+                continue
+            elapsed = round(created - previous, 3)
+            match = _PHASE_LINE.match(message)
+            if match:
+                out[match.group(1)].append(elapsed)
+            elif message.startswith("planning:") and "customers" in message:
+                out["frame"] = elapsed
+            elif "stage plan: done" in message:
+                out["write"] = elapsed
+            else:
+                continue
+            previous = created
+        if not out["dual"] and not out["primal"]:
+            raise RuntimeError("the plan stage logged no price iteration: its log lines changed?")
+        return out
+
+
 def run_size(customers: int, config_path: str | None) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix=f"bench-{customers}-"))
     try:
@@ -71,9 +122,20 @@ def run_size(customers: int, config_path: str | None) -> dict[str, Any]:
         spark = get_spark("contact_spark.bench", ui=False)
         store = TableStore(spark, config.storage)
         run_id = default_run_id(config)
-        start = time.perf_counter()
-        result = run_pipeline(spark, store, config, run_id, generate=True, report_dir=str(base / "reports"))
-        total = time.perf_counter() - start
+        timer = PlanPhaseTimer()
+        package_log = logging.getLogger("contact_spark")
+        level = package_log.level
+        package_log.setLevel(logging.INFO)
+        package_log.addHandler(timer)
+        try:
+            start = time.perf_counter()
+            result = run_pipeline(
+                spark, store, config, run_id, generate=True, report_dir=str(base / "reports")
+            )
+            total = time.perf_counter() - start
+        finally:
+            package_log.removeHandler(timer)
+            package_log.setLevel(level)
         summary = store.read_run("plan_summary", run_id).first().asDict()
         stages = {s.stage: s.seconds for s in result.stages}
         # The HTML report is written after the stage timings are recorded: the rest of the time.
@@ -83,6 +145,7 @@ def run_size(customers: int, config_path: str | None) -> dict[str, Any]:
             "total_seconds": round(total, 1),
             "target_path_seconds": round(sum(stages.get(s, 0.0) for s in TARGET_PATH), 1),
             "stages": stages,
+            "plan_phases": timer.phases(),
             "iterations": summary["iterations"],
             "objective": summary["objective"],
             "dual_bound": summary["dual_bound"],
@@ -106,6 +169,27 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         cells += [f"{r['target_path_seconds']:.1f}", f"{r['total_seconds']:.1f}"]
         cells += [str(r["iterations"]), f"{r['gap']:.4%}"]
         cells += [f"{r['memory']['driver_jvm_mb']:.0f}", f"{r['memory']['python_worker_mb']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Plan stage by phase (seconds; n × mean):", ""]
+    head = [
+        "customers",
+        "frame",
+        "dual iterations",
+        "primal rounds",
+        "repair rounds",
+        "certificates",
+        "write",
+    ]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        p = r["plan_phases"]
+
+        def phase(times: list[float]) -> str:
+            return f"{sum(times):.1f} ({len(times)} × {sum(times) / len(times):.2f})" if times else "–"
+
+        cells = [f"{r['customers']:,}", f"{p.get('frame', 0):.1f}"]
+        cells += [phase(p[k]) for k in ("dual", "primal", "repair", "certificate")]
+        cells.append(f"{p.get('write', 0):.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
