@@ -2,8 +2,9 @@
 
 Generates random customers (propensities per campaign x channel, channel eligibility,
 12 months of random contact history), solves them with the exact DP and a sample with
-the reference MILP, and prints JSON: customers/s on one core for each solver and the
-largest objective difference on the common sample.
+the reference MILP, and writes ``bench/results/kernel.json`` and ``kernel.md``:
+customers/s on one core for each solver and the largest objective difference on the
+common sample. Exits non-zero when that difference exceeds 1e-9.
 
     .venv/bin/python bench/bench_kernel.py [--customers 10000] [--milp-sample 300]
 """
@@ -12,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -55,6 +58,10 @@ def random_customers(n: int, horizon: int, seed: int) -> KernelBatch:
     )
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+OBJECTIVE_TOLERANCE = 1e-9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=10_000)
@@ -86,32 +93,52 @@ def main() -> None:
     dp_sub = dp.objective[sample]
     both = (milp.status == ErrorCode.OK) & ~np.isnan(dp_sub)
     model = get_model(policy, args.horizon)
-    print(
-        json.dumps(
-            {
-                "customers": args.customers,
-                "horizon": args.horizon,
-                "policy_rules": len(PolicyConfig.default().rules),
-                "dp_customers_per_s_cpu_cold": round(args.customers / dp_cold_cpu),
-                "dp_customers_per_s_cpu_warm": round(args.customers / dp_warm_cpu),
-                "dp_customers_per_s_wall_cold": round(args.customers / dp_cold),
-                "dp_customers_per_s_wall_warm": round(args.customers / dp_warm),
-                "milp_sample": args.milp_sample,
-                "milp_customers_per_s_cpu": round(args.milp_sample / milp_cpu, 2),
-                "milp_ms_per_customer_cpu": round(1000 * milp_cpu / args.milp_sample, 2),
-                "milp_customers_per_s_wall": round(args.milp_sample / milp_time, 2),
-                "dp_speedup_vs_milp_cpu": round(milp_cpu / args.milp_sample / (dp_warm_cpu / args.customers)),
-                "max_abs_objective_diff": float(np.max(np.abs(dp_sub[both] - milp.objective[both]))),
-                "dp_status_ok": int((dp.status == ErrorCode.OK).sum()),
-                "solved_by_dp": int((dp.solver == SolverKind.DP).sum()),
-                "automaton_states": len(model.states),
-                "month_actions": len(model.actions),
-                "mean_objective": float(np.nanmean(dp.objective)),
-                "cores": 1,
-                "note": "cold = first solve (automaton, canonical tables, DAGs built); warm = DAGs cached",
-            },
-            indent=2,
+    result = {
+        "customers": args.customers,
+        "horizon": args.horizon,
+        "policy_rules": len(PolicyConfig.default().rules),
+        "dp_customers_per_s_cpu_cold": round(args.customers / dp_cold_cpu),
+        "dp_customers_per_s_cpu_warm": round(args.customers / dp_warm_cpu),
+        "dp_customers_per_s_wall_cold": round(args.customers / dp_cold),
+        "dp_customers_per_s_wall_warm": round(args.customers / dp_warm),
+        "milp_sample": args.milp_sample,
+        "milp_customers_per_s_cpu": round(args.milp_sample / milp_cpu, 2),
+        "milp_ms_per_customer_cpu": round(1000 * milp_cpu / args.milp_sample, 2),
+        "milp_customers_per_s_wall": round(args.milp_sample / milp_time, 2),
+        "dp_speedup_vs_milp_cpu": round(milp_cpu / args.milp_sample / (dp_warm_cpu / args.customers)),
+        "max_abs_objective_diff": float(np.max(np.abs(dp_sub[both] - milp.objective[both]))),
+        "dp_status_ok": int((dp.status == ErrorCode.OK).sum()),
+        "solved_by_dp": int((dp.solver == SolverKind.DP).sum()),
+        "automaton_states": len(model.states),
+        "month_actions": len(model.actions),
+        "mean_objective": float(np.nanmean(dp.objective)),
+        "cores": 1,
+        "note": "cold = first solve (automaton, canonical tables, DAGs built); warm = DAGs cached",
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "kernel.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / "kernel.md").write_text(markdown(result) + "\n")
+    print(json.dumps(result, indent=2))
+    print(markdown(result))
+    if not result["max_abs_objective_diff"] <= OBJECTIVE_TOLERANCE:
+        sys.exit(
+            f"DP and MILP objectives differ by {result['max_abs_objective_diff']:g} (> {OBJECTIVE_TOLERANCE:g})"
         )
+
+
+def markdown(r: dict) -> str:
+    """The kernel figures as a Markdown table."""
+    return "\n".join(
+        [
+            "| solver | customers / s per core | ms per customer |",
+            "|---|---|---|",
+            f"| exact DP, warm | {r['dp_customers_per_s_cpu_warm']:,} | {1000 / r['dp_customers_per_s_cpu_warm']:.3f} |",
+            f"| exact DP, cold | {r['dp_customers_per_s_cpu_cold']:,} | {1000 / r['dp_customers_per_s_cpu_cold']:.3f} |",
+            f"| scipy milp (HiGHS) | {r['milp_customers_per_s_cpu']:,} | {r['milp_ms_per_customer_cpu']} |",
+            "",
+            f"Largest objective difference DP vs MILP on {r['milp_sample']} customers: "
+            f"{r['max_abs_objective_diff']:.2g} (must be ≤ {OBJECTIVE_TOLERANCE:g}).",
+        ]
     )
 
 

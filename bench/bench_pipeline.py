@@ -7,9 +7,9 @@ fresh Delta base path, and reports the seconds per stage (from ``run_stages``), 
 number of price iterations, the objective, dual bound and gap (``plan_summary``), the plan
 stage by phase (customer frame, each dual iteration, primal round, repair round and
 certificate, writing; timed from the stage's log records) and the peak memory (VmHWM) of
-the driver's JVM and of the Python workers. Writes
-``bench/results/<output>.json`` (default ``pipeline``) and prints a Markdown table with the
-seconds of the target path (contacts → eligibility → plan → validate → metrics → report).
+the driver's JVM and of the Python workers. Writes ``bench/results/<output>.json``
+(default ``pipeline``) and ``<output>.md``: Markdown tables with the seconds of the target
+path (contacts → eligibility → plan → validate → metrics → report) and of the plan phases.
 """
 
 from __future__ import annotations
@@ -203,6 +203,7 @@ def main() -> None:
     rows = [run_size(n, args.config) for n in (args.customers or [10_000])]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.output}.json").write_text(json.dumps(rows, indent=2, default=str))
+    (RESULTS / f"{args.output}.md").write_text(markdown(rows) + "\n")
     print(json.dumps(rows, indent=2, default=str))
     print(markdown(rows))
 
