@@ -93,6 +93,7 @@ def _evaluate(
                 code=NOT_ELIGIBLE, rule="eligibility", detail=f"{campaign}/{channel} is not eligible: {why}"
             )
         )
+    reasons += snapshot.triggers.reasons(state.trigger_events, month, campaign, channel)
     key = (month, campaign, channel)
     planned = key in state.planned
     events = dict(state.events)

@@ -24,6 +24,8 @@ CHANNEL_OPT_OUT = "CHANNEL_OPT_OUT"
 CHANNEL_OPT_OUT_UNKNOWN = "CHANNEL_OPT_OUT_UNKNOWN"
 NOT_ELIGIBLE = "NOT_ELIGIBLE"
 NO_ELIGIBILITY_ROW = "NO_ELIGIBILITY_ROW"
+TRIGGER_NOT_ACTIVE = "TRIGGER_NOT_ACTIVE"  # a triggered campaign outside its applied events' months
+TRIGGER_SUPPRESSED = "TRIGGER_SUPPRESSED"  # in the scope of an active suppressing event
 POLICY_PREFIX = "POLICY_"  # + the rule type in upper case, e.g. POLICY_MAX_OFFERS
 # Notes: information that never forbids a contact.
 PLANNED = "PLANNED"

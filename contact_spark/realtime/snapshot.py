@@ -45,6 +45,7 @@ from contact_spark.realtime.models import (
     SnapshotError,
 )
 from contact_spark.realtime.policy import Cell, EventKey, PolicyIndex
+from contact_spark.realtime.triggers import TRIGGER_EVENTS_TABLE, TriggerIndex
 
 REALTIME_TABLE = "realtime_contacts"
 # The contract columns of contact_history first: load_inputs unions exactly those.
@@ -137,6 +138,16 @@ def _months(table: pa.Table, date_column: str, extra: Sequence[str] = ()) -> pa.
     return pa.table(columns)
 
 
+def _no_trigger_events() -> pa.Table:
+    return pa.table(
+        {
+            "customer_id": pa.array([], pa.string()),
+            "event_type": pa.array([], pa.string()),
+            "m": pa.array([], pa.int32()),
+        }
+    )
+
+
 class CustomerRows:
     """A table sorted by customer_id with a binary-searchable array of the distinct ids."""
 
@@ -175,6 +186,7 @@ class CustomerState:
     actual: dict[EventKey, int]  # history + confirmed real-time contacts
     planned: frozenset[EventKey]
     events: dict[EventKey, int] = field(default_factory=dict)  # max(planned, actual) per key
+    trigger_events: list[tuple[str, int]] = field(default_factory=list)  # applied (type, month)
 
     def __post_init__(self) -> None:
         keys = set(self.actual) | set(self.planned)
@@ -265,12 +277,14 @@ class Snapshot:
         self.horizon = config.run.horizon_months
         self.policy = PolicyIndex(config.policy, config.campaign_names, config.channel_names)
         self.capacity = CapacityIndex(config)
+        self.triggers = TriggerIndex(config)
         self.kinds = {name: ch.contact_kind for name, ch in config.channels.items()}
         self._customers = CustomerRows(tables["customers"])
         self._eligibility = CustomerRows(tables["eligibility"])
         self._history = CustomerRows(tables["history"])
         self._plan = CustomerRows(tables["plan"])
         self._realtime = CustomerRows(tables["realtime"])
+        self._trigger_events = CustomerRows(tables.get("trigger_events", _no_trigger_events()))
         usage: dict[EventKey, int] = {}
         for name in ("plan", "realtime"):
             counted = (
@@ -346,12 +360,40 @@ class Snapshot:
                     "check_id": pa.array([], pa.string()),
                 }
             )
+        # The run's applied trigger events (a trigger run writes them): their effects hold
+        # in real time as in the plan.
+        trigger_dt = _open(base, TRIGGER_EVENTS_TABLE, required=False)
+        trigger_events = _no_trigger_events()
+        if trigger_dt is not None:
+            raw = _read(
+                trigger_dt,
+                TRIGGER_EVENTS_TABLE,
+                ["customer_id", "event_type", "event_time", "status"],
+                run_id,
+            )
+            raw = raw.filter(
+                pc.and_(
+                    pc.equal(raw["status"], "applied"),
+                    pc.and_(pc.is_valid(raw["event_type"]), pc.is_valid(raw["event_time"])),
+                )
+            )
+            when = raw["event_time"]
+            trigger_events = pa.table(
+                {
+                    "customer_id": raw["customer_id"],
+                    "event_type": raw["event_type"],
+                    "m": pc.add(pc.multiply(pc.year(when), 12), pc.subtract(pc.month(when), 1)).cast(
+                        pa.int32()
+                    ),
+                }
+            )
         versions = {
             "customers": customers_dt.version(),
             "eligibility": eligibility_dt.version(),
             "contact_history": history_dt.version(),
             "plan": plan_dt.version(),
             REALTIME_TABLE: realtime_dt.version() if realtime_dt is not None else None,
+            TRIGGER_EVENTS_TABLE: trigger_dt.version() if trigger_dt is not None else None,
         }
         tables = {
             "customers": customers,
@@ -359,6 +401,7 @@ class Snapshot:
             "history": history,
             "plan": plan,
             "realtime": realtime,
+            "trigger_events": trigger_events,
         }
         return cls(config, run_id, base, tables, versions, cache_size)
 
@@ -428,7 +471,10 @@ class Snapshot:
         for key in self._confirmed.get(customer_id, ()):
             actual[key] = actual.get(key, 0) + 1
         planned = frozenset((r["m"], r["campaign"], r["channel"]) for r in self._plan.rows(customer_id))
-        return CustomerState(customer_reasons, channel_reasons, eligibility, actual, planned)
+        triggers = [(r["event_type"], r["m"]) for r in self._trigger_events.rows(customer_id)]
+        return CustomerState(
+            customer_reasons, channel_reasons, eligibility, actual, planned, trigger_events=triggers
+        )
 
     def add_confirmed(self, row: dict[str, Any]) -> None:
         """Count a contact confirmed in real time (already written to ``realtime_contacts``)."""

@@ -7,9 +7,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
+from contact_spark.config import load_config
 from contact_spark.realtime import (
     REALTIME_TABLE,
     ContactRefusedError,
@@ -21,7 +23,7 @@ from contact_spark.realtime import (
     confirm,
 )
 
-from .world import CONTACT, RUN_ID, customer_row, make_config, write_world
+from .world import CONTACT, ELIGIBILITY_SCHEMA, RUN_ID, customer_row, make_config, write, write_world
 
 JAN, FEB, MAR = dt.date(2027, 1, 12), dt.date(2027, 2, 12), dt.date(2027, 3, 12)
 
@@ -242,3 +244,119 @@ def test_missing_tables_and_runs_are_named(tmp_path: Path) -> None:
     assert snap.customer_count == 1
     with pytest.raises(RealtimeError, match="date must be a date"):
         check(snap, "C1", "CROSS_SELLING", "DEM", "2027-01-01")  # type: ignore[arg-type]
+
+
+TRIGGER_EVENTS_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("revision", pa.int32()),
+        ("customer_id", pa.string()),
+        ("event_type", pa.string()),
+        ("event_time", pa.timestamp("us", tz="UTC")),
+        ("status", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+MOVE = {"months": 2, "campaign": "MOVING_HOME", "propensity": {"SMS": 0.1, "TLS": 0.3}}
+
+
+def _event(
+    cid: str, event_type: str, when: dt.datetime, status: str = "applied", run_id: str = RUN_ID
+) -> dict:
+    reason = None if status == "applied" else "UNKNOWN_CUSTOMER"
+    return {
+        "run_id": run_id,
+        "revision": 1,
+        "customer_id": cid,
+        "event_type": event_type,
+        "event_time": when.replace(tzinfo=dt.timezone.utc),
+        "status": status,
+        "reason": reason,
+    }
+
+
+def test_a_suppressing_event_refuses_contacts_while_it_is_active(tmp_path: Path) -> None:
+    """The default config's COMPLAINT suppresses everything for 3 months from the event's month,
+    as the validator's ``trigger_suppress`` check does for a plan; a rejected event, or one of
+    another run, changes nothing."""
+    base = tmp_path / "lakehouse"
+    write_world(base, [customer_row("A"), customer_row("B"), customer_row("C")], [], [])
+    write(
+        base,
+        "trigger_events",
+        [
+            _event("A", "COMPLAINT", dt.datetime(2027, 2, 2, 17)),
+            _event("B", "COMPLAINT", dt.datetime(2027, 2, 2, 17), status="rejected"),
+            _event("C", "COMPLAINT", dt.datetime(2027, 2, 2, 17), run_id="another-run"),
+        ],
+        TRIGGER_EVENTS_SCHEMA,
+        partition_by=["run_id"],
+    )
+    snap = Snapshot.load(make_config(base, policy=[]), RUN_ID)
+    refused = {
+        day: codes(check(snap, "A", "CROSS_SELLING", "DEM", day))
+        for day in (JAN, FEB, MAR, dt.date(2027, 4, 30), dt.date(2027, 5, 1))
+    }
+    assert refused == {
+        JAN: set(),
+        FEB: {"TRIGGER_SUPPRESSED"},
+        MAR: {"TRIGGER_SUPPRESSED"},
+        dt.date(2027, 4, 30): {"TRIGGER_SUPPRESSED"},
+        dt.date(2027, 5, 1): set(),
+    }
+    assert rules(check(snap, "A", "SOLUTION", "TLS", MAR)) == {"trigger_suppress:COMPLAINT"}
+    assert check(snap, "B", "CROSS_SELLING", "DEM", FEB).allowed
+    assert check(snap, "C", "CROSS_SELLING", "DEM", FEB).allowed
+
+
+def test_a_triggered_campaign_is_allowed_only_on_the_channels_and_months_its_event_opens(
+    tmp_path: Path,
+) -> None:
+    """MOVING_HOME (trigger_only) is opened by MOVE on SMS and TLS for 2 months from the move's
+    month: the validator's ``trigger_window`` rule, checked before a contact is made."""
+    base = tmp_path / "lakehouse"
+    write_world(base, [customer_row("MOVER"), customer_row("STAYER")], [], [])
+    write_deltalake(
+        str(base / "eligibility"),
+        pa.Table.from_pylist(
+            [
+                {
+                    "run_id": RUN_ID,
+                    "customer_id": cid,
+                    "campaign": "MOVING_HOME",
+                    "channel": channel,
+                    "eligible": True,
+                    "reasons": [],
+                    "contact": CONTACT[channel],
+                    "propensity": 0.2,
+                    "expected_value": 40.0,
+                }
+                for cid in ("MOVER", "STAYER")
+                for channel in ("DEM", "SMS", "TLS")
+            ],
+            schema=ELIGIBILITY_SCHEMA,
+        ),
+        mode="append",
+    )
+    write(
+        base, "trigger_events", [_event("MOVER", "MOVE", dt.datetime(2027, 2, 27, 23))], TRIGGER_EVENTS_SCHEMA
+    )
+    config = load_config(
+        overrides={
+            "storage.base_path": str(base),
+            "policy.rules": [],
+            "capacities.rules": [],
+            "capacities.spread": [],
+            "eligibility.rules": [],
+            "campaigns.MOVING_HOME": {"success_value": 200.0, "trigger_only": True},
+            "triggers.events.MOVE": MOVE,
+        }
+    )
+    snap = Snapshot.load(config, RUN_ID)
+    assert check(snap, "MOVER", "MOVING_HOME", "SMS", FEB).allowed
+    assert check(snap, "MOVER", "MOVING_HOME", "TLS", MAR).allowed
+    assert codes(check(snap, "MOVER", "MOVING_HOME", "SMS", JAN)) == {"TRIGGER_NOT_ACTIVE"}
+    assert codes(check(snap, "MOVER", "MOVING_HOME", "SMS", dt.date(2027, 4, 1))) == {"TRIGGER_NOT_ACTIVE"}
+    assert rules(check(snap, "MOVER", "MOVING_HOME", "DEM", FEB)) == {"trigger_window:MOVING_HOME"}
+    assert codes(check(snap, "STAYER", "MOVING_HOME", "SMS", FEB)) == {"TRIGGER_NOT_ACTIVE"}
+    assert check(snap, "STAYER", "CROSS_SELLING", "SMS", FEB).allowed
