@@ -157,21 +157,31 @@ def run_size(customers: int, config_path: str | None) -> dict[str, Any]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def _table(head: list[str], body: list[list[str]]) -> list[str]:
+    """Markdown table lines."""
+    return ["| " + " | ".join(row) + " |" for row in [head, ["---"] * len(head), *body]]
+
+
+def _phase(times: list[float]) -> str:
+    """A phase's total seconds and its iterations, e.g. ``29.1 (30 × 0.97)``."""
+    return f"{sum(times):.1f} ({len(times)} × {sum(times) / len(times):.2f})" if times else "–"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     stages = sorted(
         {s for r in rows for s in r["stages"]},
         key=lambda s: list(rows[0]["stages"]).index(s) if s in rows[0]["stages"] else 99,
     )
     head = ["customers", *stages, "target path s", "total s", "iterations", "gap", "JVM MB", "worker MB"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         cells = [f"{r['customers']:,}", *[f"{r['stages'].get(s, 0):.1f}" for s in stages]]
         cells += [f"{r['target_path_seconds']:.1f}", f"{r['total_seconds']:.1f}"]
         cells += [str(r["iterations"]), f"{r['gap']:.4%}"]
         cells += [f"{r['memory']['driver_jvm_mb']:.0f}", f"{r['memory']['python_worker_mb']:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Plan stage by phase (seconds; n × mean):", ""]
-    head = [
+        body.append(cells)
+    phases = ["dual", "primal", "repair", "certificate"]
+    phase_head = [
         "customers",
         "frame",
         "dual iterations",
@@ -180,18 +190,17 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "certificates",
         "write",
     ]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        p = r["plan_phases"]
-
-        def phase(times: list[float]) -> str:
-            return f"{sum(times):.1f} ({len(times)} × {sum(times) / len(times):.2f})" if times else "–"
-
-        cells = [f"{r['customers']:,}", f"{p.get('frame', 0):.1f}"]
-        cells += [phase(p[k]) for k in ("dual", "primal", "repair", "certificate")]
-        cells.append(f"{p.get('write', 0):.1f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    phase_body = [
+        [
+            f"{r['customers']:,}",
+            f"{r['plan_phases'].get('frame', 0):.1f}",
+            *[_phase(r["plan_phases"][k]) for k in phases],
+            f"{r['plan_phases'].get('write', 0):.1f}",
+        ]
+        for r in rows
+    ]
+    title = ["", "Plan stage by phase (seconds; n × mean):", ""]
+    return "\n".join([*_table(head, body), *title, *_table(phase_head, phase_body)])
 
 
 def main() -> None:

@@ -119,6 +119,11 @@ def _read(
     return table.to_pyarrow_table(columns=wanted, filters=[("run_id", "=", run_id)])
 
 
+def _month_numbers(when: pa.ChunkedArray) -> pa.ChunkedArray:
+    """:func:`month_number` of every date or timestamp (UTC) of an Arrow column."""
+    return pc.add(pc.multiply(pc.year(when), 12), pc.subtract(pc.month(when), 1)).cast(pa.int32())
+
+
 def _months(table: pa.Table, date_column: str, extra: Sequence[str] = ()) -> pa.Table:
     """``customer_id, m, campaign, channel`` (+ extra) with ``m`` the absolute month number."""
     keep = pc.and_(
@@ -126,11 +131,9 @@ def _months(table: pa.Table, date_column: str, extra: Sequence[str] = ()) -> pa.
         pc.and_(pc.is_valid(table["campaign"]), pc.is_valid(table["channel"])),
     )
     table = table.filter(keep)
-    day = table[date_column]
-    month = pc.add(pc.multiply(pc.year(day), 12), pc.subtract(pc.month(day), 1)).cast(pa.int32())
     columns = {
         "customer_id": table["customer_id"],
-        "m": month,
+        "m": _month_numbers(table[date_column]),
         "campaign": table["campaign"],
         "channel": table["channel"],
     }
@@ -284,7 +287,7 @@ class Snapshot:
         self._history = CustomerRows(tables["history"])
         self._plan = CustomerRows(tables["plan"])
         self._realtime = CustomerRows(tables["realtime"])
-        self._trigger_events = CustomerRows(tables.get("trigger_events", _no_trigger_events()))
+        self._trigger_events = CustomerRows(tables["trigger_events"])
         usage: dict[EventKey, int] = {}
         for name in ("plan", "realtime"):
             counted = (
@@ -377,14 +380,11 @@ class Snapshot:
                     pc.and_(pc.is_valid(raw["event_type"]), pc.is_valid(raw["event_time"])),
                 )
             )
-            when = raw["event_time"]
             trigger_events = pa.table(
                 {
                     "customer_id": raw["customer_id"],
                     "event_type": raw["event_type"],
-                    "m": pc.add(pc.multiply(pc.year(when), 12), pc.subtract(pc.month(when), 1)).cast(
-                        pa.int32()
-                    ),
+                    "m": _month_numbers(raw["event_time"]),
                 }
             )
         versions = {

@@ -473,15 +473,10 @@ def _window_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -> 
     )
 
     def window_sum(column: str) -> Column:
-        total: Column | None = None
-        for width in widths:
-            summed = F.sum(column).over(months.rangeBetween(-(width - 1), 0))
-            total = (
-                F.when(F.col("w") == width, summed)
-                if total is None
-                else total.when(F.col("w") == width, summed)
-            )
-        assert total is not None
+        sums = [(w, F.sum(column).over(months.rangeBetween(-(w - 1), 0))) for w in widths]
+        total = F.when(F.col("w") == sums[0][0], sums[0][1])
+        for width, summed in sums[1:]:
+            total = total.when(F.col("w") == width, summed)
         return total
 
     windows = (
