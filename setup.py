@@ -39,7 +39,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["contact_spark", "contact_spark.*"]),
-    package_data={"contact_spark": ["policy/*.yaml", "conf/*.yaml"]},
+    package_data={"contact_spark": ["config/*.yaml"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": TEST_REQUIRES, "serve": SERVE_REQUIRES},
 )

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from contact_spark.config.policy import PolicyConfig
 from contact_spark.policy.compiler import compile_policy
-from contact_spark.policy.rules import PolicyConfig
 from contact_spark.solver.dp import get_model
 from contact_spark.solver.kernel import solve
 from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, SolverKind

@@ -53,7 +53,14 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     overrides: dict[str, Any] = dict(parse_override(text) for text in args.overrides)
     if args.base_path:
         overrides["storage.base_path"] = args.base_path
-    return load_config(args.config, overrides=overrides)
+    config = load_config(args.config, overrides=overrides)
+    # Loading is pure; whether the rules allow any contact is asked here, bounded in time.
+    from contact_spark.solver.satisfiability import check_satisfiable
+
+    check_satisfiable(
+        config.policy, list(config.campaigns), list(config.channels), config.run.horizon_months
+    )
+    return config
 
 
 def config_hash(config: AppConfig) -> str:

@@ -15,9 +15,9 @@ from pydantic import Field, field_validator, model_validator
 from contact_spark.adaptive.settings import TriggerSettings
 from contact_spark.capacity.settings import CapacitySettings
 from contact_spark.config.base import StrictModel
+from contact_spark.config.policy import PolicyConfig
 from contact_spark.contacts.settings import ContactSettings
 from contact_spark.eligibility.settings import EligibilitySettings
-from contact_spark.policy.rules import PolicyConfig
 from contact_spark.propensity.settings import PropensitySettings, SegmentSettings
 
 IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -129,7 +129,7 @@ class AppConfig(StrictModel):
     propensity: PropensitySettings = PropensitySettings()
     segments: SegmentSettings = SegmentSettings()
     policy: PolicyConfig = Field(
-        description="For-Each-Customer contact-policy rules (see contact_spark/policy/rules.py)."
+        description="For-Each-Customer contact-policy rules (see contact_spark/config/policy.py)."
     )
 
     @field_validator("campaigns", "channels")
@@ -158,9 +158,10 @@ class AppConfig(StrictModel):
 
     @model_validator(mode="after")
     def _policy_compiles(self) -> AppConfig:
-        # Raises PolicyError naming the rule(s): unknown campaign or channel, or a rule set
-        # that only "no contact at all" can satisfy.
-        self.policy.check_against(list(self.campaigns), list(self.channels), self.run.horizon_months)
+        # Raises PolicyError naming the rule of an unknown campaign or channel. Whether the
+        # rules can be satisfied at all is a solver question, asked explicitly by the jobs
+        # (contact_spark.solver.satisfiability.check_satisfiable): loading stays pure.
+        self.policy.check_names(list(self.campaigns), list(self.channels))
         return self
 
     @model_validator(mode="after")

@@ -1,8 +1,8 @@
 """Contact-policy rule language (pydantic models) and its compiler to solver atoms."""
 
-from contact_spark.policy.compiler import CompiledPolicy, PairAtom, WindowAtom, compile_policy
-from contact_spark.policy.rules import (
+from contact_spark.config.policy import (
     DEFAULT_POLICY_PATH,
+    MaxCampaigns,
     MaxOffers,
     MaxPackages,
     MinOffers,
@@ -14,10 +14,13 @@ from contact_spark.policy.rules import (
     Rule,
     Scope,
 )
+from contact_spark.policy.compiler import CampaignAtom, CompiledPolicy, PairAtom, WindowAtom, compile_policy
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
+    "CampaignAtom",
     "CompiledPolicy",
+    "MaxCampaigns",
     "MaxOffers",
     "MaxPackages",
     "MinOffers",

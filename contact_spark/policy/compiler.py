@@ -6,7 +6,10 @@ and ``per_channel`` are expanded here, so every atom is one independent constrai
 * :class:`WindowAtom` - a rolling-window sum of a per-month weight (number of contacts,
   or number of packages) bounded above (``max``) or below (``min``);
 * :class:`PairAtom` - a relation between two cell sets over time
-  (``never_together``, ``never_followed_by``, ``only_after``).
+  (``never_together``, ``never_followed_by``, ``only_after``);
+* :class:`CampaignAtom` - at most ``limit`` distinct campaigns with a contact in
+  ``cells`` in every window (``max_campaigns``). Not a sum of per-month weights: a
+  campaign seen in several months of a window counts once.
 
 History arrays are ``[N, M_hist, C, H]`` counts with index 0 = month -1 (the month just
 before the plan), index 1 = month -2, and so on.
@@ -20,8 +23,9 @@ from typing import Literal
 
 import numpy as np
 
-from contact_spark.policy.rules import (
+from contact_spark.config.policy import (
     ANY,
+    MaxCampaigns,
     MaxOffers,
     MaxPackages,
     MinOffers,
@@ -66,6 +70,17 @@ class PairAtom:
 
 
 @dataclass(frozen=True)
+class CampaignAtom:
+    """Every window of ``window`` months: distinct campaigns contacted in ``cells`` <= limit."""
+
+    rule: str
+    label: str
+    cells: tuple[int, ...]
+    window: int
+    limit: int
+
+
+@dataclass(frozen=True)
 class CompiledPolicy:
     """A policy bound to concrete campaign/channel orders (the kernel's array axes)."""
 
@@ -73,6 +88,7 @@ class CompiledPolicy:
     channels: tuple[str, ...]
     window_atoms: tuple[WindowAtom, ...]
     pair_atoms: tuple[PairAtom, ...]
+    campaign_atoms: tuple[CampaignAtom, ...] = ()
 
     @property
     def n_cells(self) -> int:
@@ -92,6 +108,31 @@ class CompiledPolicy:
         for k in cells:
             groups.setdefault(k % h, []).append(k)
         return [np.asarray(v, dtype=np.int64) for _, v in sorted(groups.items())]
+
+    def campaigns_of(self, cells: Sequence[int]) -> list[np.ndarray]:
+        """Cells of ``cells`` grouped by campaign (one distinct campaign per non-empty group)."""
+        h = len(self.channels)
+        groups: dict[int, list[int]] = {}
+        for k in cells:
+            groups.setdefault(k // h, []).append(k)
+        return [np.asarray(v, dtype=np.int64) for _, v in sorted(groups.items())]
+
+    def history_campaigns(self, atom: CampaignAtom, history: np.ndarray, horizon: int) -> np.ndarray:
+        """``[N, T, C]`` bool: campaign c contacted in ``atom``'s cells in the history months
+        inside the window ending at plan month t."""
+        n, m_hist = history.shape[0], history.shape[1]
+        n_c = len(self.campaigns)
+        flat = history.reshape(n, m_hist, self.n_cells)
+        seen = np.zeros((n, m_hist, n_c), dtype=bool)
+        h = len(self.channels)
+        for k in atom.cells:
+            seen[:, :, k // h] |= flat[:, :, k] > 0
+        out = np.zeros((n, horizon, n_c), dtype=bool)
+        for t in range(horizon):
+            depth = min(atom.window - 1 - t, m_hist)
+            if depth > 0:
+                out[:, t] = seen[:, :depth].any(axis=1)
+        return out
 
     # ----------------------------------------------------------- per-month weights
     def month_weight(self, atom: WindowAtom, counts: np.ndarray) -> np.ndarray:
@@ -162,35 +203,23 @@ def _split(
     return out
 
 
-def check_names(policy: PolicyConfig, campaigns: Sequence[str], channels: Sequence[str]) -> None:
-    """Raise PolicyError naming the rule that mentions an unconfigured campaign/channel."""
-    known = {"campaigns": set(campaigns), "channels": set(channels)}
-    if not campaigns or not channels:
-        raise PolicyError("<policy>", "configure at least one campaign and one channel")
-    for rule in policy.rules:
-        for scope_name, scope in rule.scopes().items():
-            for what in ("campaigns", "channels"):
-                names = getattr(scope, what)
-                if names == ANY:
-                    continue
-                unknown = [n for n in names if n not in known[what]]
-                if unknown:
-                    raise PolicyError(
-                        rule.name,
-                        f"{scope_name}.{what} names unknown {what[:-1]} {unknown}; "
-                        f"configured {what}: {sorted(known[what])}",
-                    )
-
-
 def compile_policy(policy: PolicyConfig, campaigns: Sequence[str], channels: Sequence[str]) -> CompiledPolicy:
     """Bind ``policy`` to campaign/channel orders and expand it into atoms."""
     campaigns, channels = list(campaigns), list(channels)
-    check_names(policy, campaigns, channels)
+    policy.check_names(campaigns, channels)
     n_h = len(channels)
     windows: list[WindowAtom] = []
     pairs: list[PairAtom] = []
+    distinct: list[CampaignAtom] = []
     for rule in policy.rules:
-        if isinstance(rule, (MaxOffers, MinOffers, MaxPackages)):
+        if isinstance(rule, MaxCampaigns):
+            base = _cells(rule.scope, campaigns, channels)
+            for tag, (cells,) in _split([base], False, rule.per_channel, n_h, campaigns, channels):
+                if cells:
+                    distinct.append(
+                        CampaignAtom(rule.name, rule.name + tag, tuple(cells), rule.window_months, rule.limit)
+                    )
+        elif isinstance(rule, (MaxOffers, MinOffers, MaxPackages)):
             base = _cells(rule.scope, campaigns, channels)
             for tag, (cells,) in _split(
                 [base], rule.per_campaign, rule.per_channel, n_h, campaigns, channels
@@ -231,4 +260,4 @@ def compile_policy(policy: PolicyConfig, campaigns: Sequence[str], channels: Seq
                 )
         else:  # pragma: no cover - the discriminated union makes this unreachable
             raise PolicyError(getattr(rule, "name", "?"), f"unsupported rule type {type(rule).__name__}")
-    return CompiledPolicy(tuple(campaigns), tuple(channels), tuple(windows), tuple(pairs))
+    return CompiledPolicy(tuple(campaigns), tuple(channels), tuple(windows), tuple(pairs), tuple(distinct))

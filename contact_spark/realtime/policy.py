@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from contact_spark.policy.rules import ANY, PolicyConfig, Scope
+from contact_spark.config.policy import ANY, PolicyConfig, Scope
 
 Cell = tuple[str, str]
 EventKey = tuple[int, str, str]

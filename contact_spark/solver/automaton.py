@@ -44,6 +44,10 @@ def _month_weight(policy: CompiledPolicy, atom: WindowAtom, cells: frozenset[int
     return len({k % len(policy.channels) for k in inside})
 
 
+def _campaigns_in_month(policy: CompiledPolicy, cells: tuple[int, ...], action: frozenset[int]) -> int:
+    return len({k // len(policy.channels) for k in cells if k in action})
+
+
 def _conflicts_in_month(atom: PairAtom, cells: frozenset[int]) -> bool:
     if atom.kind != "never_together":
         return False
@@ -58,6 +62,11 @@ def enumerate_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
     if n_k > MAX_CELLS:
         raise StateSpaceTooLargeError(f"{n_k} cells per month")
     maxima = [a for a in policy.window_atoms if a.kind == "max"]
+    if any(a.window > 1 for a in policy.campaign_atoms):
+        # distinct campaigns over several months is a set, not a per-month sum: the
+        # automaton has no state for it (the catalogue kernel and the MILP do)
+        raise StateSpaceTooLargeError("max_campaigns over more than one month")
+    monthly_campaigns = list(policy.campaign_atoms)
     actions: list[frozenset[int]] = [frozenset()]
     frontier = [frozenset()]
     for _size in range(1, n_k + 1):
@@ -68,6 +77,8 @@ def enumerate_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
                 if any(_month_weight(policy, a, cand) > a.limit for a in maxima):
                     continue
                 if any(_conflicts_in_month(p, cand) for p in policy.pair_atoms):
+                    continue
+                if any(_campaigns_in_month(policy, a.cells, cand) > a.limit for a in monthly_campaigns):
                     continue
                 grown.add(cand)
         frontier = sorted(grown, key=sorted)

@@ -15,12 +15,15 @@ from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, S
 Method = Literal["auto", "dp", "milp"]
 
 
-def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -> KernelResult:
+def solve(
+    policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto", time_limit: float | None = None
+) -> KernelResult:
     """Plan every customer of ``batch`` under ``policy``; never raises on bad customer data.
 
     ``auto`` uses the exact DP when the policy's automaton is small enough and the MILP
     for the rest (policies too large for the DP, or customers whose DP overflowed).
-    ``dp`` raises StateSpaceTooLargeError instead of falling back.
+    ``dp`` raises StateSpaceTooLargeError instead of falling back. ``time_limit`` bounds
+    each MILP (seconds); a customer it cuts short gets SOLVER_FAILURE.
     """
     n, n_t, n_c, n_h = batch.shape
     if (len(policy.campaigns), len(policy.channels)) != (n_c, n_h):
@@ -55,7 +58,7 @@ def solve(policy: CompiledPolicy, batch: KernelBatch, method: Method = "auto") -
                 if method == "dp" and for_milp.size:
                     raise StateSpaceTooLargeError(f"{for_milp.size} customers overflowed the DP")
     if for_milp.size:
-        xm, sm = solve_milp(policy, batch, for_milp)
+        xm, sm = solve_milp(policy, batch, for_milp, time_limit=time_limit)
         x[for_milp] = xm[for_milp]
         status[for_milp] = sm[for_milp]
         solver[for_milp] = SolverKind.MILP

@@ -82,6 +82,7 @@ def solve_one_milp(
     i: int,
     cell_gain: np.ndarray,
     propensity: np.ndarray,
+    time_limit: float | None = None,
 ) -> tuple[np.ndarray, int]:
     """Solve customer ``i``: returns (x[T, K] bool, ErrorCode)."""
     n_t = batch.horizon
@@ -183,7 +184,7 @@ def solve_one_milp(
         integrality=np.asarray(integrality),
         bounds=Bounds(np.asarray(lbs), np.asarray(ubs)),
         constraints=[cons] if cons is not None else [],
-        options={"mip_rel_gap": 0.0, "presolve": True},
+        options={"mip_rel_gap": 0.0, "presolve": True, **({"time_limit": time_limit} if time_limit else {})},
     )
     if res.status == 2:
         return np.zeros((n_t, n_k), dtype=bool), int(ErrorCode.INFEASIBLE)
@@ -200,7 +201,10 @@ def cell_gains(batch: KernelBatch) -> np.ndarray:
 
 
 def solve_milp(
-    policy: CompiledPolicy, batch: KernelBatch, customers: np.ndarray | None = None
+    policy: CompiledPolicy,
+    batch: KernelBatch,
+    customers: np.ndarray | None = None,
+    time_limit: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Solve ``customers`` (default all) by MILP: returns (x[N, T, C, H], status[N]).
 
@@ -217,7 +221,7 @@ def solve_milp(
     gains = cell_gains(batch)
     p = batch.propensity_by_month().reshape(n, n_t, -1)
     for i in idx:
-        xi, code = solve_one_milp(policy, batch, feats, int(i), gains[i], p[i])
+        xi, code = solve_one_milp(policy, batch, feats, int(i), gains[i], p[i], time_limit)
         x[i] = xi.reshape(n_t, n_c, n_h)
         status[i] = code
     return x, status

@@ -51,7 +51,7 @@ def venv_without_project(where: Path) -> Path:
 
 def test_wheel_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "contact_spark/policy/default_policy.yaml" in names
+    assert "contact_spark/config/default_policy.yaml" in names
     assert "contact_spark/deploy.py" in names and "contact_spark/stages.py" in names
     assert not any(n.startswith(("tests/", "jobs/", "conf/")) for n in names)
 

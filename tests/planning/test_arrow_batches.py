@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from contact_spark.config.policy import PolicyConfig
 from contact_spark.planning.frame import Layout
 from contact_spark.planning.solve import StaticInputs, batch_from_arrow, batch_from_pandas, make_batch_solver
 from contact_spark.policy.compiler import compile_policy
-from contact_spark.policy.rules import PolicyConfig
 
 LAYOUT = Layout(campaigns=("OFFER",), channels=("DEM", "SMS"), horizon=3, history_months=2)
 STATIC = StaticInputs(

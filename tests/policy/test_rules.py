@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from contact_spark.config.policy import MaxOffers, NeverTogether
 from contact_spark.policy import DEFAULT_POLICY_PATH, PolicyConfig, PolicyError, compile_policy
-from contact_spark.policy.rules import MaxOffers, NeverTogether
+from contact_spark.solver.satisfiability import check_satisfiable
 
 CAMPAIGNS = ["CROSS_SELLING", "SOLUTION"]
 CHANNELS = ["DEM", "SMS", "TLS"]
@@ -22,7 +23,7 @@ def test_default_policy_file_has_top_level_rules_and_loads() -> None:
     assert list(data) == ["rules"]
     policy = PolicyConfig.default()
     assert len(policy.rules) == 14
-    policy.check_against(CAMPAIGNS, CHANNELS)
+    check_satisfiable(policy, CAMPAIGNS, CHANNELS)
 
 
 def test_default_policy_expresses_the_seed_rules() -> None:
@@ -103,10 +104,10 @@ def test_yaml_is_never_executed() -> None:
         ("{name: promo, type: only_after, a: {campaigns: [PROMO]}, b: {}}", "unknown campaign ['PROMO']"),
     ],
 )
-def test_check_against_names_unknown_campaigns_and_channels(rule: str, message: str) -> None:
+def test_check_names_names_unknown_campaigns_and_channels(rule: str, message: str) -> None:
     policy = parse("rules:\n  - " + rule)
     with pytest.raises(PolicyError) as info:
-        policy.check_against(CAMPAIGNS, CHANNELS)
+        policy.check_names(CAMPAIGNS, CHANNELS)
     assert message in str(info.value)
     assert info.value.rule_name in ("fax_cap", "promo")
     assert isinstance(info.value, ValueError)
@@ -119,15 +120,16 @@ def test_max_zero_over_everything_is_unsatisfiable_and_named() -> None:
         "  - {name: freeze, type: max_offers, window_months: 3, limit: 0}\n"
     )
     with pytest.raises(PolicyError) as info:
-        policy.check_against(CAMPAIGNS, CHANNELS)
+        check_satisfiable(policy, CAMPAIGNS, CHANNELS)
     assert info.value.rule_name == "freeze"
     assert "no contact at all" in str(info.value)
 
 
 def test_max_zero_on_part_of_the_scope_is_allowed() -> None:
-    parse(
+    policy_ok = parse(
         "rules:\n  - {name: no_tls, type: max_offers, channels: [TLS], window_months: 1, limit: 0}\n"
-    ).check_against(CAMPAIGNS, CHANNELS)
+    )
+    check_satisfiable(policy_ok, CAMPAIGNS, CHANNELS)
 
 
 def test_rules_that_together_forbid_everything_are_named() -> None:
@@ -141,7 +143,7 @@ def test_rules_that_together_forbid_everything_are_named() -> None:
         "  - {name: no_tls, type: max_offers, channels: [TLS], window_months: 12, limit: 0}\n"
     )
     with pytest.raises(PolicyError) as info:
-        policy.check_against(CAMPAIGNS, CHANNELS)
+        check_satisfiable(policy, CAMPAIGNS, CHANNELS)
     assert info.value.rule_name == "no_dem, sms_after_dem, no_tls"
 
 
@@ -153,7 +155,7 @@ def test_contradicting_min_and_max_are_named() -> None:
         "  - {name: call_monthly, type: min_offers, channels: [TLS], window_months: 1, limit: 1}\n"
     )
     with pytest.raises(PolicyError) as info:
-        policy.check_against(CAMPAIGNS, CHANNELS)
+        check_satisfiable(policy, CAMPAIGNS, CHANNELS)
     assert info.value.rule_name == "tls_spacing, call_monthly"
     assert "contradict" in str(info.value)
 
@@ -184,3 +186,38 @@ def test_errors_name_the_rule_even_through_plain_pydantic_validation() -> None:
         )
     text = str(info.value)
     assert "rule 'tls_spacing'" in text and "window_months" in text and "whole number" in text
+
+
+def test_max_campaigns_parses_and_compiles_to_one_atom_per_channel_copy() -> None:
+    policy = parse(
+        "rules:\n"
+        "  - {name: one_campaign, type: max_campaigns, window_months: 1, limit: 1}\n"
+        "  - {name: two_by_mail, type: max_campaigns, channels: [DEM], per_channel: true,"
+        " window_months: 3, limit: 2}\n"
+    )
+    compiled = compile_policy(policy, CAMPAIGNS, CHANNELS)
+    assert [(a.label, a.cells, a.window, a.limit) for a in compiled.campaign_atoms] == [
+        ("one_campaign", (0, 1, 2, 3, 4, 5), 1, 1),
+        ("two_by_mail[DEM]", (0, 3), 3, 2),
+    ]
+
+
+def test_max_campaigns_per_campaign_is_refused_with_the_fix() -> None:
+    with pytest.raises(PolicyError, match="remove per_campaign"):
+        PolicyConfig.from_mapping(
+            {"rules": [{"name": "x", "type": "max_campaigns", "per_campaign": True, "window_months": 1, "limit": 1}]}
+        )
+
+
+def test_loading_a_config_imports_no_solver() -> None:
+    """Config is pure data: loading it builds no DP and imports neither the solver nor numba."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from contact_spark.config import load_config; load_config(); "
+        "bad = sorted(m for m in sys.modules if m.startswith(('contact_spark.solver', 'numba', 'scipy')));"
+        "print(bad)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,6 +1,6 @@
 """Independent rule checker for tests: reads the pydantic rules, not the compiled atoms.
 
-Written straight from the semantics in ``contact_spark/policy/rules.py`` with plain
+Written straight from the semantics in ``contact_spark/config/policy.py`` with plain
 loops over months and contacts, so that a bug in the compiler or the automaton cannot
 hide itself.
 """
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from contact_spark.policy.rules import ANY, PolicyConfig, Rule, Scope
+from contact_spark.config.policy import ANY, PolicyConfig, Rule, Scope
 
 
 def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> set[tuple[int, int]]:

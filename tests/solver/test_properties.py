@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contact_spark.config.policy import PolicyConfig
 from contact_spark.policy.compiler import compile_policy
-from contact_spark.policy.rules import PolicyConfig
 from contact_spark.solver.automaton import StateSpaceTooLargeError
 from contact_spark.solver.kernel import solve
 from contact_spark.solver.problem import ErrorCode, KernelBatch

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from contact_spark.config.policy import PolicyConfig
 from contact_spark.policy.compiler import compile_policy
-from contact_spark.policy.rules import PolicyConfig
 from contact_spark.solver.kernel import solve
 from contact_spark.solver.problem import ErrorCode, KernelBatch, SolverKind
 

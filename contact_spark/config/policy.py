@@ -35,6 +35,15 @@ Rule types
 ``only_after``
     A contact in ``b`` at month ``t`` needs a contact in ``a`` in an earlier month, at
     most ``window_months`` months before (``null`` = any time before, history included).
+``max_campaigns``
+    Distinct campaigns with at least one contact in scope in every window ``<= limit``
+    (``window_months: 1, limit: 1`` = "one commercial campaign per month"). Unlike the
+    other window rules this counts a *set*: the same campaign in several months of one
+    window counts once.
+
+This module is pure data: it imports no solver. Whether a rule set can be satisfied at
+all is checked by :func:`contact_spark.solver.satisfiability.check_satisfiable`, which
+the jobs call explicitly after loading a config.
 """
 
 from __future__ import annotations
@@ -59,6 +68,7 @@ from contact_spark.errors import ContactSparkError
 
 ANY = "any"
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
+WINDOW_RULE_TYPES = ("max_offers", "min_offers", "max_packages", "max_campaigns")
 
 
 class PolicyError(ContactSparkError, ValueError):
@@ -190,6 +200,21 @@ class MaxPackages(_ScopedRule):
     type: Literal["max_packages"]
 
 
+class MaxCampaigns(_ScopedRule):
+    """At most ``limit`` distinct campaigns contacted in scope in every rolling window."""
+
+    type: Literal["max_campaigns"]
+
+    @model_validator(mode="after")
+    def _not_split_by_campaign(self) -> MaxCampaigns:
+        if self.per_campaign:
+            raise ValueError(
+                "per_campaign splits the rule into one copy per campaign, where at most one "
+                "campaign can ever count; remove per_campaign (or use max_offers)"
+            )
+        return self
+
+
 class _PairRule(_Rule):
     a: Scope
     b: Scope
@@ -219,7 +244,7 @@ class OnlyAfter(_PairRule):
 
 
 Rule = Annotated[
-    MaxOffers | MinOffers | MaxPackages | NeverTogether | NeverFollowedBy | OnlyAfter,
+    MaxOffers | MinOffers | MaxPackages | MaxCampaigns | NeverTogether | NeverFollowedBy | OnlyAfter,
     Field(discriminator="type"),
 ]
 
@@ -227,6 +252,7 @@ RULE_TYPES: dict[str, type[_Rule]] = {
     "max_offers": MaxOffers,
     "min_offers": MinOffers,
     "max_packages": MaxPackages,
+    "max_campaigns": MaxCampaigns,
     "never_together": NeverTogether,
     "never_followed_by": NeverFollowedBy,
     "only_after": OnlyAfter,
@@ -234,7 +260,7 @@ RULE_TYPES: dict[str, type[_Rule]] = {
 
 
 _HINTS = {
-    "extra_forbidden": " (remove this key; see contact_spark/policy/rules.py for the keys of each type)",
+    "extra_forbidden": " (remove this key; see contact_spark/config/policy.py for the keys of each type)",
     "greater_than_equal": " (use a whole number at or above the minimum)",
     "int_parsing": " (write a whole number)",
     "missing": " (add this key)",
@@ -321,19 +347,21 @@ class PolicyConfig(BaseModel):
         return cls.from_yaml(DEFAULT_POLICY_PATH)
 
     # --------------------------------------------------------------- validation
-    def check_against(self, campaigns: Sequence[str], channels: Sequence[str], horizon: int = 12) -> None:
-        """Raise PolicyError for unknown names or a rule set only "no contact" satisfies.
-
-        The satisfiability check plans one customer with no history, every contact
-        eligible and worth 1: if the best plan is infeasible or contacts nobody, a
-        minimal set of responsible rules is named (deletion filter over the rules).
-        """
-        from contact_spark.policy.compiler import check_names
-
-        check_names(self, campaigns, channels)
-        from contact_spark.policy.satisfiability import find_unsatisfiable_core
-
-        problem = find_unsatisfiable_core(self, list(campaigns), list(channels), horizon)
-        if problem is not None:
-            names, message = problem
-            raise PolicyError(", ".join(names), message, names)
+    def check_names(self, campaigns: Sequence[str], channels: Sequence[str]) -> None:
+        """Raise PolicyError naming the rule that mentions an unconfigured campaign/channel."""
+        known = {"campaigns": set(campaigns), "channels": set(channels)}
+        if not campaigns or not channels:
+            raise PolicyError("<policy>", "configure at least one campaign and one channel")
+        for rule in self.rules:
+            for scope_name, scope in rule.scopes().items():
+                for what in ("campaigns", "channels"):
+                    names = getattr(scope, what)
+                    if names == ANY:
+                        continue
+                    unknown = [n for n in names if n not in known[what]]
+                    if unknown:
+                        raise PolicyError(
+                            rule.name,
+                            f"{scope_name}.{what} names unknown {what[:-1]} {unknown}; "
+                            f"configured {what}: {sorted(known[what])}",
+                        )
