@@ -4,7 +4,8 @@ Works for every rule the language expresses; slow (milliseconds per customer), s
 serves as the oracle for the DP and as the fallback when the DP state space is too big.
 
 Variables: ``x[t, k]`` binary (contact in cell k at month t), ``z`` package indicators of
-``max_packages`` atoms (continuous, pushed to ``max x`` by the constraints), and ``y_S``
+``max_packages`` atoms and ``q`` "campaign contacted inside the window" indicators of
+``max_campaigns`` atoms (continuous, pushed to ``max x`` by the constraints), and ``y_S``
 for every set S of >= 2 channels of one campaign in one month: the union probability
 ``1 - prod(1 - p_h)`` expands by inclusion-exclusion into terms ``+-prod(p_h)`` over S
 whose product ``prod(x_h)`` is linearised by ``y >= sum x - (|S|-1)`` (negative
@@ -55,6 +56,7 @@ class HistoryFeatures:
         self.window = [policy.history_in_windows(a, history, horizon) for a in policy.window_atoms]
         self.age_a = [policy.last_contact_age(p.a, history) for p in policy.pair_atoms]
         self.age_b = [policy.last_contact_age(p.b, history) for p in policy.pair_atoms]
+        self.campaigns = [policy.history_campaigns(a, history, horizon) for a in policy.campaign_atoms]
 
 
 def _blocked_by_history(policy: CompiledPolicy, feats: HistoryFeatures, i: int, t_max: int) -> np.ndarray:
@@ -126,6 +128,23 @@ def solve_one_milp(
                 rows.add(cols, [1.0] * len(cols), -np.inf, float(max(0, atom.limit - hist[t])))
             elif atom.limit - hist[t] > 0:
                 rows.add(cols, [1.0] * len(cols), float(atom.limit - hist[t]), np.inf)
+
+    for j, catom in enumerate(policy.campaign_atoms):
+        seen = feats.campaigns[j][i]  # [T, C] campaigns already contacted inside the window
+        groups = policy.campaigns_of(catom.cells)
+        for t in range(n_t):
+            months = range(max(0, t - catom.window + 1), t + 1)
+            room = float(max(0, catom.limit - int(seen[t].sum())))
+            fresh = [g for g in groups if not seen[t, int(g[0]) // n_h]]
+            inds = []
+            for group in fresh:  # indicator: this campaign is contacted inside the window
+                q = new_var(0.0, 0)
+                inds.append(q)
+                for s in months:
+                    for k in group:
+                        rows.add([q, xi(s, int(k))], [1.0, -1.0], 0.0, np.inf)
+            if inds:
+                rows.add(inds, [1.0] * len(inds), -np.inf, room)
 
     for j, atom in enumerate(policy.pair_atoms):
         w = atom.window

@@ -259,3 +259,34 @@ def test_only_after_needs_the_prerequisite_earlier(method: str) -> None:
     assert months(x, h=1) == [1, 2, 3]
     assert months(x, h=0) == [0, 1, 2]
     assert obj == pytest.approx(27.0, abs=1e-12)
+
+
+def test_max_campaigns_over_two_months_counts_the_history() -> None:
+    """At most 1 distinct campaign per 2 months, one channel, p = 1, values C0 3, C1 5,
+    C2 4. C0 was contacted at month -1, so the window ending at month 0 already holds one
+    campaign: month 0 may only repeat C0. Plans: C0,C0,C0 = 9; C0,-,C1 = 8; -,C1,C1 = 10
+    (best). Without the history C1 every month = 15. The DP has no state for windows over
+    one month, so this runs through the MILP only."""
+    rules = [{"name": "one_campaign", "type": "max_campaigns", "window_months": 2, "limit": 1}]
+    hist = np.zeros((1, 3, 1), dtype=int)
+    hist[0, 0, 0] = 1  # C0 at month -1
+    x, obj = plan(rules, [[1.0], [1.0], [1.0]], [3.0, 5.0, 4.0], [0.0], 3, "milp", history=hist)
+    assert x[:, :, 0].astype(int).tolist() == [[0, 0, 0], [0, 1, 0], [0, 1, 0]]
+    assert obj == pytest.approx(10.0, abs=1e-12)
+    x, obj = plan(rules, [[1.0], [1.0], [1.0]], [3.0, 5.0, 4.0], [0.0], 3, "milp")
+    assert x[:, :, 0].astype(int).tolist() == [[0, 1, 0]] * 3
+    assert obj == pytest.approx(15.0, abs=1e-12)
+
+
+def test_max_campaigns_history_over_the_limit_allows_only_its_campaigns() -> None:
+    """Limit 1 per 2 months; C0 and C1 were both contacted at month -1 (2 > 1): the
+    window ending at month 0 may get no *new* campaign (limit - 2 floored at 0) but may
+    repeat C0 and C1. Window [0, 1] has no history and holds at most 1 campaign. Values
+    C0 3, C1 5, C2 9, p = 1, horizon 2. Plans: C0+C1 then nothing = 8; nothing then C2
+    = 9; C1 then C1 = 10 (best)."""
+    rules = [{"name": "one_campaign", "type": "max_campaigns", "window_months": 2, "limit": 1}]
+    hist = np.zeros((1, 3, 1), dtype=int)
+    hist[0, 0, 0] = hist[0, 1, 0] = 1
+    x, obj = plan(rules, [[1.0], [1.0], [1.0]], [3.0, 5.0, 9.0], [0.0], 2, "milp", history=hist)
+    assert x[:, :, 0].astype(int).tolist() == [[0, 1, 0], [0, 1, 0]]
+    assert obj == pytest.approx(10.0, abs=1e-12)
