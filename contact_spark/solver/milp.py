@@ -51,7 +51,8 @@ def build_model(
     for j, catom in enumerate(policy.campaign_atoms):
         model.campaign_rows(catom, feats.campaigns[j][i])
     for j, pair in enumerate(policy.pair_atoms):
-        model.pair_rows(pair, age_a[j])
+        if j not in model.facts.implied:
+            model.pair_rows(pair, age_a[j])
     return model
 
 

@@ -52,11 +52,17 @@ class PolicyFacts:
                   a never_together with a = b)
     one_campaign  cell sets holding at most one campaign a month (max_campaigns over one
                   month with limit <= 1)
+    covered       campaigns whose cells all lie in one ``one_campaign`` set: its row
+                  already says "at most one pattern" of each of them
+    implied       indices of same-month never_together atoms every conflict of which is
+                  already excluded by the patterns (one campaign) or a ``one_campaign`` set
     """
 
     patterns: tuple[tuple[tuple[int, ...], ...], ...]
     exclusive: tuple[frozenset[int], ...]
     one_campaign: tuple[frozenset[int], ...]
+    covered: frozenset[int]
+    implied: frozenset[int]
 
 
 def _month_ok(policy: CompiledPolicy, cells: frozenset[int]) -> bool:
@@ -99,7 +105,27 @@ def policy_facts(policy: CompiledPolicy) -> PolicyFacts:
         frozenset(p.a) for p in policy.pair_atoms if p.kind == "never_together" and set(p.a) == set(p.b)
     ]
     one_campaign = [frozenset(a.cells) for a in policy.campaign_atoms if a.window == 1 and a.limit <= 1]
-    return PolicyFacts(tuple(patterns), tuple(exclusive), tuple(one_campaign))
+    covered = {
+        c
+        for c in range(len(policy.campaigns))
+        if any(f.issuperset(range(c * n_h, (c + 1) * n_h)) for f in one_campaign)
+    }
+
+    def excluded(i: int, j: int) -> bool:
+        if i // n_h == j // n_h:
+            return not any({i % n_h, j % n_h} <= set(s) for s in patterns[i // n_h])
+        return any(i in f and j in f for f in one_campaign)
+
+    implied = {
+        j
+        for j, p in enumerate(policy.pair_atoms)
+        if p.kind == "never_together"
+        and (p.window or 1) == 1
+        and all(excluded(i, k) for i in p.a for k in p.b if i != k)
+    }
+    return PolicyFacts(
+        tuple(patterns), tuple(exclusive), tuple(one_campaign), frozenset(covered), frozenset(implied)
+    )
 
 
 class CustomerModel:
@@ -207,13 +233,14 @@ class CustomerModel:
                 for h in live:
                     cover = [z for s, z in zs if h in s]
                     self.add([self.x(t, base + h), *cover], [1.0] + [-1.0] * len(cover), 0.0, 0.0)
-                self.at_most([z for _, z in zs], 1.0)
+                if c not in self.facts.covered:
+                    self.at_most([z for _, z in zs], 1.0)
                 self._z[(t, c)] = zs
 
     def part(self, t: int, c: int, cells: Sequence[int]) -> Expr:
         """Exactly "some contact of campaign c's ``cells`` at month t"."""
         zs = self._z.get((t, c))
-        if zs is None:  # at most one live cell
+        if zs is None or len(cells) == 1:  # at most one live cell, or one cell asked
             return self.live(t, cells)
         chans = {k % self.n_h for k in cells}
         return [z for s, z in zs if chans.intersection(s)]
