@@ -185,3 +185,22 @@ def test_default_policy_plans_are_legal_for_many_customers(default_policy: tuple
     assert (result.status == ErrorCode.OK).all() and (result.solver == SolverKind.DP).all()
     for i in range(300):
         assert violations(policy, CAMPAIGNS, CHANNELS, batch.history[i], result.x[i]) == [], i
+
+
+def test_default_policy_with_max_campaigns_dp_equals_milp() -> None:
+    """The default policy with "one campaign per month" written as max_campaigns (window 1,
+    limit 1, which the DP takes): the MILP then leaves out the per-campaign "one channel
+    pattern" rows and the tls_alone_in_month rows (implied by the patterns and the
+    max_campaigns row); DP and MILP still agree to 1e-9 and both plans are legal."""
+    rules = [r.model_dump() for r in PolicyConfig.default().rules if r.name != "one_campaign_per_month"]
+    rules.append({"name": "one_campaign_per_month", "type": "max_campaigns", "window_months": 1, "limit": 1})
+    policy = PolicyConfig.model_validate({"rules": rules})
+    compiled = compile_policy(policy, CAMPAIGNS, CHANNELS)
+    batch = default_batch(60, 11, propensity=np.random.default_rng(12).uniform(0, 0.3, (60, 2, 3)))
+    dp = solve(compiled, batch, method="dp")
+    milp = solve(compiled, batch, method="milp")
+    assert (dp.status == ErrorCode.OK).all() and (milp.status == ErrorCode.OK).all()
+    np.testing.assert_allclose(dp.objective, milp.objective, rtol=0, atol=1e-9)
+    for i in range(batch.shape[0]):
+        assert violations(policy, CAMPAIGNS, CHANNELS, batch.history[i], milp.x[i]) == []
+        assert violations(policy, CAMPAIGNS, CHANNELS, batch.history[i], dp.x[i]) == []
