@@ -56,6 +56,8 @@ class PolicyFacts:
                   already says "at most one pattern" of each of them
     implied       indices of same-month never_together atoms every conflict of which is
                   already excluded by the patterns (one campaign) or a ``one_campaign`` set
+    helpful       cells whose contacts can make other contacts legal (min_offers scopes,
+                  only_after prerequisites); every other contact only ever tightens rules
     """
 
     patterns: tuple[tuple[tuple[int, ...], ...], ...]
@@ -63,6 +65,7 @@ class PolicyFacts:
     one_campaign: tuple[frozenset[int], ...]
     covered: frozenset[int]
     implied: frozenset[int]
+    helpful: frozenset[int]
 
 
 def _month_ok(policy: CompiledPolicy, cells: frozenset[int]) -> bool:
@@ -123,8 +126,15 @@ def policy_facts(policy: CompiledPolicy) -> PolicyFacts:
         and (p.window or 1) == 1
         and all(excluded(i, k) for i in p.a for k in p.b if i != k)
     }
+    helpful = {k for a in policy.window_atoms if a.kind == "min" for k in a.cells}
+    helpful |= {k for p in policy.pair_atoms if p.kind == "only_after" for k in p.a}
     return PolicyFacts(
-        tuple(patterns), tuple(exclusive), tuple(one_campaign), frozenset(covered), frozenset(implied)
+        tuple(patterns),
+        tuple(exclusive),
+        tuple(one_campaign),
+        frozenset(covered),
+        frozenset(implied),
+        frozenset(helpful),
     )
 
 
@@ -164,7 +174,11 @@ class CustomerModel:
         for c, pats in enumerate(self.facts.patterns):
             for s in pats:
                 held[[c * self.n_h + h for h in s]] = True
-        self.eligible = eligible & held[None, :]
+        # a contact that only tightens rules and loses value is in no optimal plan
+        self.gain = gain.reshape(self.n_t, self.n_k)
+        self.prunable = np.ones(self.n_k, dtype=bool)
+        self.prunable[list(self.facts.helpful)] = False
+        self.eligible = eligible & held[None, :] & ~((self.gain < 0) & self.prunable[None, :])
         self.ubs = [float(u) for u in self.eligible.reshape(-1)]
         self._z: dict[tuple[int, int], list[tuple[tuple[int, ...], int]]] = {}
         self._pattern_rows(value, propensity)
@@ -213,7 +227,10 @@ class CustomerModel:
         """Channel patterns of every month-campaign with >= 2 live cells.
 
         ``x`` carries each contact's own value ``s v p_h``, so a pattern S carries the
-        union correction ``s v (1 - prod(1 - p_h) - sum p_h)`` (0 for one channel).
+        union correction ``s v (1 - prod(1 - p_h) - sum p_h)`` (0 for one channel). A
+        pattern where some channel h adds a negative value to ``S - {h}`` (also a
+        pattern) is left out when h's contact only tightens rules: ``S - {h}`` is legal
+        whenever S is and worth more, so no optimal plan holds S.
         """
         n_h = self.n_h
         for t in range(self.n_t):
@@ -222,20 +239,34 @@ class CustomerModel:
                 live = {h for h in range(n_h) if self.eligible[t, base + h]}
                 if len(live) < 2:
                     continue
-                mine = [s for s in pats if live.issuperset(s)]
                 p = [float(propensity[t, base + h]) for h in range(n_h)]
-                zs = []
-                for s in mine:
-                    corr = 0.0
-                    if len(s) > 1:
-                        corr = value[t, c] * (1.0 - math.prod(1.0 - p[h] for h in s) - sum(p[h] for h in s))
-                    zs.append((s, self.new_var(corr)))
+                corr = {
+                    s: value[t, c] * (1.0 - math.prod(1.0 - p[h] for h in s) - sum(p[h] for h in s))
+                    if len(s) > 1
+                    else 0.0
+                    for s in pats
+                    if live.issuperset(s)
+                }
+                zs = [
+                    (s, self.new_var(cs))
+                    for s, cs in corr.items()
+                    if len(s) == 1 or all(self._adds_value(t, base, h, s, corr) for h in s)
+                ]
                 for h in live:
                     cover = [z for s, z in zs if h in s]
                     self.add([self.x(t, base + h), *cover], [1.0] + [-1.0] * len(cover), 0.0, 0.0)
                 if c not in self.facts.covered:
                     self.at_most([z for _, z in zs], 1.0)
                 self._z[(t, c)] = zs
+
+    def _adds_value(
+        self, t: int, base: int, h: int, s: tuple[int, ...], corr: dict[tuple[int, ...], float]
+    ) -> bool:
+        """False when channel h of pattern s loses value and only tightens rules."""
+        if not self.prunable[base + h]:
+            return True
+        rest = tuple(g for g in s if g != h)
+        return self.gain[t, base + h] + corr[s] - corr[rest] >= 0.0
 
     def part(self, t: int, c: int, cells: Sequence[int]) -> Expr:
         """Exactly "some contact of campaign c's ``cells`` at month t"."""
