@@ -38,14 +38,18 @@ def build_model(
     i: int,
     cell_gain: np.ndarray,
     propensity: np.ndarray,
+    prune: bool = True,
 ) -> CustomerModel:
-    """Customer ``i``'s MILP (maximise); its first ``T*K`` variables are ``x[t, k]``."""
+    """Customer ``i``'s MILP (maximise); its first ``T*K`` variables are ``x[t, k]``.
+
+    ``prune=False`` keeps the contacts and channel patterns that lose value and only
+    tighten rules (needed when the model is embedded in a larger one with capacities)."""
     n_t, n_k = batch.horizon, policy.n_cells
     age_a = [int(a[i]) for a in feats.age_a]
     age_b = [int(b[i]) for b in feats.age_b]
     eligible = batch.eligible[i].reshape(n_t, n_k) & ~blocked_by_history(policy, age_a, age_b, n_t)
     value = batch.seasonality[:, None] * batch.success_value[None, :]  # [T, C]
-    model = CustomerModel(policy, cell_gain, eligible, value, propensity)
+    model = CustomerModel(policy, cell_gain, eligible, value, propensity, prune)
     for j, atom in enumerate(policy.window_atoms):
         model.window_rows(atom, feats.window[j][i])
     for j, catom in enumerate(policy.campaign_atoms):
@@ -64,11 +68,12 @@ def _solve_one(
     cell_gain: np.ndarray,
     propensity: np.ndarray,
     time_limit: float | None,
+    prune: bool = True,
 ) -> tuple[np.ndarray, int, float]:
     """(x[T, K] bool, ErrorCode, proved upper bound); x is HiGHS's best plan, also when a
     time limit cut the search short (SOLVER_FAILURE), and all False without one."""
     n_t, n_k = batch.horizon, policy.n_cells
-    model = build_model(policy, batch, feats, i, cell_gain, propensity)
+    model = build_model(policy, batch, feats, i, cell_gain, propensity, prune)
     c_vec = -np.asarray(model.obj)
     # HiGHS stops at an absolute gap of 1e-6; scaling makes that negligible.
     scale = 1e6 / max(1.0, float(np.abs(c_vec).max()))
@@ -99,8 +104,11 @@ def solve_one_milp(
     propensity: np.ndarray,
     time_limit: float | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Solve customer ``i``: returns (x[T, K] bool, ErrorCode); x is all False unless OK."""
-    x, code, _ = _solve_one(policy, batch, feats, i, cell_gain, propensity, time_limit)
+    """Solve customer ``i``: returns (x[T, K] bool, ErrorCode); x is all False unless OK.
+
+    Builds the customer's complete model (no pruning): contact_spark.capacity.reference
+    captures it to embed it in the global model with capacity rows."""
+    x, code, _ = _solve_one(policy, batch, feats, i, cell_gain, propensity, time_limit, prune=False)
     return (x if code == ErrorCode.OK else np.zeros_like(x)), code
 
 

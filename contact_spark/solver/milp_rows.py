@@ -144,7 +144,9 @@ class CustomerModel:
     ``gain[t, k]`` is the objective of ``x[t, k]`` (the contact's own value);
     ``eligible[t, k]`` its upper bound (eligibility and history blocks); ``value[t, c]``
     the seasonal success value and ``propensity[t, k]`` the success probability, for the
-    union-probability correction carried by the channel patterns.
+    union-probability correction carried by the channel patterns. ``prune`` leaves out
+    contacts and patterns no optimal plan of *this* model holds (see ``_pattern_rows``);
+    turn it off when the model is embedded in a larger one (capacity rows may reward them).
     """
 
     def __init__(
@@ -154,6 +156,7 @@ class CustomerModel:
         eligible: np.ndarray,
         value: np.ndarray,
         propensity: np.ndarray,
+        prune: bool = True,
     ) -> None:
         self.policy = policy
         self.facts = policy_facts(policy)
@@ -176,7 +179,7 @@ class CustomerModel:
                 held[[c * self.n_h + h for h in s]] = True
         # a contact that only tightens rules and loses value is in no optimal plan
         self.gain = gain.reshape(self.n_t, self.n_k)
-        self.prunable = np.ones(self.n_k, dtype=bool)
+        self.prunable = np.full(self.n_k, prune, dtype=bool)
         self.prunable[list(self.facts.helpful)] = False
         self.eligible = eligible & held[None, :] & ~((self.gain < 0) & self.prunable[None, :])
         self.ubs = [float(u) for u in self.eligible.reshape(-1)]
