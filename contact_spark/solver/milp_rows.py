@@ -2,25 +2,29 @@
 
 One :class:`CustomerModel` holds the variables and sparse rows of one customer. Contacts
 ``x[t, k]`` (binary) are the first ``T*K`` variables; every other variable is continuous
-in [0, 1] and exact once ``x`` is integral:
+and exact once ``x`` is integral:
 
-* *channel patterns* ``z[t, c, S]``, one per set S of channels of campaign c that one
-  month may hold on its own (:class:`PolicyFacts`), when c has >= 2 live cells at t:
-  ``x[t, c, h] = sum_{S ∋ h} z[t, c, S]`` and ``sum_S z[t, c, S] <= 1``. With x integral
-  exactly one z (the chosen channels) is 1, so the union probability
-  ``1 - prod(1 - p_h)`` is linear in z, and "campaign c is contacted in month t" is
-  ``sum_S z`` (exact, no extra row). Each month-campaign's LP is its convex hull.
+* *channel patterns* ``z[t, c, S]`` in [0, 1], one per set S of channels of campaign c
+  that one month may hold on its own (:class:`PolicyFacts`), when c has >= 2 live cells
+  at t: ``x[t, c, h] = sum_{S ∋ h} z[t, c, S]`` and ``sum_S z[t, c, S] <= 1`` (left out
+  where a max_campaigns row already says it). With x integral exactly one z (the chosen
+  channels) is 1, so the union probability ``1 - prod(1 - p_h)`` is linear in z, and
+  "campaign c is contacted in month t" is ``sum_S z`` (exact, no extra row). Each
+  month-campaign's LP is its convex hull.
 * *any-of expressions*: "some contact of cell set S at month t" as a sum of variables
-  that is exactly that 0/1 value when x is integral (one campaign's patterns, the
-  contacts of a set holding at most one contact a month, the campaigns of a set holding
-  at most one campaign a month), or else an indicator ``y >= `` each campaign's part.
-  Indicators only appear on the small side of ``<=`` rows, so "pushed up to the max" is
-  all they need to mean.
+  that is exactly that 0/1 value when x is integral (a single contact, one campaign's
+  patterns, the contacts of a set holding at most one contact a month, the campaigns of a
+  set holding at most one campaign a month), or else an indicator ``y >=`` each
+  campaign's part. Indicators only appear on the small side of ``<=`` rows, so "pushed
+  up to the max" is all they need to mean.
 * *window indicators* ``Y >=`` the any-of expressions of several months, for rules that
   count a set once per window (``max_campaigns``, ``never_together`` over several months).
+* *month sums* ``m = sum`` of one month's terms of a window rule (upper bound: their
+  number), shared by every window and rule that sums the same terms.
 
 Every rule is one aggregated row per window (a clique row for ``never_together`` with
-``a = b``), not one row per pair of contacts.
+``a = b``), not one row per pair of contacts. With ``prune`` (the standalone solve)
+contacts and patterns that lose value and only tighten rules are left out.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ def _month_ok(policy: CompiledPolicy, cells: frozenset[int]) -> bool:
             if weight > atom.limit:
                 return False
     for catom in policy.campaign_atoms:
-        if catom.limit == 0 and any(k in cells for k in catom.cells):
+        # over one month only: a longer window may repeat a campaign its history shows
+        if catom.window == 1 and catom.limit == 0 and any(k in cells for k in catom.cells):
             return False
     for pair in policy.pair_atoms:
         if pair.kind == "never_together":

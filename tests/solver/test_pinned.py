@@ -11,6 +11,8 @@ from contact_spark.policy.compiler import compile_policy
 from contact_spark.solver.kernel import solve
 from contact_spark.solver.problem import ErrorCode, KernelBatch, SolverKind
 
+from .rule_checker import violations
+
 METHODS = ["dp", "milp"]
 
 
@@ -290,3 +292,16 @@ def test_max_campaigns_history_over_the_limit_allows_only_its_campaigns() -> Non
     x, obj = plan(rules, [[1.0], [1.0], [1.0]], [3.0, 5.0, 9.0], [0.0], 2, "milp", history=hist)
     assert x[:, :, 0].astype(int).tolist() == [[0, 1, 0], [0, 1, 0]]
     assert obj == pytest.approx(10.0, abs=1e-12)
+
+
+def test_max_campaigns_limit_zero_still_repeats_a_campaign_of_the_history() -> None:
+    """Limit 0 per 2 months, C0 contacted at month -1, a one-month plan: the window
+    [-1, 0] may add no new campaign (C1, worth 5) but may repeat C0 (worth 3), as the
+    rule checker says. Objective 3 (a limit of 0 does not forbid C0 outright)."""
+    rules = [{"name": "none", "type": "max_campaigns", "window_months": 2, "limit": 0}]
+    hist = np.zeros((1, 2, 1), dtype=int)
+    hist[0, 0, 0] = 1
+    x, obj = plan(rules, [[1.0], [1.0]], [3.0, 5.0], [0.0], 1, "milp", history=hist)
+    assert x[:, :, 0].astype(int).tolist() == [[1, 0]]
+    assert obj == pytest.approx(3.0, abs=1e-12)
+    assert violations(PolicyConfig.model_validate({"rules": rules}), ["C0", "C1"], ["H0"], hist, x) == []
