@@ -200,8 +200,8 @@ def main() -> int:
     args = parser.parse_args()
     baseline = load_baseline(args.baseline) if args.baseline else None
     lines = [
-        "| offers | formulation | customers | s/customer (mean) | max | not optimal | max obj diff |",
-        "|---|---|---|---|---|---|---|",
+        "| offers | formulation | customers | s/customer (mean) | median | max | not optimal | max obj diff |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     worst = 0.0
     for n_offers in args.offers:
@@ -219,7 +219,7 @@ def main() -> int:
             runs.append((f"old ({args.baseline[:7]})", old_s, old_st, f"{diff:.1e}"))
         for name, secs, st, diff in runs:
             lines.append(
-                f"| {n_offers} | {name} | {len(secs)} | {np.mean(secs):.3f} | {np.max(secs):.3f} "
+                f"| {n_offers} | {name} | {len(secs)} | {np.mean(secs):.3f} | {np.median(secs):.3f} | {np.max(secs):.3f} "
                 f"| {int((st != ErrorCode.OK).sum())} | {diff} |"
             )
         print("\n".join(lines[-len(runs) :]), flush=True)
