@@ -9,7 +9,7 @@ import numpy as np
 from contact_spark.policy.compiler import CompiledPolicy
 from contact_spark.solver.automaton import StateSpaceTooLargeError
 from contact_spark.solver.dp import OVERFLOW, disable_model, get_model, solve_dp
-from contact_spark.solver.milp import solve_milp
+from contact_spark.solver.milp import solve_milp_with_bounds
 from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, SolverKind
 
 Method = Literal["auto", "dp", "milp"]
@@ -23,7 +23,9 @@ def solve(
     ``auto`` uses the exact DP when the policy's automaton is small enough and the MILP
     for the rest (policies too large for the DP, or customers whose DP overflowed).
     ``dp`` raises StateSpaceTooLargeError instead of falling back. ``time_limit`` bounds
-    each MILP (seconds); a customer it cuts short gets SOLVER_FAILURE.
+    each MILP (seconds): a customer it cuts short keeps the best legal plan HiGHS found,
+    with HiGHS's proved upper bound (``KernelResult.upper_bound``), or gets
+    SOLVER_FAILURE when HiGHS found none.
     """
     n, n_t, n_c, n_h = batch.shape
     if (len(policy.campaigns), len(policy.channels)) != (n_c, n_h):
@@ -35,6 +37,7 @@ def solve(
     solver = np.zeros(n, dtype=np.int8)
     x = np.zeros((n, n_t, n_c, n_h), dtype=bool)
     objective = np.full(n, np.nan)
+    upper = np.full(n, np.nan)
     valid = np.flatnonzero(status == ErrorCode.OK)
     for_milp = valid
     if method in ("auto", "dp"):
@@ -58,11 +61,21 @@ def solve(
                 if method == "dp" and for_milp.size:
                     raise StateSpaceTooLargeError(f"{for_milp.size} customers overflowed the DP")
     if for_milp.size:
-        xm, sm = solve_milp(policy, batch, for_milp, time_limit=time_limit)
+        xm, sm, um = solve_milp_with_bounds(policy, batch, for_milp, time_limit=time_limit)
+        # A time limit with a legal plan in hand and a finite bound: keep the plan, bounded.
+        has_min = any(a.kind == "min" for a in policy.window_atoms)
+        kept = (sm == ErrorCode.SOLVER_FAILURE) & np.isfinite(um)
+        kept &= xm.reshape(n, -1).any(axis=1) | (not has_min)
+        sm = np.where(kept, ErrorCode.OK, sm).astype(np.int8)
         x[for_milp] = xm[for_milp]
         status[for_milp] = sm[for_milp]
         solver[for_milp] = SolverKind.MILP
         objective[for_milp] = batch.subset(for_milp).schedule_value(x[for_milp])
+        # HiGHS proves optimality to a 1e-6 relative gap: never report a bound below the plan.
+        upper[for_milp] = np.maximum(um[for_milp], objective[for_milp])
+    done = solver == SolverKind.DP
+    upper[done] = objective[done]
     x[status != ErrorCode.OK] = False
     objective[status != ErrorCode.OK] = np.nan
-    return KernelResult(x=x, objective=objective, status=status, solver=solver)
+    upper[status != ErrorCode.OK] = np.nan
+    return KernelResult(x=x, objective=objective, status=status, solver=solver, upper_bound=upper)

@@ -221,16 +221,28 @@ class KernelBatch:
 class KernelResult:
     """Solver output for a batch.
 
-    x          [N, T, C, H] bool   chosen contacts
-    objective  [N] float           value of the chosen plan (NaN when status != OK)
-    status     [N] int8            :class:`ErrorCode`
-    solver     [N] int8            :class:`SolverKind` that produced the plan
+    x            [N, T, C, H] bool   chosen contacts
+    objective    [N] float           value of the chosen plan (NaN when status != OK)
+    status       [N] int8            :class:`ErrorCode`
+    solver       [N] int8            :class:`SolverKind` that produced the plan
+    upper_bound  [N] float           proved bound on the customer's optimal value: the
+                                     objective when the plan is proved optimal, more when
+                                     a time limit stopped the MILP with a legal plan (NaN
+                                     when status != OK). Certificates sum these, never the
+                                     objectives, so a gap stays a proof.
     """
 
     x: np.ndarray
     objective: np.ndarray
     status: np.ndarray
     solver: np.ndarray
+    upper_bound: np.ndarray
+
+    @property
+    def proved(self) -> np.ndarray:
+        """``[N]`` bool: the plan is proved optimal (within HiGHS's 1e-6 relative gap)."""
+        tol = 1e-6 * np.maximum(1.0, np.abs(self.objective))
+        return (self.status == 0) & (self.upper_bound <= self.objective + tol)
 
     @property
     def method(self) -> str:
