@@ -321,6 +321,9 @@ HISTORY_TARGETING = 2.0
 OFFER_RATE_SIGMA = 0.8
 OFFER_AFFINITY_SPREAD = 1.0
 FEATURES = ("has_gas", "no_gas", "has_power", "no_power", "south", "business")
+# Shares of the generated customers with each feature (generate_customers draws them
+# independently): has_gas, has_power, region SUD, segment SMALL_BUSINESS or VIP.
+FEATURE_SHARES = {"gas": 0.55, "power": 0.85, "south": 0.30, "business": 0.15}
 
 
 @dataclass(frozen=True)
@@ -341,15 +344,15 @@ class FamilyProfile:
 # drawn from its name and the seed (see family_profile).
 FAMILY_PROFILES: dict[str, FamilyProfile] = {
     # Commodities: cross-sold to customers who lack them (the seed's +0.9 without gas).
-    "power": FamilyProfile(0.030, 0.9, (("no_power", 0.9), ("has_gas", 0.3))),
-    "gas": FamilyProfile(0.035, 0.9, (("no_gas", 0.9), ("has_power", 0.3))),
+    "power": FamilyProfile(0.018, 0.9, (("no_power", 0.9), ("has_gas", 0.3))),
+    "gas": FamilyProfile(0.020, 0.9, (("no_gas", 0.9), ("has_power", 0.3))),
     # Gas owners are likelier to replace a boiler; heat pumps and AC sell in the south.
-    "boilers": FamilyProfile(0.010, 1.4, (("has_gas", 0.8), ("no_gas", -0.6))),
-    "air_conditioning": FamilyProfile(0.012, 1.2, (("south", 0.6), ("has_power", 0.2))),
-    "photovoltaics": FamilyProfile(0.006, 1.6, (("business", 0.6), ("has_power", 0.3))),
-    "green_upgrades": FamilyProfile(0.015, 0.8, (("has_power", 0.4),)),
-    "services": FamilyProfile(0.020, 0.6, (("has_gas", 0.3), ("has_power", 0.2))),
-    "insurance": FamilyProfile(0.012, 1.1, (("business", -0.3),)),
+    "boilers": FamilyProfile(0.008, 1.4, (("has_gas", 0.8), ("no_gas", -0.6))),
+    "air_conditioning": FamilyProfile(0.009, 1.2, (("south", 0.6), ("has_power", 0.2))),
+    "photovoltaics": FamilyProfile(0.005, 1.6, (("business", 0.6), ("has_power", 0.3))),
+    "green_upgrades": FamilyProfile(0.010, 0.8, (("has_power", 0.4),)),
+    "services": FamilyProfile(0.012, 0.6, (("has_gas", 0.3), ("has_power", 0.2))),
+    "insurance": FamilyProfile(0.008, 1.1, (("business", -0.3),)),
 }
 
 
@@ -393,6 +396,23 @@ def family_profile(seed: int, family: str) -> FamilyProfile:
     return FamilyProfile(rate, 0.7 + 0.8 * _unit(seed, "family_phone", family))
 
 
+def feature_mean(features: tuple[tuple[str, float], ...]) -> float:
+    """Mean of exp(feature logit) over the generated customers (independent features).
+
+    Offer rates are divided by it, so a family's rate is its rate for the average customer
+    and the feature effects move customers around it rather than inflate every offer.
+    """
+    c = dict(features)
+    gas, power = FEATURE_SHARES["gas"], FEATURE_SHARES["power"]
+    south, business = FEATURE_SHARES["south"], FEATURE_SHARES["business"]
+    return (
+        (gas * math.exp(c.get("has_gas", 0.0)) + (1 - gas) * math.exp(c.get("no_gas", 0.0)))
+        * (power * math.exp(c.get("has_power", 0.0)) + (1 - power) * math.exp(c.get("no_power", 0.0)))
+        * (south * math.exp(c.get("south", 0.0)) + 1 - south)
+        * (business * math.exp(c.get("business", 0.0)) + 1 - business)
+    )
+
+
 def offer_profiles(config: AppConfig) -> list[OfferProfile]:
     """One profile per configured campaign, in config order (pure, no Spark)."""
     seed = config.run.seed
@@ -419,7 +439,8 @@ def offer_profiles(config: AppConfig) -> list[OfferProfile]:
         # Log-normal around the family rate, clipped to [1/4, 4]×: most offers near or below
         # the family rate, a few popular ones well above it.
         z = NormalDist().inv_cdf(_unit(seed, "offer_rate", name))
-        rate = family.rate * min(4.0, max(0.25, math.exp(OFFER_RATE_SIGMA * z)))
+        spread = min(4.0, max(0.25, math.exp(OFFER_RATE_SIGMA * z)))
+        rate = family.rate * spread / feature_mean(family.features)
         profiles.append(
             OfferProfile(
                 campaign=name,
