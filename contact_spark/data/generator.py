@@ -330,7 +330,9 @@ FEATURE_SHARES = {"gas": 0.55, "power": 0.85, "south": 0.30, "business": 0.15}
 class FamilyProfile:
     """What the customers of a demo base do with one product family.
 
-    ``rate`` is the propensity base (before channel lift) of a typical offer of the family;
+    ``rate`` is the propensity base (before channel lift) of a typical offer of the family
+    for the average customer (offer_profiles spreads it over the offers and corrects it for
+    the feature effects);
     ``phone_fit`` multiplies the phone channel's lift (high-ticket products sell by phone);
     ``features`` are logit effects of the known customer features (FEATURES).
     """
