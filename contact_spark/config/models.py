@@ -78,6 +78,12 @@ class CampaignSettings(StrictModel):
     trigger_only: bool = Field(
         False, description="Planned only while a trigger event of a customer activates it (triggers.events)."
     )
+    family: str | None = Field(
+        None,
+        description="Product family of the offer (e.g. boilers); the demo generator gives offers of "
+        "one family a shared customer affinity. Policy and capacity rules name families through "
+        "their campaign lists.",
+    )
     description: str = ""
 
 

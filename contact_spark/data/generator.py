@@ -8,8 +8,10 @@ gives the same rows on a laptop and on a cluster. Proportions are documented in
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -296,10 +298,243 @@ def generate_contacts(spark: SparkSession, config: AppConfig, customers: DataFra
     )
 
 
+# ----------------------------------------------------------------------------- offers
+# The seed's two campaigns keep the figures of docs/demo_data.md, so the default demo is
+# unchanged; any other campaign gets a profile from its family (see FAMILY_PROFILES).
+HISTORY_CONTACT_RATE = 0.30
+# Conversion rate of a reached customer with average features, per campaign and channel lift.
+HISTORY_BASE_RATE = {"CROSS_SELLING": 0.05, "SOLUTION": 0.02}
+HISTORY_CHANNEL_LIFT = {"DEM": 0.6, "SMS": 0.8, "TLS": 2.5}
+# Propensity base per campaign and channel lift (the propensities table).
+PROPENSITY_BASE = {"CROSS_SELLING": 0.045, "SOLUTION": 0.012}
+PROPENSITY_CHANNEL_LIFT = {"DEM": 0.35, "SMS": 0.5, "TLS": 3.0}
+# Channels not named above take the lift of their contact kind.
+HISTORY_KIND_LIFT = {"email": 0.6, "mobile": 0.8, "phone": 2.5}
+PROPENSITY_KIND_LIFT = {"email": 0.35, "mobile": 0.5, "phone": 3.0}
+# Catalogue history: a customer's monthly contact probability is drawn in this range (some
+# customers are contacted most months, some rarely), and past targeting followed the
+# customer's family affinity with this strength (CRM teams target likely buyers).
+HISTORY_INTENSITY = (0.08, 0.68)
+HISTORY_TARGETING = 2.0
+# Spread (log scale) of offer base rates around their family's rate: most offers low, a few
+# popular; and of the per-customer offer affinity around the family affinity.
+OFFER_RATE_SIGMA = 0.8
+OFFER_AFFINITY_SPREAD = 1.0
+FEATURES = ("has_gas", "no_gas", "has_power", "no_power", "south", "business")
+# Shares of the generated customers with each feature (generate_customers draws them
+# independently): has_gas, has_power, region SUD, segment SMALL_BUSINESS or VIP.
+FEATURE_SHARES = {"gas": 0.55, "power": 0.85, "south": 0.30, "business": 0.15}
+
+
+@dataclass(frozen=True)
+class FamilyProfile:
+    """What the customers of a demo base do with one product family.
+
+    ``rate`` is the propensity base (before channel lift) of a typical offer of the family
+    for the average customer (offer_profiles spreads it over the offers and corrects it for
+    the feature effects);
+    ``phone_fit`` multiplies the phone channel's lift (high-ticket products sell by phone);
+    ``features`` are logit effects of the known customer features (FEATURES).
+    """
+
+    rate: float
+    phone_fit: float = 1.0
+    features: tuple[tuple[str, float], ...] = ()
+
+
+# An energy retailer's families (shared/seeds/000); any other family name gets a profile
+# drawn from its name and the seed (see family_profile).
+FAMILY_PROFILES: dict[str, FamilyProfile] = {
+    # Commodities: cross-sold to customers who lack them (the seed's +0.9 without gas).
+    "power": FamilyProfile(0.018, 0.9, (("no_power", 0.9), ("has_gas", 0.3))),
+    "gas": FamilyProfile(0.020, 0.9, (("no_gas", 0.9), ("has_power", 0.3))),
+    # Gas owners are likelier to replace a boiler; heat pumps and AC sell in the south.
+    "boilers": FamilyProfile(0.008, 1.4, (("has_gas", 0.8), ("no_gas", -0.6))),
+    "air_conditioning": FamilyProfile(0.009, 1.2, (("south", 0.6), ("has_power", 0.2))),
+    "photovoltaics": FamilyProfile(0.005, 1.6, (("business", 0.6), ("has_power", 0.3))),
+    "green_upgrades": FamilyProfile(0.010, 0.8, (("has_power", 0.4),)),
+    "services": FamilyProfile(0.012, 0.6, (("has_gas", 0.3), ("has_power", 0.2))),
+    "insurance": FamilyProfile(0.008, 1.1, (("business", -0.3),)),
+}
+
+
+@dataclass(frozen=True)
+class OfferProfile:
+    """Per-offer figures of the demo generator, derived from the config on the driver.
+
+    ``family`` keys the customer's latent affinity (the campaign itself for an offer without
+    a family); ``base`` and ``history_rate`` are the propensity base and the true conversion
+    rate of a reached average customer, before the channel lift; ``weight`` is the offer's
+    share of past contacts (before targeting); ``no_gas_lift``/``no_gas_logit`` are the
+    seed's cross-selling effects; ``offer_spread`` scales the per-customer offer affinity.
+    """
+
+    campaign: str
+    family: str
+    base: float
+    history_rate: float
+    weight: float
+    phone_fit: float = 1.0
+    features: tuple[tuple[str, float], ...] = ()
+    no_gas_lift: float = 1.0
+    no_gas_logit: float = 0.0
+    offer_spread: float = 0.0
+
+
+def _unit(seed: int, *parts: str) -> float:
+    """A deterministic uniform draw in (0, 1) from the seed and names (driver side, no Spark)."""
+    digest = hashlib.blake2b("|".join([str(seed), *parts]).encode(), digest_size=8).digest()
+    return (int.from_bytes(digest, "big") + 0.5) / 2.0**64
+
+
+def family_profile(seed: int, family: str) -> FamilyProfile:
+    """The profile of a family: FAMILY_PROFILES, or one drawn from the name for others."""
+    known = FAMILY_PROFILES.get(family.lower())
+    if known is not None:
+        return known
+    # An unknown family (a bank's cards or loans): a rate between 0.5% and 4% (log-uniform),
+    # a phone fit between 0.7 and 1.5 and no feature effects (its affinity stays latent).
+    rate = 0.005 * 8.0 ** _unit(seed, "family_rate", family)
+    return FamilyProfile(rate, 0.7 + 0.8 * _unit(seed, "family_phone", family))
+
+
+def feature_mean(features: tuple[tuple[str, float], ...]) -> float:
+    """Mean of exp(feature logit) over the generated customers (independent features).
+
+    Offer rates are divided by it, so a family's rate is its rate for the average customer
+    and the feature effects move customers around it rather than inflate every offer.
+    """
+    c = dict(features)
+    gas, power = FEATURE_SHARES["gas"], FEATURE_SHARES["power"]
+    south, business = FEATURE_SHARES["south"], FEATURE_SHARES["business"]
+    return (
+        (gas * math.exp(c.get("has_gas", 0.0)) + (1 - gas) * math.exp(c.get("no_gas", 0.0)))
+        * (power * math.exp(c.get("has_power", 0.0)) + (1 - power) * math.exp(c.get("no_power", 0.0)))
+        * (south * math.exp(c.get("south", 0.0)) + 1 - south)
+        * (business * math.exp(c.get("business", 0.0)) + 1 - business)
+    )
+
+
+def offer_profiles(config: AppConfig) -> list[OfferProfile]:
+    """One profile per configured campaign, in config order (pure, no Spark)."""
+    seed = config.run.seed
+    names = config.campaign_names
+    catalogue = is_catalogue(config)
+    profiles = []
+    for i, (name, campaign) in enumerate(config.campaigns.items()):
+        if campaign.family is None:
+            # The seed's campaigns (and any other family-less campaign) as docs/demo_data.md says.
+            weight = 0.7 if i == 0 else 0.3 / max(1, len(names) - 1)
+            profiles.append(
+                OfferProfile(
+                    campaign=name,
+                    family=name,
+                    base=PROPENSITY_BASE.get(name, 0.02),
+                    history_rate=HISTORY_BASE_RATE.get(name, 0.02),
+                    weight=PROPENSITY_BASE.get(name, 0.02) if catalogue else weight,
+                    no_gas_lift=1.4 if name == "CROSS_SELLING" else 1.0,
+                    no_gas_logit=0.9 if name == "CROSS_SELLING" else 0.0,
+                )
+            )
+            continue
+        family = family_profile(seed, campaign.family)
+        # Log-normal around the family rate, clipped to [1/4, 4]×: most offers near or below
+        # the family rate, a few popular ones well above it.
+        z = NormalDist().inv_cdf(_unit(seed, "offer_rate", name))
+        spread = min(4.0, max(0.25, math.exp(OFFER_RATE_SIGMA * z)))
+        rate = family.rate * spread / feature_mean(family.features)
+        profiles.append(
+            OfferProfile(
+                campaign=name,
+                family=campaign.family,
+                base=rate,
+                history_rate=1.2 * rate,
+                weight=rate,
+                phone_fit=family.phone_fit,
+                features=family.features,
+                offer_spread=OFFER_AFFINITY_SPREAD,
+            )
+        )
+    return profiles
+
+
+def is_catalogue(config: AppConfig) -> bool:
+    """A catalogue config names offer families; the seed's config does not."""
+    return any(c.family is not None for c in config.campaigns.values())
+
+
+def _lift(channel: str, kind: str, by_name: dict[str, float], by_kind: dict[str, float]) -> float:
+    return by_name.get(channel, by_kind[kind])
+
+
+def _offer_channel_frame(spark: SparkSession, config: AppConfig) -> DataFrame:
+    """Small driver-built table: one row per campaign × channel with the generator's figures."""
+    rows = []
+    for o in offer_profiles(config):
+        coef = dict(o.features)
+        for ch, cfg in config.channels.items():
+            fit = o.phone_fit if cfg.contact_kind == "phone" else 1.0
+            base = o.base * _lift(ch, cfg.contact_kind, PROPENSITY_CHANNEL_LIFT, PROPENSITY_KIND_LIFT) * fit
+            p0 = min(
+                0.5,
+                o.history_rate * _lift(ch, cfg.contact_kind, HISTORY_CHANNEL_LIFT, HISTORY_KIND_LIFT) * fit,
+            )
+            rows.append(
+                (
+                    o.campaign,
+                    ch,
+                    o.family,
+                    base,
+                    math.log(p0 / (1 - p0)),
+                    o.no_gas_lift,
+                    o.no_gas_logit,
+                    o.offer_spread,
+                    *[float(coef.get(f, 0.0)) for f in FEATURES],
+                )
+            )
+    schema = (
+        "campaign string, channel string, family string, base double, base_logit double, "
+        "no_gas_lift double, no_gas_logit double, offer_spread double, "
+        + ", ".join(f"f_{f} double" for f in FEATURES)
+    )
+    return spark.createDataFrame(rows, schema)
+
+
+def _feature_logit() -> Column:
+    """Logit effect of the known customer features on the offer (columns f_*; 0 for the seed)."""
+    has_gas = F.coalesce(F.col("has_gas"), F.lit(False))
+    has_power = F.coalesce(F.col("has_power"), F.lit(False))
+    conditions = {
+        "has_gas": has_gas,
+        "no_gas": ~has_gas,
+        "has_power": has_power,
+        "no_power": ~has_power,
+        "south": F.coalesce(F.col("region") == "SUD", F.lit(False)),
+        "business": F.col("segment").isin("SMALL_BUSINESS", "VIP"),
+    }
+    total: Column = F.lit(0.0)
+    for name in FEATURES:
+        total = total + F.when(conditions[name], F.col(f"f_{name}")).otherwise(0.0)
+    return total
+
+
+def _offer_affinity(seed: int) -> Column:
+    """Centred per-customer affinity to the offer itself, around the family's (0 for the seed)."""
+    return F.col("offer_spread") * (
+        uniform(seed, "offer_affinity", F.col("customer_id"), F.col("campaign")) - 0.5
+    )
+
+
 def generate_contact_history(
     spark: SparkSession, config: AppConfig, customers: DataFrame, contacts: DataFrame
 ) -> DataFrame:
-    """Past contacts: campaign, channel, date, contact used and outcome."""
+    """Past contacts: campaign, channel, date, contact used and outcome.
+
+    The seed's config: a customer is contacted in a month with probability 30%, the first
+    campaign 70% of the time. A catalogue config (campaigns with a ``family``): each customer
+    has a contact intensity (HISTORY_INTENSITY) and past offers were chosen by popularity and
+    the customer's family affinity, so the policy's windows bind for some customers only.
+    """
     seed = config.run.seed
     months = config.demo.history_months
     if months == 0:
@@ -307,34 +542,44 @@ def generate_contact_history(
             [],
             "customer_id string, contact_date date, campaign string, channel string, contact string, outcome string",
         )
-    campaigns = config.campaign_names
+    catalogue = is_catalogue(config)
+    profiles = offer_profiles(config)
     channels = config.channel_names
     cid = F.col("customer_id")
-    slots = customers.select(cid, "segment", "has_gas", "tenure_months").withColumn(
+    slots = customers.select(cid, "segment", "has_gas", "has_power", "region", "tenure_months").withColumn(
         "m", F.explode(F.sequence(F.lit(1), F.lit(months)))
     )
     key = F.concat_ws("|", cid, F.col("m").cast("string"))
-    slots = slots.filter(uniform(seed, "hist_any", key) < HISTORY_CONTACT_RATE)
+    if catalogue:
+        lo, hi = HISTORY_INTENSITY
+        rate: Column = F.lit(lo) + F.lit(hi - lo) * uniform(seed, "hist_intensity", cid)
+    else:
+        rate = F.lit(HISTORY_CONTACT_RATE)
+    slots = slots.filter(uniform(seed, "hist_any", key) < rate)
     # Was the customer contacted the month before (m + 1 months before the plan)? Drives fatigue.
     previous_key = F.concat_ws("|", cid, (F.col("m") + 1).cast("string"))
-    contacted_before = (F.col("m") < months) & (
-        uniform(seed, "hist_any", previous_key) < HISTORY_CONTACT_RATE
-    )
-    campaign = pick(
-        uniform(seed, "hist_campaign", key),
-        [(c, 0.7 if i == 0 else 0.3 / max(1, len(campaigns) - 1)) for i, c in enumerate(campaigns)],
-    )
+    contacted_before = (F.col("m") < months) & (uniform(seed, "hist_any", previous_key) < rate)
+    slots = slots.withColumn("contacted_before", contacted_before).withColumn("key", key)
+    if catalogue:
+        slots = _targeted_offer(seed, slots, spark, profiles)
+    else:
+        slots = slots.withColumn(
+            "campaign", pick(uniform(seed, "hist_campaign", key), [(o.campaign, o.weight) for o in profiles])
+        )
     channel_weights = {"DEM": 0.5, "SMS": 0.35, "TLS": 0.15}
     channel = pick(uniform(seed, "hist_channel", key), [(c, channel_weights.get(c, 0.2)) for c in channels])
     month_start = F.add_months(F.lit(config.run.first_month), -F.col("m"))
     day = (uniform(seed, "hist_day", key) * 27).cast("int")
+    slots = slots.withColumn("channel", channel).join(
+        F.broadcast(_offer_channel_frame(spark, config)), on=["campaign", "channel"]
+    )
     slots = slots.select(
         cid,
         F.date_add(month_start, day).alias("contact_date"),
-        campaign.alias("campaign"),
-        channel.alias("channel"),
-        key.alias("key"),
-        true_conversion(seed, campaign, channel, contacted_before).alias("p_convert"),
+        "campaign",
+        "channel",
+        "key",
+        true_conversion(seed, F.col("contacted_before")).alias("p_convert"),
     )
     kinds = {ch: cfg.contact_kind for ch, cfg in config.channels.items()}
     wanted = F.create_map(
@@ -353,13 +598,13 @@ def generate_contact_history(
     # feature-dependent probability; 13% of the others respond without converting.
     v = uniform(seed, "hist_convert", F.col("key"))
     p = F.col("p_convert")
-    is_tls = F.col("channel") == "TLS"
+    is_phone = F.col("channel").isin([ch for ch, k in kinds.items() if k == "phone"])
     outcome = (
-        F.when(F.col("contact").isNull(), F.when(is_tls, F.lit("not_reached")).otherwise(F.lit("bounced")))
+        F.when(F.col("contact").isNull(), F.when(is_phone, F.lit("not_reached")).otherwise(F.lit("bounced")))
         .when((u < 0.78) & (v < p), F.lit("converted"))
         .when((u < 0.78) & (v < p + (1 - p) * 0.13), F.lit("responded"))
         .when(u < 0.78, F.lit("no_response"))
-        .when(is_tls, F.lit("not_reached"))
+        .when(is_phone, F.lit("not_reached"))
         .when(u < 0.90, F.lit("not_reached"))
         .otherwise(F.lit("bounced"))
     )
@@ -368,62 +613,74 @@ def generate_contact_history(
     )
 
 
-HISTORY_CONTACT_RATE = 0.30
-# Conversion rate of a reached customer with average features, per campaign and channel lift.
-HISTORY_BASE_RATE = {"CROSS_SELLING": 0.05, "SOLUTION": 0.02}
-HISTORY_CHANNEL_LIFT = {"DEM": 0.6, "SMS": 0.8, "TLS": 2.5}
+def _targeted_offer(
+    seed: int, slots: DataFrame, spark: SparkSession, profiles: list[OfferProfile]
+) -> DataFrame:
+    """The offer of each history slot: a draw ∝ weight × exp(targeting × family affinity).
+
+    Gumbel-max over the offers (exact sampling from the softmax), per slot, in Spark: the
+    offers table is small and broadcast; nothing per customer reaches the driver.
+    """
+    offers = spark.createDataFrame(
+        [(o.campaign, o.family, math.log(o.weight)) for o in profiles],
+        "campaign string, family string, log_weight double",
+    )
+    gumbel = -F.log(
+        -F.log(F.greatest(uniform(seed, "hist_offer", F.col("key"), F.col("campaign")), F.lit(1e-12)))
+    )
+    affinity = uniform(seed, "affinity", F.col("customer_id"), F.col("family")) - 0.5
+    score = F.col("log_weight") + HISTORY_TARGETING * affinity + gumbel
+    keep = [c for c in slots.columns]
+    return (
+        slots.crossJoin(F.broadcast(offers))
+        .withColumn("score", score)
+        .groupBy(*keep)
+        .agg(F.max_by("campaign", "score").alias("campaign"))
+    )
 
 
-def true_conversion(seed: int, campaign: Column, channel: Column, contacted_before: Column) -> Column:
+def true_conversion(seed: int, contacted_before: Column) -> Column:
     """The true probability that a reached customer converts (docs/demo_data.md).
 
-    A logistic model of known features — segment, gas contract (cross-selling), tenure,
-    a contact the month before (fatigue) — plus the hidden campaign affinity the
-    propensities table also uses. ``noise_index`` and the other columns play no part.
-    Needs the columns ``customer_id``, ``segment``, ``has_gas`` and ``tenure_months``.
+    A logistic model of known features — segment, tenure, a contact the month before
+    (fatigue), the seed's cross-selling to customers without gas, the offer family's
+    feature effects (FAMILY_PROFILES) — plus the hidden family affinity (and, in a
+    catalogue, offer affinity) the propensities table also uses. ``noise_index`` and the
+    other columns play no part. Needs the customer columns ``customer_id``, ``segment``,
+    ``has_gas``, ``has_power``, ``region``, ``tenure_months`` and the offer × channel
+    columns of ``_offer_channel_frame``.
     """
-    base = None
-    for c, rate in HISTORY_BASE_RATE.items():
-        for ch, lift in HISTORY_CHANNEL_LIFT.items():
-            p0 = rate * lift
-            logit = math.log(p0 / (1 - p0))
-            cond = (campaign == c) & (channel == ch)
-            base = F.when(cond, logit) if base is None else base.when(cond, logit)
-    default = math.log(0.02 / 0.98)
-    base = base.otherwise(default) if base is not None else F.lit(default)
     segment = F.col("segment")
+    # The seed's terms first, in the seed's order, so its probabilities stay bit for bit;
+    # the catalogue terms are 0.0 for the seed's campaigns.
     logit = (
-        base
+        F.col("base_logit")
         + F.when(segment == "VIP", 1.0)
         .when(segment == "RESIDENTIAL_PLUS", 0.4)
         .when(segment == "SMALL_BUSINESS", -0.3)
         .otherwise(0.0)
-        + F.when((campaign == "CROSS_SELLING") & ~F.coalesce(F.col("has_gas"), F.lit(True)), 0.9).otherwise(
-            0.0
-        )
+        + F.when(~F.coalesce(F.col("has_gas"), F.lit(True)), F.col("no_gas_logit")).otherwise(0.0)
         + 2.4 * (F.col("tenure_months") / 180.0 - 0.5)
         + F.when(contacted_before, -0.8).otherwise(0.0)
-        + 1.5 * (uniform(seed, "affinity", F.col("customer_id"), campaign) - 0.5)
+        + 1.5 * (uniform(seed, "affinity", F.col("customer_id"), F.col("family")) - 0.5)
+        + _feature_logit()
+        + _offer_affinity(seed)
     )
     return 1.0 / (1.0 + F.exp(-logit))
 
 
 def generate_propensities(spark: SparkSession, config: AppConfig, customers: DataFrame) -> DataFrame:
-    """Propensity per customer × campaign × channel, in [0, 1]."""
+    """Propensity per customer × campaign × channel, in [0, 1].
+
+    Offer base × channel lift × the customer's family affinity × channel noise × segment
+    lift × feature effects × (catalogue) the customer's offer affinity, capped at 0.95.
+    """
     seed = config.run.seed
-    campaign_base = {"CROSS_SELLING": 0.045, "SOLUTION": 0.012}
-    channel_lift = {"DEM": 0.35, "SMS": 0.5, "TLS": 3.0}
-    pairs = spark.createDataFrame(
-        [
-            (c, ch, campaign_base.get(c, 0.02) * channel_lift.get(ch, 1.0))
-            for c in config.campaign_names
-            for ch in config.channel_names
-        ],
-        "campaign string, channel string, base double",
-    )
+    pairs = _offer_channel_frame(spark, config)
     key = F.concat_ws("|", F.col("customer_id"), F.col("campaign"), F.col("channel"))
-    # A customer-level affinity shared by all channels plus channel-specific noise.
-    affinity = F.exp((uniform(seed, "affinity", F.col("customer_id"), F.col("campaign")) - 0.5) * 2.5)
+    # A customer-level affinity to the family (the campaign itself in the seed), shared by
+    # all channels and all offers of the family, plus channel-specific noise.
+    affinity = F.exp((uniform(seed, "affinity", F.col("customer_id"), F.col("family")) - 0.5) * 2.5)
     noise = F.exp((uniform(seed, "noise", key) - 0.5) * 1.5)
     segment_lift = (
         F.when(F.col("segment") == "VIP", 1.6)
@@ -431,10 +688,12 @@ def generate_propensities(spark: SparkSession, config: AppConfig, customers: Dat
         .when(F.col("segment") == "SMALL_BUSINESS", 0.9)
         .otherwise(1.0)
     )
-    gas_lift = F.when((F.col("campaign") == "CROSS_SELLING") & ~F.col("has_gas"), 1.4).otherwise(1.0)
-    p = F.least(F.lit(0.95), F.col("base") * affinity * noise * segment_lift * gas_lift)
+    gas_lift = F.when(~F.col("has_gas"), F.col("no_gas_lift")).otherwise(1.0)
+    # exp(0.0) == 1.0 exactly: the seed's propensities are unchanged by the catalogue factors.
+    catalogue_lift = F.exp(_feature_logit() + _offer_affinity(seed))
+    p = F.least(F.lit(0.95), F.col("base") * affinity * noise * segment_lift * gas_lift * catalogue_lift)
     return (
-        customers.select("customer_id", "segment", "has_gas")
+        customers.select("customer_id", "segment", "has_gas", "has_power", "region")
         .crossJoin(F.broadcast(pairs))
         .select("customer_id", "campaign", "channel", F.round(p, 6).alias("propensity"))
     )
