@@ -5,6 +5,13 @@ planned. If no plan exists, the rules contradict each other; if the best plan co
 nobody, only "no contact at all" satisfies them. A deletion filter then drops rules one
 by one while the problem persists, leaving a minimal set of rules to blame.
 
+Without ``min_offers`` rules no solve is needed: every rule then allows the empty plan
+(so nothing contradicts), and a plan with a contact exists exactly when some contact can
+come first on its own — a cell no maximum caps at 0 and no ``only_after`` makes wait for
+another contact (a first contact has nothing before it, and any legal plan's first
+contact, alone, is legal too). That decision is exact and takes microseconds, whatever
+the catalogue's size. With minimum rules, the probe plans the customer.
+
 This is a solver question, so it lives here and not in config loading: the jobs call
 :func:`check_satisfiable` explicitly after a config is loaded. Every probe is bounded
 (``time_budget`` seconds for the whole check): a probe that cannot decide in time blames
@@ -19,15 +26,33 @@ from collections.abc import Sequence
 import numpy as np
 
 from contact_spark.config.policy import PolicyConfig, PolicyError
-from contact_spark.policy.compiler import compile_policy
+from contact_spark.policy.compiler import CompiledPolicy, compile_policy
 
 TIME_BUDGET_SECONDS = 2.0
+
+
+def _first_contact_possible(policy: CompiledPolicy) -> bool:
+    """Some cell can be a plan's only contact (exact when the policy has no minimum)."""
+    banned: set[int] = set()
+    for atom in policy.window_atoms:
+        if atom.kind == "max" and atom.limit == 0:
+            banned.update(atom.cells)
+    for camp in policy.campaign_atoms:
+        if camp.limit == 0:
+            banned.update(camp.cells)
+    for pair in policy.pair_atoms:
+        if pair.kind == "only_after":
+            banned.update(pair.b)
+    return len(banned) < policy.n_cells
 
 
 def _probe(
     policy: PolicyConfig, campaigns: list[str], channels: list[str], horizon: int, deadline: float
 ) -> str | None:
     """``"infeasible"``, ``"silent"`` (only no contact) or None when usable or undecided."""
+    compiled = compile_policy(policy, campaigns, channels)
+    if not any(a.kind == "min" for a in compiled.window_atoms):
+        return None if _first_contact_possible(compiled) else "silent"
     from contact_spark.solver.kernel import solve
     from contact_spark.solver.problem import ErrorCode, KernelBatch
 
@@ -42,7 +67,7 @@ def _probe(
         price=-np.ones((horizon, c, h)),  # a negative price is a bonus: +1 per contact
     )
     seconds = max(0.05, deadline - time.monotonic())
-    result = solve(compile_policy(policy, campaigns, channels), batch, time_limit=seconds)
+    result = solve(compiled, batch, time_limit=seconds)
     if result.status[0] == ErrorCode.INFEASIBLE:
         return "infeasible"
     if result.status[0] != ErrorCode.OK:

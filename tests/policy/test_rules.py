@@ -221,3 +221,32 @@ def test_loading_a_config_imports_no_solver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_catalogue_without_minimum_rules_is_checked_by_reasoning_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """catalogue_50 (50 offers x 4 channels, 28 rules, no min_offers): whether some contact
+    can come first is decided on the compiled rules; no solver is ever called."""
+    from pathlib import Path
+
+    import contact_spark.solver.kernel as kernel
+    from contact_spark.config import load_config
+
+    def no_solve(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the satisfiability check ran a solver")
+
+    monkeypatch.setattr(kernel, "solve", no_solve)
+    config = load_config(Path(__file__).resolve().parents[2] / "conf/examples/catalogue_50.yaml")
+    check_satisfiable(config.policy, list(config.campaigns), list(config.channels), config.run.horizon_months)
+
+
+def test_only_after_everywhere_leaves_no_first_contact_and_is_named() -> None:
+    """Every contact waits for an earlier one: no plan can start, so none has a contact."""
+    policy = parse(
+        "rules:\n"
+        "  - {name: dem_after_sms, type: only_after, a: {channels: [SMS]}, b: {channels: [DEM, TLS]}}\n"
+        "  - {name: sms_after_dem, type: only_after, a: {channels: [DEM]}, b: {channels: [SMS]}}\n"
+        "  - {name: harmless, type: max_offers, window_months: 2, limit: 5}\n"
+    )
+    with pytest.raises(PolicyError) as info:
+        check_satisfiable(policy, CAMPAIGNS, CHANNELS)
+    assert info.value.rule_name == "dem_after_sms, sms_after_dem"
