@@ -9,8 +9,9 @@ A plan row is ``(customer_id, month, campaign, channel, contact)``. The checks:
 * ``eligibility`` – the (customer, campaign, channel) candidate exists and is eligible;
 * ``best_contact``– the contact is the customer's best contact for the channel (highest score
                     in ``best_contacts``, of the channel's contact kind);
-* ``policy``      – every For-Each-Customer rule of ``config.policy``, windows reaching back
-                    over the contact history (month index < 0) before the first month;
+* ``policy``      – every For-Each-Customer rule of ``config.policy`` (an unknown rule type
+                    raises), windows reaching back over the contact history (month index
+                    < 0) before the first month;
 * ``capacity``    – every capacity (contacts / sum / average, month exceptions) and spread
                     rule, with zero tolerance: sums are exact decimals, not floats.
 
@@ -388,6 +389,8 @@ def _tag(events: DataFrame, specs: DataFrame, cells: str) -> DataFrame:
     return events.join(F.broadcast(specs), F.array_contains(F.col(cells), cell))
 
 
+# Rule types with one ``campaigns`` x ``channels`` scope; every other type is a pair rule.
+SCOPED_RULE_TYPES = ("max_offers", "min_offers", "max_packages", "max_campaigns")
 _SPEC_SCHEMA = (
     "rule string, type string, w int, limit int, per_campaign boolean, per_channel boolean, "
     "cells array<string>, a_cells array<string>, b_cells array<string>"
@@ -399,7 +402,7 @@ def _specs(spark: SparkSession, config: AppConfig, types: tuple[str, ...]) -> Da
     for rule in config.policy.rules:
         if rule.type not in types:
             continue
-        scoped = rule.type in ("max_offers", "min_offers", "max_packages")
+        scoped = rule.type in SCOPED_RULE_TYPES
         rows.append(
             (
                 rule.name,
@@ -502,6 +505,74 @@ def _window_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -> 
                 F.lit(", "),
                 F.col("planned_in").cast("string"),
                 F.lit(" planned)"),
+                F.when(F.col("copy") != "", F.concat(F.lit(" for "), F.col("copy"))).otherwise(F.lit("")),
+            ),
+        )
+    ]
+
+
+def _campaign_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -> list[DataFrame]:
+    """max_campaigns, all rules in one pass.
+
+    A campaign counts once per window however many of the window's months (history
+    included) contact it, so the window total is a set size, not a sum: each row is one
+    (rule copy, month, campaign) and ``collect_set`` of the campaigns over the range frame
+    ``m-w+1 .. m`` gives the window ending at ``m``. As for max_offers, only windows ending
+    at a month with a contact in scope are checked (a violating window contains one ending
+    at its latest contact with the same campaigns) and a window needs a planned contact.
+    """
+    specs = _specs(spark, config, ("max_campaigns",))
+    if specs is None:
+        return []
+    per_campaign = (
+        _tag(events, specs, "cells")
+        # per_campaign is refused for this type by the config; per_channel splits by channel.
+        .withColumn("copy", _copy_key(F.lit(False), F.col("per_channel")))
+        .groupBy("customer_id", "rule", "w", "limit", "copy", "m", "campaign")
+        .agg(F.max(F.col("planned").cast("int")).alias("p"))
+    )
+    months = Window.partitionBy("customer_id", "rule", "copy").orderBy("m")
+    widths = sorted({r.window_months for r in config.policy.rules if r.type == "max_campaigns"})
+
+    def over_window(agg: Column) -> Column:
+        frames = [(w, agg.over(months.rangeBetween(-(w - 1), 0))) for w in widths]
+        out = F.when(F.col("w") == frames[0][0], frames[0][1])
+        for width, framed in frames[1:]:
+            out = out.when(F.col("w") == width, framed)
+        return out
+
+    windows = (
+        per_campaign.select(
+            "customer_id",
+            "rule",
+            "limit",
+            "w",
+            "copy",
+            "m",
+            over_window(F.collect_set("campaign")).alias("_campaigns"),
+            over_window(F.sum("p")).alias("planned_in"),
+        )
+        .filter(F.col("m") >= 0)
+        .filter((F.col("planned_in") > 0) & (F.size("_campaigns") > F.col("limit")))
+        # Rows of one month share the range frame: one violation per window.
+        .dropDuplicates(["customer_id", "rule", "copy", "m"])
+    )
+    return [
+        _violations(
+            windows,
+            F.col("rule"),
+            "policy",
+            _month_of(F.col("m"), config),
+            F.concat(
+                F.lit("max_campaigns: "),
+                F.size("_campaigns").cast("string"),
+                F.lit(" campaigns ("),
+                F.array_join(F.array_sort("_campaigns"), ", "),
+                F.lit(") in the "),
+                F.col("w").cast("string"),
+                F.lit("-month window ending here (limit "),
+                F.col("limit").cast("string"),
+                F.lit(")"),
                 F.when(F.col("copy") != "", F.concat(F.lit(" for "), F.col("copy"))).otherwise(F.lit("")),
             ),
         )
@@ -641,10 +712,33 @@ def _pair_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -> li
     return [bad_pairs, bad_after]
 
 
+HANDLED_RULE_TYPES = (
+    "max_offers",
+    "max_packages",
+    "max_campaigns",
+    "min_offers",
+    "never_together",
+    "never_followed_by",
+    "only_after",
+)
+
+
 def check_policy(
     spark: SparkSession, events: DataFrame, population: DataFrame, config: AppConfig
 ) -> list[DataFrame]:
-    out = _window_rules(spark, events, config) + _pair_rules(spark, events, config)
+    """Every policy rule's violations; raises for a rule type no check here handles.
+
+    Failing loudly matters: a rule type added to the config but not to the validator
+    would otherwise pass every plan unchecked.
+    """
+    unknown = sorted({r.type for r in config.policy.rules} - set(HANDLED_RULE_TYPES))
+    if unknown:
+        raise ContactSparkError(f"the plan validator has no check for policy rule type(s) {unknown}")
+    out = (
+        _window_rules(spark, events, config)
+        + _campaign_rules(spark, events, config)
+        + _pair_rules(spark, events, config)
+    )
     for rule in config.policy.rules:
         if rule.type == "min_offers":
             out.append(_min_rule(spark, events, population, rule, config))
