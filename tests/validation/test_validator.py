@@ -394,7 +394,7 @@ def test_max_campaigns_counts_distinct_campaigns_history_included(lean_spark: Sp
 
 def test_a_policy_rule_type_without_a_check_is_refused(spark: SparkSession) -> None:
     """A rule type the validator does not know must fail the validation, not pass every plan."""
-    from contact_spark.validation.checks import check_policy
+    from contact_spark.validation.policy import check_policy
 
     base = config_with([], [])
     bogus = SimpleNamespace(name="mystery", type="max_mystery", window_months=1)
