@@ -11,7 +11,8 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 from spark_conf import LEAN, temporary_conf
 
-from contact_spark.baseline.greedy import greedy_plan, running_sum
+from contact_spark.baseline.capacity import running_sum
+from contact_spark.baseline.greedy import greedy_plan
 from contact_spark.config import load_config
 from contact_spark.validation import ValidationInputs, validate_plan
 
