@@ -208,7 +208,7 @@ def _campaign_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -
         # per_campaign is refused for this type by the config; per_channel splits by channel.
         .withColumn("copy", _copy_key(F.lit(False), F.col("per_channel")))
         .groupBy("customer_id", "rule", "w", "limit", "copy", "m", "campaign")
-        .agg(F.max(F.col("planned").cast("int")).alias("p"))
+        .agg(F.sum(F.when(F.col("planned"), F.col("n")).otherwise(0)).alias("p"))
     )
     months = Window.partitionBy("customer_id", "rule", "copy").orderBy("m")
     widths = sorted({r.window_months for r in config.policy.rules if r.type == "max_campaigns"})
@@ -251,7 +251,11 @@ def _campaign_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -
                 F.col("w").cast("string"),
                 F.lit("-month window ending here (limit "),
                 F.col("limit").cast("string"),
-                F.lit(")"),
+                F.lit(", "),
+                # The planned contacts, as for max_offers: a planned contact added to a window
+                # already over the limit (its campaign already counted) changes the row too.
+                F.col("planned_in").cast("string"),
+                F.lit(" planned)"),
                 F.when(F.col("copy") != "", F.concat(F.lit(" for "), F.col("copy"))).otherwise(F.lit("")),
             ),
         )

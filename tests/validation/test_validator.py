@@ -384,11 +384,12 @@ def test_max_campaigns_counts_distinct_campaigns_history_included(lean_spark: Sp
     ]
     details = {(v["customer_id"], v["month"]): v["detail"] for v in found}
     assert details[("history", m(0))] == (
-        "max_campaigns: 2 campaigns (CROSS_SELLING, SOLUTION) in the 2-month window ending here (limit 1)"
+        "max_campaigns: 2 campaigns (CROSS_SELLING, SOLUTION) in the 2-month window ending here "
+        "(limit 1, 1 planned)"
     )
     assert details[("one_channel", m(2))] == (
         "max_campaigns: 2 campaigns (CROSS_SELLING, SOLUTION) in the 1-month window ending here "
-        "(limit 1) for TLS"
+        "(limit 1, 2 planned) for TLS"
     )
 
 
