@@ -30,7 +30,7 @@ from contact_spark.explain.decisions import contact_decisions
 from contact_spark.io.tables import TableStore
 from contact_spark.spark import get_spark
 from contact_spark.stages import run_stage
-from contact_spark.validation.checks import validate_plan
+from contact_spark.validation.run import validate_plan
 from contact_spark.validation.stage import BASELINE_VIOLATIONS, stored_inputs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

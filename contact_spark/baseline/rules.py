@@ -7,7 +7,7 @@ more contact given the customer's other contacts.
 
 A customer's contacts are a dense ``counts[L, K]`` array: row ``m + offset`` holds month
 ``m`` (history ``m < 0``, plan ``0 … H−1``), row 0 every older past contact (only an
-``only_after`` rule without lookback reaches that far); column ``k = campaign_index × H +
+``only_after`` rule without lookback reaches that far); column ``k = campaign_index × n_channels +
 channel_index`` in configuration order (the solver's cell order).
 """
 
@@ -21,7 +21,9 @@ import numpy as np
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 
-MAX_OFFERS, MAX_PACKAGES, NEVER_TOGETHER, NEVER_FOLLOWED_BY, ONLY_AFTER, MIN_OFFERS = range(6)
+MAX_OFFERS, MAX_PACKAGES, NEVER_TOGETHER, NEVER_FOLLOWED_BY, ONLY_AFTER, MIN_OFFERS, MAX_CAMPAIGNS = range(7)
+# Every rule type the kernels handle; rule_arrays refuses any other (a rule silently
+# skipped here would let the greedy plan break it).
 TYPE_CODES = {
     "max_offers": MAX_OFFERS,
     "max_packages": MAX_PACKAGES,
@@ -29,12 +31,19 @@ TYPE_CODES = {
     "never_followed_by": NEVER_FOLLOWED_BY,
     "only_after": ONLY_AFTER,
     "min_offers": MIN_OFFERS,
+    "max_campaigns": MAX_CAMPAIGNS,
 }
+# Types with one campaigns x channels scope (``cells``); the others are pair rules (a, b).
+SCOPED_TYPES = ("max_offers", "min_offers", "max_packages", "max_campaigns")
 MAX_RULES = 62  # one bit per rule in an int64 mask
 
 
 class TooManyRulesError(ContactSparkError):
     """The policy has more rules than the greedy's bit mask holds."""
+
+
+class UnknownRuleTypeError(ContactSparkError):
+    """The policy has a rule type the greedy's kernels do not implement."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,11 @@ def rule_arrays(config: AppConfig) -> RuleArrays:
     empty = np.zeros(n_k, dtype=bool)
     depth = 0
     kind, window, limit, pc, ph, cells, a, b = [], [], [], [], [], [], [], []
+    unknown = sorted({r.type for r in rules} - set(TYPE_CODES))
+    if unknown:
+        raise UnknownRuleTypeError(f"the greedy baseline has no check for policy rule type(s) {unknown}")
     for r in rules:
-        scoped = r.type in ("max_offers", "min_offers", "max_packages")
+        scoped = r.type in SCOPED_TYPES
         w = r.window_months
         kind.append(TYPE_CODES[r.type])
         window.append(-1 if w is None else w)
@@ -135,11 +147,43 @@ def _window_total(counts, r, k, lo, hi, packages, cells, pc, ph, n_h):  # type: 
 
 
 @nb.njit(cache=True)
+def _campaigns_with(counts, r, k, lo, hi, cells, ph, n_h):  # type: ignore[no-untyped-def]
+    """Distinct campaigns of rule ``r``'s copy of cell ``k`` in rows ``lo … hi`` once one
+    more contact of ``k`` is added.
+
+    A campaign counts once however many months and channels of the window it has; the
+    new contact adds its campaign unless the window already has it. Only per_channel
+    splits a max_campaigns rule (the config refuses per_campaign).
+    """
+    n_k = counts.shape[1]
+    n_c = n_k // n_h
+    seen = 0
+    for c in range(n_c):
+        if c == k // n_h:
+            seen += 1  # the new contact's own campaign
+            continue
+        for h in range(n_h):
+            k2 = c * n_h + h
+            if not cells[r, k2] or (ph[r] and h != k % n_h):
+                continue
+            found = False
+            for row in range(lo, hi + 1):
+                if counts[row, k2] > 0:
+                    found = True
+                    break
+            if found:
+                seen += 1
+                break
+    return seen
+
+
+@nb.njit(cache=True)
 def blocking(counts, t, k, kind, window, limit, pc, ph, cells, a, b, horizon, n_h, offset):  # type: ignore[no-untyped-def]
     """Bit mask of the max/pair rules that one more contact ``(t, k)`` would break.
 
     Semantics are the validator's: windows ending at ``t … t+w−1`` (inside the horizon,
-    history included) for max_offers/max_packages; a different contact less than ``w``
+    history included) for max_offers/max_packages/max_campaigns (distinct campaigns: the
+    new contact's campaign counts once, even if the window already has it); a different contact less than ``w``
     months apart for never_together; a ``b`` 1…w months after an ``a`` (either side
     being the new one) for never_followed_by; an earlier ``a`` within the lookback for a
     ``b`` of only_after. min_offers never blocks.
@@ -162,6 +206,15 @@ def blocking(counts, t, k, kind, window, limit, pc, ph, cells, a, b, horizon, n_
             for e in range(t, min(t + w - 1, horizon - 1) + 1):
                 lo = e - w + 1 + offset
                 if _window_total(counts, r, k, lo, e + offset, ty == 1, cells, pc, ph, n_h) + own > limit[r]:
+                    hit = True
+                    break
+        elif ty == 6:
+            if not cells[r, k]:
+                continue
+            # Every window holding t: ends t … t+w−1 inside the horizon, history included.
+            for e in range(t, min(t + w - 1, horizon - 1) + 1):
+                lo = e - w + 1 + offset
+                if _campaigns_with(counts, r, k, lo, e + offset, cells, ph, n_h) > limit[r]:
                     hit = True
                     break
         elif ty == 2:

@@ -37,7 +37,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.baseline import rules as R
-from contact_spark.baseline.greedy import customer_frame, with_plan
+from contact_spark.baseline.customers import customer_frame, with_plan
 from contact_spark.capacity.constraints import expand_capacities
 from contact_spark.config.models import AppConfig
 from contact_spark.planning.frame import Layout

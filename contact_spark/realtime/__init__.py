@@ -1,6 +1,7 @@
 """Real-time contact check: allowed / not allowed with reasons, from a Delta snapshot (docs/realtime.md)."""
 
 from contact_spark.realtime.check import check, confirm
+from contact_spark.realtime.holder import SnapshotHolder
 from contact_spark.realtime.models import (
     Confirmation,
     ContactRefusedError,
@@ -9,7 +10,7 @@ from contact_spark.realtime.models import (
     Reason,
     SnapshotError,
 )
-from contact_spark.realtime.snapshot import REALTIME_SCHEMA, REALTIME_TABLE, Snapshot, SnapshotHolder
+from contact_spark.realtime.snapshot import REALTIME_SCHEMA, REALTIME_TABLE, Snapshot
 
 __all__ = [
     "REALTIME_SCHEMA",

@@ -2,7 +2,7 @@
 
 Needs the ``serve`` extra (FastAPI, uvicorn). Bad input is a 4xx JSON error
 ``{"error": "<one line>"}``; a refused confirm is ``409`` with the decision. The
-:class:`~contact_spark.realtime.snapshot.SnapshotHolder` swaps in a reloaded snapshot when
+:class:`~contact_spark.realtime.holder.SnapshotHolder` swaps in a reloaded snapshot when
 the tables change (``POST /refresh``, or periodically: ``jobs/realtime.py serve --refresh-seconds``).
 """
 
@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contact_spark.realtime.check import check
+from contact_spark.realtime.holder import SnapshotHolder
 from contact_spark.realtime.models import Confirmation, ContactRefusedError, Decision, RealtimeError
-from contact_spark.realtime.snapshot import SnapshotHolder
 
 
 class CheckRequest(BaseModel):

@@ -1,7 +1,7 @@
 """The contact-policy rules evaluated for one new contact of one customer, in plain Python.
 
 The semantics are those of ``contact_spark/policy/README.md`` as the independent validator
-(:mod:`contact_spark.validation.checks`) implements them. ``events`` is the customer's
+(:mod:`contact_spark.validation`) implements them. ``events`` is the customer's
 world *after* the checked contact is added: ``{(month, campaign, channel): count}`` over
 absolute month numbers (``year * 12 + month - 1``), history, confirmed real-time contacts
 and the plan together. A rule is broken by the new contact at month ``t`` in cell ``c`` when
@@ -9,6 +9,9 @@ and the plan together. A rule is broken by the new contact at month ``t`` in cel
 * ``max_offers`` / ``max_packages``: a window of ``w`` months containing ``t`` holds more than
   ``limit`` contacts (packages) of ``c``'s rule copy. A window already over its limit because
   of the history is broken too: history is never repaired, the plan adds nothing to it;
+* ``max_campaigns``: a window of ``w`` months containing ``t`` holds more than ``limit``
+  distinct campaigns in the scope of ``c``'s rule copy (``per_channel`` only); a campaign
+  in several months or channels of the window counts once, history included;
 * ``never_together``: another contact (a different (month, campaign, channel)) on the other
   side of the pair, in the same copy, is less than ``w`` months away;
 * ``never_followed_by``: ``c`` is in ``b`` and an ``a`` contact is 1..``w`` months earlier, or
@@ -16,7 +19,9 @@ and the plan together. A rule is broken by the new contact at month ``t`` in cel
 * ``only_after``: ``c`` is in ``b`` and no ``a`` contact of the same copy is in an earlier month
   (at most ``w`` months before when ``w`` is set).
 
-``min_offers`` rules never forbid a contact and are not compiled here.
+``min_offers`` rules never forbid a contact and are not compiled here. Any rule type
+not listed here is refused by :class:`PolicyIndex` (a rule skipped in silence would let
+the real-time check allow contacts the plan's validator refuses).
 """
 
 from __future__ import annotations
@@ -26,9 +31,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from contact_spark.config.policy import ANY, PolicyConfig, Scope
+from contact_spark.errors import ContactSparkError
 
 Cell = tuple[str, str]
 EventKey = tuple[int, str, str]
+# Rule types with one campaigns x channels scope, and with a pair of scopes (a, b).
+WINDOW_TYPES = ("max_offers", "max_packages", "max_campaigns")
+PAIR_TYPES = ("never_together", "never_followed_by", "only_after")
+
+
+class UnknownRuleTypeError(ContactSparkError):
+    """The policy has a rule type the real-time check does not implement."""
 
 
 def month_label(month: int) -> str:
@@ -52,7 +65,7 @@ class RuleSpec:
     limit: int | None
     per_campaign: bool
     per_channel: bool
-    cells: frozenset[Cell] = frozenset()  # max_offers / max_packages scope
+    cells: frozenset[Cell] = frozenset()  # max_offers / max_packages / max_campaigns scope
     a: frozenset[Cell] = frozenset()  # pair rules
     b: frozenset[Cell] = frozenset()
 
@@ -85,7 +98,7 @@ class PolicyIndex:
         for rule in policy.rules:
             if rule.type == "min_offers":
                 continue  # a minimum never forbids a contact
-            if rule.type in ("max_offers", "max_packages"):
+            if rule.type in WINDOW_TYPES:
                 specs.append(
                     RuleSpec(
                         rule.name,
@@ -97,7 +110,7 @@ class PolicyIndex:
                         cells=_cells(rule.scope, campaigns, channels),  # type: ignore[union-attr]
                     )
                 )
-            else:
+            elif rule.type in PAIR_TYPES:
                 specs.append(
                     RuleSpec(
                         rule.name,
@@ -109,6 +122,10 @@ class PolicyIndex:
                         a=_cells(rule.a, campaigns, channels),  # type: ignore[union-attr]
                         b=_cells(rule.b, campaigns, channels),  # type: ignore[union-attr]
                     )
+                )
+            else:
+                raise UnknownRuleTypeError(
+                    f"policy rule '{rule.name}': the real-time check has no evaluation for type '{rule.type}'"
                 )
         self.rules = tuple(specs)
         self.by_cell: dict[Cell, tuple[RuleSpec, ...]] = {
@@ -128,11 +145,13 @@ class PolicyIndex:
 def _evaluate(rule: RuleSpec, events: Mapping[EventKey, int], t: int, cell: Cell) -> str | None:
     if rule.type in ("max_offers", "max_packages"):
         return _window(rule, events, t, cell)
+    if rule.type == "max_campaigns":
+        return _campaigns(rule, events, t, cell)
     if rule.type == "never_together":
         return _together(rule, events, t, cell)
     if rule.type == "never_followed_by":
         return _followed(rule, events, t, cell)
-    return _only_after(rule, events, t, cell)
+    return _only_after(rule, events, t, cell)  # PolicyIndex admits no other type
 
 
 def _window(rule: RuleSpec, events: Mapping[EventKey, int], t: int, cell: Cell) -> str | None:
@@ -167,6 +186,31 @@ def _window(rule: RuleSpec, events: Mapping[EventKey, int], t: int, cell: Cell) 
     return (
         f"{rule.type}: {total} {unit} in the {w}-month window {span} with this one "
         f"(limit {limit}){rule.copy_label(cell)}"
+    )
+
+
+def _campaigns(rule: RuleSpec, events: Mapping[EventKey, int], t: int, cell: Cell) -> str | None:
+    w = int(rule.window or 1)
+    limit = int(rule.limit or 0)
+    seen: dict[int, set[str]] = defaultdict(set)  # month -> campaigns of the rule copy
+    for (m, campaign, channel), n in events.items():
+        other = (campaign, channel)
+        if n > 0 and abs(m - t) < w and other in rule.cells and rule.same_copy(cell, other):
+            seen[m].add(campaign)
+    worst: tuple[int, int, list[str]] | None = None
+    # Every window containing t, as for max_offers; the window's campaigns are a set union,
+    # so a campaign in several of its months counts once.
+    for end in range(t, t + w):
+        campaigns = sorted(set().union(*(seen.get(s, set()) for s in range(end - w + 1, end + 1))))
+        if len(campaigns) > limit and (worst is None or len(campaigns) > worst[0]):
+            worst = (len(campaigns), end, campaigns)
+    if worst is None:
+        return None
+    total, end, campaigns = worst
+    span = month_label(end) if w == 1 else f"{month_label(end - w + 1)}..{month_label(end)}"
+    return (
+        f"max_campaigns: {total} campaigns ({', '.join(campaigns)}) in the {w}-month window {span} "
+        f"with this one (limit {limit}){rule.copy_label(cell)}"
     )
 
 

@@ -16,7 +16,6 @@ Contacts confirmed by this process are kept beside the tables and survive the ca
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -67,8 +66,6 @@ REALTIME_SCHEMA = pa.schema(
 # on purpose: a full garbage collection walks every cached state (~5 µs of CPU each, so
 # 10,000 states would be a 50 ms pause), and building a state takes ~0.2 ms anyway.
 DEFAULT_CACHE_SIZE = 1_000
-
-log = logging.getLogger(__name__)
 
 
 def month_number(day: dt.date) -> int:
@@ -484,53 +481,3 @@ class Snapshot:
             self.confirmed_ids.add(row["check_id"])
             self.usage[key] = self.usage.get(key, 0) + 1
             self._states.pop(row["customer_id"], None)  # rebuilt with the new contact on next use
-
-
-class SnapshotHolder:
-    """The current snapshot of a long-running service, refreshed when its tables change.
-
-    Confirmations go through the holder so that none is lost while a refresh swaps the
-    snapshot: the fresh one is loaded without blocking anything, then the contacts
-    confirmed meanwhile are replayed into it and it is swapped in, both under the lock
-    every confirmation takes.
-    """
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self._refreshing = threading.Lock()
-        self._writing = threading.Lock()
-
-    def confirm(self, *args: Any, **kwargs: Any) -> Any:
-        """:func:`contact_spark.realtime.confirm` on the current snapshot."""
-        from contact_spark.realtime.check import confirm
-
-        with self._writing:
-            return confirm(self.snapshot, *args, **kwargs)
-
-    def refresh(self, force: bool = False) -> bool:
-        """Reload when a table changed (or ``force``); True when a new snapshot was swapped in."""
-        with self._refreshing:
-            old = self.snapshot
-            if not force and not old.is_stale():
-                return False
-            fresh = Snapshot.load(old.config, old.run_id, old.base, old._cache_size)
-            with self._writing:
-                fresh.replay(self.snapshot.journal)
-                self.snapshot = fresh
-            log.info("snapshot of run %s reloaded: %s", old.run_id, fresh.versions)
-            return True
-
-    def start_refresher(self, seconds: float) -> threading.Event:
-        """Refresh every ``seconds`` in a daemon thread; set the returned event to stop it."""
-        stop = threading.Event()
-
-        def loop() -> None:
-            while not stop.wait(seconds):
-                try:
-                    self.refresh()
-                except Exception as exc:  # keep serving the last good snapshot
-                    text = str(exc).strip().splitlines()
-                    log.warning("snapshot refresh failed: %s", text[0] if text else type(exc).__name__)
-
-        threading.Thread(target=loop, name="snapshot-refresh", daemon=True).start()
-        return stop

@@ -5,13 +5,9 @@ the rule *models* are read from the configuration and every check is written aga
 Spark, so a bug in the optimizer cannot hide behind the same bug in its checker.
 """
 
-from contact_spark.validation.checks import (
-    VIOLATION_SCHEMA,
-    PlanValidationError,
-    ValidationInputs,
-    capacity_usage,
-    validate_plan,
-)
+from contact_spark.validation.capacity import capacity_usage
+from contact_spark.validation.frames import VIOLATION_SCHEMA
+from contact_spark.validation.run import PlanValidationError, ValidationInputs, validate_plan
 
 __all__ = [
     "VIOLATION_SCHEMA",

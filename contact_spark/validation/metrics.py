@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.io.tables import TableStore
-from contact_spark.validation.checks import capacity_usage, plan_attributes
+from contact_spark.validation.capacity import capacity_usage, plan_attributes
 
 METRICS_TABLE = "run_metrics"
 METRIC_COLUMNS = (

@@ -12,13 +12,8 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.io.tables import TableStore
-from contact_spark.validation.checks import (
-    ERROR,
-    WARNING,
-    PlanValidationError,
-    ValidationInputs,
-    validate_plan,
-)
+from contact_spark.validation.frames import ERROR, WARNING
+from contact_spark.validation.run import PlanValidationError, ValidationInputs, validate_plan
 
 log = logging.getLogger(__name__)
 

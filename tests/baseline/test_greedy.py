@@ -11,7 +11,8 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 from spark_conf import LEAN, temporary_conf
 
-from contact_spark.baseline.greedy import greedy_plan, running_sum
+from contact_spark.baseline.capacity import running_sum
+from contact_spark.baseline.greedy import greedy_plan
 from contact_spark.config import load_config
 from contact_spark.validation import ValidationInputs, validate_plan
 
@@ -143,3 +144,59 @@ def test_greedy_cuts_maxima_fills_minimums_and_passes_the_validator(lean: SparkS
     inputs = ValidationInputs(plan, people, eligibility, best_contacts, history)
     assert validate_plan(spark, config, inputs, "g").collect() == []
     plan.unpersist()
+
+
+def test_greedy_keeps_one_campaign_per_window_history_included(lean: SparkSession) -> None:
+    """max_campaigns (2-month window, limit 1) in the greedy, checked by the validator.
+
+    SOLUTION is the better campaign (higher propensity), but a CROSS_SELLING e-mail of
+    2026-12 is in the window ending 2027-01, so SOLUTION is blocked in January; CROSS_SELLING
+    is then planned in January, which blocks SOLUTION in February, and so on: the same
+    campaign every month counts once per window, so all 12 months get CROSS_SELLING.
+    Without the history the greedy plans SOLUTION every month.
+    """
+    spark = lean
+    config = load_config(
+        overrides={
+            "policy.rules": [
+                {"name": "one_campaign_2m", "type": "max_campaigns", "window_months": 2, "limit": 1}
+            ],
+            "capacities.rules": [],
+            "capacities.spread": [],
+            "eligibility.rules": [],
+        }
+    )
+    kind, value = KINDS["DEM"]
+    elig = [
+        ("C1", campaign, channel, channel == "DEM", [] if channel == "DEM" else ["X"], p, p * 100, value)
+        for campaign, p in (("CROSS_SELLING", 0.3), ("SOLUTION", 0.5))
+        for channel in KINDS
+    ]
+    eligibility = spark.createDataFrame(
+        elig,
+        "customer_id string, campaign string, channel string, eligible boolean, reasons array<string>, "
+        "propensity double, expected_value double, contact string",
+    )
+    people = spark.createDataFrame(
+        [("C1", "HC1", "MASS", False, False, True, False, False, False)],
+        "customer_id string, household_id string, segment string, churn_risk boolean, outbound boolean, "
+        "privacy_consent boolean, optout_dem boolean, optout_sms boolean, optout_tls boolean",
+    )
+    best = spark.createDataFrame(
+        [("C1", "DEM", "KC1DEM", value, kind, 900)],
+        "customer_id string, channel string, contact_id string, value string, contact_kind string, score int",
+    )
+    schema = "customer_id string, contact_date date, campaign string, channel string"
+    for history, campaign in (
+        (
+            spark.createDataFrame([("C1", dt.date(2026, 12, 3), "CROSS_SELLING", "DEM")], schema),
+            "CROSS_SELLING",
+        ),
+        (spark.createDataFrame([], schema), "SOLUTION"),
+    ):
+        plan = greedy_plan(spark, config, eligibility, history, people, "g").cache()
+        rows = sorted((r["month"], r["campaign"], r["channel"]) for r in plan.collect())
+        assert rows == [(dt.date(2027, t + 1, 1), campaign, "DEM") for t in range(12)]
+        inputs = ValidationInputs(plan, people, eligibility, best, history)
+        assert validate_plan(spark, config, inputs, "g").collect() == []
+        plan.unpersist()

@@ -118,3 +118,64 @@ def test_every_cell_is_planned_or_has_a_specific_reason(spark: SparkSession) -> 
     assert "priced out (attribution)" in details[("C2", "CROSS_SELLING", "SMS")]
     assert "one_campaign_per_month: 12 month(s)" in details[("C1", "CROSS_SELLING", "DEM")]
     found.unpersist()
+
+
+def test_max_campaigns_blocks_by_history_and_counts_a_campaign_once(spark: SparkSession) -> None:
+    """POLICY:<max_campaigns rule> is found like any max rule (the greedy's checker):
+
+    Both customers have CROSS_SELLING e-mails planned in 2027-03, -05, -07, -09, -11 and a
+    rule "at most one campaign in every 2 months". A SOLUTION e-mail is blocked in every
+    month but January by the planned e-mails; C1's CROSS_SELLING e-mail of 2026-12 also
+    blocks January (its window 2026-12..2027-01 would hold two campaigns): POLICY for C1,
+    TRADE_OFF for C2 (allowed in January, worth it, no capacity). A CROSS_SELLING SMS is
+    the same campaign again, which counts once: never blocked, TRADE_OFF for both.
+    """
+    config = load_config(
+        overrides={
+            "policy.rules": [
+                {"name": "one_campaign_2m", "type": "max_campaigns", "window_months": 2, "limit": 1}
+            ],
+            "capacities.rules": [],
+            "capacities.spread": [],
+        }
+    )
+    open_cells = {("CROSS_SELLING", "DEM"), ("CROSS_SELLING", "SMS"), ("SOLUTION", "DEM")}
+    eligibility = spark.createDataFrame(
+        [
+            (
+                cid,
+                c,
+                h,
+                (c, h) in open_cells,
+                [] if (c, h) in open_cells else ["X"],
+                0.3,
+                0.3 * VALUE[c] - COST[h],
+            )
+            for cid in ("C1", "C2")
+            for c, h in CELLS
+        ],
+        "customer_id string, campaign string, channel string, eligible boolean, reasons array<string>, "
+        "propensity double, expected_value double",
+    )
+    plan = spark.createDataFrame(
+        [(cid, m(t), "CROSS_SELLING", "DEM") for cid in ("C1", "C2") for t in (2, 4, 6, 8, 10)],
+        "customer_id string, month date, campaign string, channel string",
+    )
+    history = spark.createDataFrame(
+        [("C1", dt.date(2026, 12, 9), "CROSS_SELLING", "DEM")],
+        "customer_id string, contact_date date, campaign string, channel string",
+    )
+    found = {
+        (r["customer_id"], r["campaign"], r["channel"]): (r["reason_code"], r["detail"])
+        for r in contact_decisions(spark, config, eligibility, plan, history, "r1").collect()
+    }
+    codes = {key: code for key, (code, _) in found.items() if code != "X"}
+    assert codes == {
+        ("C1", "CROSS_SELLING", "DEM"): "PLANNED",
+        ("C1", "CROSS_SELLING", "SMS"): "TRADE_OFF",
+        ("C1", "SOLUTION", "DEM"): "POLICY:one_campaign_2m",
+        ("C2", "CROSS_SELLING", "DEM"): "PLANNED",
+        ("C2", "CROSS_SELLING", "SMS"): "TRADE_OFF",
+        ("C2", "SOLUTION", "DEM"): "TRADE_OFF",
+    }
+    assert found[("C1", "SOLUTION", "DEM")][1].endswith("one_campaign_2m: 12 month(s)")

@@ -360,3 +360,24 @@ def test_a_triggered_campaign_is_allowed_only_on_the_channels_and_months_its_eve
     assert rules(check(snap, "MOVER", "MOVING_HOME", "DEM", FEB)) == {"trigger_window:MOVING_HOME"}
     assert codes(check(snap, "STAYER", "MOVING_HOME", "SMS", FEB)) == {"TRIGGER_NOT_ACTIVE"}
     assert check(snap, "STAYER", "CROSS_SELLING", "SMS", FEB).allowed
+
+
+def test_max_campaigns_refuses_a_second_campaign_in_the_window(tmp_path: Path) -> None:
+    """The snapshot's check applies max_campaigns over history and plan: C1 was e-mailed
+    CROSS_SELLING in 2026-12 and has a CROSS_SELLING SMS planned in 2027-03. With at most
+    one campaign in every 2 months, SOLUTION is refused in January (history) and in February
+    and March (the planned SMS), allowed in May; CROSS_SELLING again is allowed in January
+    (the same campaign counts once)."""
+    one_campaign = [{"name": "one_campaign_2m", "type": "max_campaigns", "window_months": 2, "limit": 1}]
+    snap = snapshot_of(
+        tmp_path,
+        [customer_row("C1")],
+        history=[("C1", -1, "CROSS_SELLING", "DEM")],
+        plan=[("C1", 2, "CROSS_SELLING", "SMS")],
+        policy=one_campaign,
+    )
+    assert rules(check(snap, "C1", "SOLUTION", "DEM", JAN)) == {"one_campaign_2m"}
+    assert rules(check(snap, "C1", "SOLUTION", "DEM", FEB)) == {"one_campaign_2m"}
+    assert rules(check(snap, "C1", "SOLUTION", "TLS", MAR)) == {"one_campaign_2m"}
+    assert check(snap, "C1", "SOLUTION", "DEM", dt.date(2027, 5, 2)).allowed
+    assert check(snap, "C1", "CROSS_SELLING", "TLS", JAN).allowed

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from pyspark.sql import functions as F
 from spark_conf import LEAN, temporary_conf
 
 from contact_spark.config import AppConfig, load_config
+from contact_spark.errors import ContactSparkError
 from contact_spark.validation import ValidationInputs, validate_plan
 
 CHANNEL_KIND = {"DEM": "email", "SMS": "mobile", "TLS": "phone"}
@@ -329,3 +331,74 @@ def test_a_reported_min_shortfall_is_a_warning_unless_strict(lean_spark: SparkSe
     # Only the month the plan stage reported is a warning; a min it did not report stays an error.
     assert found(strict=False) == [(d, "WARNING" if d == m(0) else "ERROR") for d in unmet]
     assert found(strict=True) == [(d, "ERROR") for d in unmet]
+
+
+CAMPAIGN_RULES: list[dict[str, Any]] = [
+    # Every world customer has a CROSS_SELLING/DEM contact in 2026-12 in its history.
+    {
+        "name": "one_dem_campaign_2m",
+        "type": "max_campaigns",
+        "channels": ["DEM"],
+        "window_months": 2,
+        "limit": 1,
+    },
+    {
+        "name": "one_campaign_per_channel_month",
+        "type": "max_campaigns",
+        "channels": ["SMS", "TLS"],
+        "per_channel": True,
+        "window_months": 1,
+        "limit": 1,
+    },
+]
+
+
+def test_max_campaigns_counts_distinct_campaigns_history_included(lean_spark: SparkSession) -> None:
+    """max_campaigns counts a *set* of campaigns per window, so:
+
+    * a campaign contacted last month (history) counts in a 2-month window: a different
+      campaign planned this month makes two;
+    * the same campaign in every month of a window counts once (max_offers would count 3);
+    * a history contact outside the window does not count;
+    * per_channel: two campaigns on two channels are two copies of one each, two campaigns
+      on one channel break that channel's copy;
+    * the window is a rolling range: C, S, C in three months breaks the two windows
+      ending at S and at the second C, not the one ending at the first C.
+    """
+    config = config_with(CAMPAIGN_RULES, [])
+    plans: dict[str, list[tuple[Any, ...]]] = {
+        "history": [(0, "SOLUTION", "DEM")],
+        "same_twice": [(0, "CROSS_SELLING", "DEM"), (1, "CROSS_SELLING", "DEM")],
+        "history_outside": [(1, "SOLUTION", "DEM")],
+        "two_channels": [(2, "CROSS_SELLING", "SMS"), (2, "SOLUTION", "TLS")],
+        "one_channel": [(2, "CROSS_SELLING", "TLS"), (2, "SOLUTION", "TLS")],
+        "rolling": [(3, "CROSS_SELLING", "DEM"), (4, "SOLUTION", "DEM"), (5, "CROSS_SELLING", "DEM")],
+    }
+    data = world(lean_spark, {cid: {} for cid in plans})
+    found = violations(lean_spark, data, config, plans)
+    assert sorted((v["customer_id"], v["kind"], v["rule"], v["month"]) for v in found) == [
+        ("history", "policy", "one_dem_campaign_2m", m(0)),
+        ("one_channel", "policy", "one_campaign_per_channel_month", m(2)),
+        ("rolling", "policy", "one_dem_campaign_2m", m(4)),
+        ("rolling", "policy", "one_dem_campaign_2m", m(5)),
+    ]
+    details = {(v["customer_id"], v["month"]): v["detail"] for v in found}
+    assert details[("history", m(0))] == (
+        "max_campaigns: 2 campaigns (CROSS_SELLING, SOLUTION) in the 2-month window ending here "
+        "(limit 1, 1 planned)"
+    )
+    assert details[("one_channel", m(2))] == (
+        "max_campaigns: 2 campaigns (CROSS_SELLING, SOLUTION) in the 1-month window ending here "
+        "(limit 1, 2 planned) for TLS"
+    )
+
+
+def test_a_policy_rule_type_without_a_check_is_refused(spark: SparkSession) -> None:
+    """A rule type the validator does not know must fail the validation, not pass every plan."""
+    from contact_spark.validation.policy import check_policy
+
+    base = config_with([], [])
+    bogus = SimpleNamespace(name="mystery", type="max_mystery", window_months=1)
+    config = base.model_copy(update={"policy": base.policy.model_copy(update={"rules": [bogus]})})
+    with pytest.raises(ContactSparkError, match="max_mystery"):
+        check_policy(spark, spark.range(0), spark.range(0), config)

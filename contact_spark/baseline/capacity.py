@@ -1,0 +1,277 @@
+"""The greedy's global passes over all customers: capacity and spread cuts and min fills.
+
+* :func:`cut` – every max capacity in configuration order, in one global order
+  (``_key``: propensity descending, then customer, month, campaign, channel), keeping a
+  contact while the exact running sum of its month (or year) stays within the max
+  (:func:`running_sum`); then each spread maximum, for at most ``SPREAD_ROUNDS`` rounds;
+* :func:`shortfalls` – every min capacity and spread minimum the plan does not meet;
+* :func:`fill` – the best allowed additions for all shortfalls at once (one per customer).
+
+Only small aggregates (bucket totals, usage per month) reach the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from contact_spark.config.models import AppConfig
+
+log = logging.getLogger(__name__)
+
+DECIMAL = "decimal(38,12)"
+SPREAD_ROUNDS = 3
+KEY_GRID = 32  # order-key buckets per unit of propensity
+BUILTIN = ("cost", "expected_value", "propensity")
+
+
+class Materialized:
+    """Checkpointed intermediate plans (each step reads the previous one several times)."""
+
+    def __init__(self) -> None:
+        self.frames: list[DataFrame] = []
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        start = time.perf_counter()
+        # A local checkpoint, not a cache: it also cuts the lineage, whose plan would
+        # otherwise grow with every step.
+        df = df.localCheckpoint(eager=True)
+        rows = df.count()
+        self.frames.append(df)
+        log.debug("greedy step %d: %d rows in %.1fs", len(self.frames), rows, time.perf_counter() - start)
+        return df
+
+    def release(self) -> None:
+        """Drop every checkpoint kept so far."""
+        for df in self.frames:
+            df.unpersist()
+        self.frames.clear()
+
+
+def running_sum(df: DataFrame, groups: list[str], value: Column) -> DataFrame:
+    """``_run``: exact running sum of ``value`` per ``groups`` in the order
+    (``_key``, hash of the customer id, customer_id, m, k), with ``_v`` the row's own value.
+
+    No single-partition window: each row gets a bucket that is a monotone function of the
+    order's first two keys (a grid of ``_key`` by 1/32, then 16 slices of the id hash), so
+    a bucket is a contiguous stretch of the order; the bucket totals (at most groups ×
+    buckets numbers, no customer row) go to the driver for each bucket's offset, and a
+    window per (group, bucket) adds the rows before it in its bucket.
+    """
+    spark = df.sparkSession
+    slice_ = F.floor(F.xxhash64("customer_id") / F.lit(2.0**60)) + 8  # 0 … 15, monotone in the hash
+    bucket = F.floor(F.col("_key") * KEY_GRID) * 16 + slice_
+    keyed = df.withColumn("_b", bucket.cast("long")).withColumn("_v", value.cast(DECIMAL))
+    totals = keyed.groupBy(*groups, "_b").agg(F.sum("_v").alias("_t")).collect()
+    offsets: list[tuple[Any, ...]] = []
+    running: dict[tuple[Any, ...], Decimal] = {}
+    for r in sorted(totals, key=lambda r: (tuple(str(r[g]) for g in groups), r["_b"])):
+        group = tuple(r[g] for g in groups)
+        before = running.get(group, Decimal(0))
+        offsets.append((*group, r["_b"], before))
+        running[group] = before + (r["_t"] or Decimal(0))
+    types = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+    schema = ", ".join([*(f"{g} {types[g]}" for g in groups), "_b long", f"_off {DECIMAL}"])
+    window = (
+        Window.partitionBy(*groups, "_b")
+        .orderBy("_key", F.xxhash64("customer_id"), "customer_id", "m", "k")
+        .rowsBetween(Window.unboundedPreceding, 0)
+    )
+    return (
+        keyed.withColumn("_run", F.sum("_v").over(window))
+        .join(F.broadcast(spark.createDataFrame(offsets, schema)), [*groups, "_b"])
+        .withColumn("_run", (F.col("_run") + F.col("_off")).cast(DECIMAL))
+        .drop("_off", "_b")
+    )
+
+
+def _scope(campaigns: Any, channels: Any, config: AppConfig) -> Column:
+    cs = config.campaign_names if campaigns == "any" else list(campaigns)
+    hs = config.channel_names if channels == "any" else list(channels)
+    return F.col("campaign").isin(cs) & F.col("channel").isin(hs)
+
+
+def _bound(rule: Any, side: str) -> Column:
+    """The rule's min or max for the row's month (month exceptions replace it)."""
+    bound = F.lit(getattr(rule, side)).cast("double")
+    for e in rule.exceptions:
+        if getattr(e, side) is not None:
+            bound = F.when(
+                F.col("month") == F.lit(e.month), F.lit(getattr(e, side)).cast("double")
+            ).otherwise(bound)
+    return bound
+
+
+def _attr(rule: Any) -> Column:
+    if rule.measure == "contacts":
+        return F.lit(1)
+    return F.coalesce(F.col(rule.column).cast("double"), F.lit(0.0))
+
+
+def cut(plan: DataFrame, config: AppConfig, keep: Materialized) -> DataFrame:
+    """Every max capacity in config order, then the spread maximums (see module docstring)."""
+    for rule in config.capacities.rules:
+        if rule.max is None and not any(e.max is not None for e in rule.exceptions):
+            continue
+        scope = _scope(rule.campaigns, rule.channels, config)
+        bound = _bound(rule, "max")
+        scoped = plan.filter(scope)
+        if rule.measure == "average":
+            kept = scoped.filter(bound.isNull() | (_attr(rule) <= bound))
+        else:
+            groups = ["month"] if rule.period == "month" else []
+            kept = (
+                running_sum(scoped, groups, _attr(rule))
+                .filter(bound.isNull() | (F.col("_run") <= bound.cast(DECIMAL)))
+                .drop("_run", "_v")
+            )
+        plan = keep(plan.filter(~scope).unionByName(kept))
+    horizon = config.run.horizon_months
+    for spread in config.capacities.spread:
+        scope = _scope(spread.campaigns, spread.channels, config)
+        tolerance = Fraction(str(spread.tolerance))
+        for _ in range(SPREAD_ROUNDS):
+            counts = {
+                r["month"]: r["n"]
+                for r in plan.filter(scope).groupBy("month").count().withColumnRenamed("count", "n").collect()
+            }
+            cap = math.floor((1 + tolerance) * sum(counts.values()) / horizon)
+            if all(n <= cap for n in counts.values()):
+                break
+            scoped = running_sum(plan.filter(scope), ["month"], F.lit(1))
+            plan = keep(
+                plan.filter(~scope).unionByName(scoped.filter(F.col("_run") <= cap).drop("_run", "_v"))
+            )
+    return plan
+
+
+def attributes(rows: DataFrame, eligibility: DataFrame, customers: DataFrame, config: AppConfig) -> DataFrame:
+    """Contact rows (customer_id, m, k) with month, campaign, channel and every capacity attribute."""
+    n_h = len(config.channel_names)
+    campaigns = F.array(*[F.lit(c) for c in config.campaign_names])
+    channels = F.array(*[F.lit(h) for h in config.channel_names])
+    costs = F.create_map(
+        *[x for h in config.channel_names for x in (F.lit(h), F.lit(config.channels[h].cost))]
+    )
+    out = rows.select(
+        "customer_id",
+        "m",
+        "k",
+        F.add_months(F.lit(config.run.first_month).cast("date"), F.col("m")).alias("month"),
+        F.element_at(campaigns, F.floor(F.col("k") / n_h).cast("int") + 1).alias("campaign"),
+        F.element_at(channels, (F.col("k") % n_h) + 1).alias("channel"),
+    )
+    cand = eligibility.groupBy("customer_id", "campaign", "channel").agg(
+        F.max(F.col("propensity").cast("double")).alias("propensity"),
+        F.max(F.col("expected_value").cast("double")).alias("expected_value"),
+    )
+    out = out.join(cand, ["customer_id", "campaign", "channel"], "left")
+    out = out.withColumn("cost", F.element_at(costs, F.col("channel")).cast("double"))
+    extra = sorted({r.column for r in config.capacities.rules if r.column and r.column not in BUILTIN})
+    if extra:
+        values = customers.groupBy("customer_id").agg(
+            *[F.max(F.col(c).cast("double")).alias(c) for c in extra]
+        )
+        out = out.join(values, "customer_id", "left")
+    return out
+
+
+def _cells(campaigns: Any, channels: Any, config: AppConfig) -> list[str]:
+    cs = config.campaign_names if campaigns == "any" else list(campaigns)
+    hs = config.channel_names if channels == "any" else list(channels)
+    return [f"{c}/{h}" for c in cs for h in hs]
+
+
+def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any, str | None, float]]:
+    """(cells, month or None, attribute or None for a count, amount short) of every min
+    capacity and spread minimum the plan does not meet (usage per month: tiny aggregates)."""
+    out: list[tuple[list[str], Any, str | None, float]] = []
+    months = config.run.months()
+    for rule in config.capacities.rules:
+        if rule.measure == "average" or (
+            rule.min is None and not any(e.min is not None for e in rule.exceptions)
+        ):
+            continue  # an average min is not a volume a greedy can add to
+        cells = _cells(rule.campaigns, rule.channels, config)
+        column = None if rule.measure == "contacts" else rule.column
+        used = plan.filter(_scope(rule.campaigns, rule.channels, config))
+        usage = {
+            r["month"]: float(r["u"] or 0)
+            for r in used.groupBy("month").agg(F.sum(_attr(rule)).alias("u")).collect()
+        }
+        if rule.period == "month":
+            bounds = {e.month: e.min for e in rule.exceptions if e.min is not None}
+            for m in months:
+                need = (bounds.get(m, rule.min) or 0) - usage.get(m, 0.0)
+                if need > 1e-9:
+                    out.append((cells, m, column, need))
+        elif (rule.min or 0) - sum(usage.values()) > 1e-9:
+            out.append((cells, None, column, (rule.min or 0) - sum(usage.values())))
+    horizon = config.run.horizon_months
+    for spread in config.capacities.spread:
+        scope = _scope(spread.campaigns, spread.channels, config)
+        counts = {
+            r["month"]: r["n"]
+            for r in plan.filter(scope).groupBy("month").agg(F.count(F.lit(1)).alias("n")).collect()
+        }
+        floor = (1 - Fraction(str(spread.tolerance))) * sum(counts.values()) / horizon
+        for m in months:
+            if counts.get(m, 0) < floor:
+                out.append(
+                    (
+                        _cells(spread.campaigns, spread.channels, config),
+                        m,
+                        None,
+                        float(math.ceil(floor - counts.get(m, 0))),
+                    )
+                )
+    return out
+
+
+def fill(
+    spark: SparkSession, allowed: DataFrame, targets: list[tuple[list[str], Any, str | None, float]]
+) -> DataFrame:
+    """The best allowed additions for every shortfall at once: per target, each customer's
+    best addition in scope, then in propensity order until the target is met; a customer
+    picked for several targets keeps the first (one addition per customer per round)."""
+    specs = spark.createDataFrame(
+        [(i, cells, month, Decimal(str(need))) for i, (cells, month, _, need) in enumerate(targets)],
+        f"_target int, _cells array<string>, _month date, _need {DECIMAL}",
+    )
+    value = F.lit(1).cast("double")
+    for i, (_, _, column, _) in enumerate(targets):
+        if column is not None:
+            value = F.when(
+                F.col("_target") == i, F.coalesce(F.col(column).cast("double"), F.lit(0.0))
+            ).otherwise(value)
+    tagged = (
+        allowed.crossJoin(F.broadcast(specs))
+        .filter(
+            F.array_contains("_cells", F.concat("campaign", F.lit("/"), "channel"))
+            & (F.col("_month").isNull() | (F.col("month") == F.col("_month")))
+        )
+        .drop("_cells", "_month")
+    )
+    best = (
+        tagged.groupBy("customer_id", "_target")
+        # The lexicographic min of (order key, month, cell, …): deterministic on ties.
+        .agg(
+            F.min(
+                F.struct("_key", "m", "k", *[c for c in tagged.columns if c not in ("_key", "m", "k")])
+            ).alias("s")
+        )
+        .select("s.*")
+    )
+    picked = running_sum(best, ["_target"], value).filter(F.col("_run") - F.col("_v") < F.col("_need"))
+    return (
+        picked.groupBy("customer_id")
+        .agg(F.min(F.struct("_target", *allowed.columns)).alias("s"))
+        .select(*[F.col(f"s.{c}").alias(c) for c in allowed.columns])
+    )
