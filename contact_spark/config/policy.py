@@ -39,10 +39,10 @@ Rule types
     Distinct campaigns with at least one contact in scope in every window ``<= limit``
     (``window_months: 1, limit: 1`` = "one commercial campaign per month"). Unlike the
     other window rules this counts a *set*: the same campaign in several months of one
-    window counts once. With history: a window may hold no campaign *new* to it beyond
-    ``max(0, limit - campaigns the history shows in it)``; repeating a campaign the
-    window already holds (history or plan) adds nothing, so it stays allowed even when
-    the history alone is at or over the limit (history is never repaired).
+    window counts once. With history: a window whose history alone already holds more
+    than ``limit`` campaigns gets no planned contact (history is never repaired, as for
+    the other maxima); otherwise history and plan together hold at most ``limit``
+    campaigns, so repeating a campaign the window already holds is allowed.
 
 This module is pure data: it imports no solver. Whether a rule set can be satisfied at
 all is checked by :func:`contact_spark.solver.satisfiability.check_satisfiable`, which

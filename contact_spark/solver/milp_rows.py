@@ -82,8 +82,8 @@ def _month_ok(policy: CompiledPolicy, cells: frozenset[int]) -> bool:
             if weight > atom.limit:
                 return False
     for catom in policy.campaign_atoms:
-        # over one month only: a longer window may repeat a campaign its history shows
-        if catom.window == 1 and catom.limit == 0 and any(k in cells for k in catom.cells):
+        # a limit of 0 forbids its scope in every window, whatever the history
+        if catom.limit == 0 and any(k in cells for k in catom.cells):
             return False
     for pair in policy.pair_atoms:
         if pair.kind == "never_together":
@@ -360,11 +360,16 @@ class CustomerModel:
 
     def campaign_rows(self, atom: CampaignAtom, seen: np.ndarray) -> None:
         """Per window ending at t: campaigns new to the window (not in ``seen[t]``, the
-        history's campaigns inside it) <= limit - seen campaigns, floored at 0."""
+        history's campaigns inside it) <= limit - seen campaigns. A window whose history
+        alone is over the limit gets no planned contact at all (history is never
+        repaired: the plan adds nothing to it, as for max_offers)."""
         groups = self.policy.campaigns_of(atom.cells)
         for t in range(self.n_t):
             months = range(max(0, t - atom.window + 1), t + 1)
-            room = float(max(0, atom.limit - int(seen[t].sum())))
+            if int(seen[t].sum()) > atom.limit:
+                self.at_most([col for s in months for col in self.live(s, list(atom.cells))], 0.0)
+                continue
+            room = float(atom.limit - int(seen[t].sum()))
             cols = []
             for g in groups:
                 c = int(g[0]) // self.n_h

@@ -77,14 +77,14 @@ def violations(
                     else:
                         bad |= planned > max(0, rule.limit - past)
         elif rule.type == "max_campaigns":
-            # distinct campaigns the plan adds to those the history already shows inside
-            # the window <= limit - (distinct campaigns of the history), floored at 0
+            # distinct campaigns of history and plan inside the window <= limit, for every
+            # window holding a planned contact (a history over the limit is not repaired)
             for (cells,) in _parts(rule, [_cells(rule.scope, campaigns, channels)]):
                 for t in range(n_t):
                     months = range(t - rule.window_months + 1, t + 1)
                     seen = {c for mo in months if mo < 0 for c, h in cells if count(mo, c, h) > 0}
                     planned = {c for mo in months if mo >= 0 for c, h in cells if count(mo, c, h) > 0}
-                    bad |= len(planned - seen) > max(0, rule.limit - len(seen))
+                    bad |= bool(planned) and len(planned | seen) > rule.limit
         else:
             sets = [_cells(rule.a, campaigns, channels), _cells(rule.b, campaigns, channels)]
             for a_cells, b_cells in _parts(rule, sets):

@@ -280,28 +280,27 @@ def test_max_campaigns_over_two_months_counts_the_history() -> None:
     assert obj == pytest.approx(15.0, abs=1e-12)
 
 
-def test_max_campaigns_history_over_the_limit_allows_only_its_campaigns() -> None:
-    """Limit 1 per 2 months; C0 and C1 were both contacted at month -1 (2 > 1): the
-    window ending at month 0 may get no *new* campaign (limit - 2 floored at 0) but may
-    repeat C0 and C1. Window [0, 1] has no history and holds at most 1 campaign. Values
-    C0 3, C1 5, C2 9, p = 1, horizon 2. Plans: C0+C1 then nothing = 8; nothing then C2
-    = 9; C1 then C1 = 10 (best)."""
+def test_max_campaigns_history_over_the_limit_blocks_its_windows() -> None:
+    """Limit 1 per 2 months; C0 and C1 were both contacted at month -1 (2 > 1): history is
+    never repaired, so the window [-1, 0] gets no planned contact at all, not even a
+    repeat of C0 or C1. Window [0, 1] has no history and holds at most 1 campaign. Values
+    C0 3, C1 5, C2 9, p = 1, horizon 2: nothing, then C2 = 9."""
     rules = [{"name": "one_campaign", "type": "max_campaigns", "window_months": 2, "limit": 1}]
     hist = np.zeros((1, 3, 1), dtype=int)
     hist[0, 0, 0] = hist[0, 1, 0] = 1
     x, obj = plan(rules, [[1.0], [1.0], [1.0]], [3.0, 5.0, 9.0], [0.0], 2, "milp", history=hist)
-    assert x[:, :, 0].astype(int).tolist() == [[0, 1, 0], [0, 1, 0]]
-    assert obj == pytest.approx(10.0, abs=1e-12)
+    assert x[:, :, 0].astype(int).tolist() == [[0, 0, 0], [0, 0, 1]]
+    assert obj == pytest.approx(9.0, abs=1e-12)
 
 
-def test_max_campaigns_limit_zero_still_repeats_a_campaign_of_the_history() -> None:
+def test_max_campaigns_limit_zero_forbids_its_scope_whatever_the_history() -> None:
     """Limit 0 per 2 months, C0 contacted at month -1, a one-month plan: the window
-    [-1, 0] may add no new campaign (C1, worth 5) but may repeat C0 (worth 3), as the
-    rule checker says. Objective 3 (a limit of 0 does not forbid C0 outright)."""
+    [-1, 0] already holds C0 (1 > 0), so nothing may be planned, not C0 again (worth 3)
+    and not C1 (worth 5). Objective 0; the rule checker agrees with the empty plan."""
     rules = [{"name": "none", "type": "max_campaigns", "window_months": 2, "limit": 0}]
     hist = np.zeros((1, 2, 1), dtype=int)
     hist[0, 0, 0] = 1
     x, obj = plan(rules, [[1.0], [1.0]], [3.0, 5.0], [0.0], 1, "milp", history=hist)
-    assert x[:, :, 0].astype(int).tolist() == [[1, 0]]
-    assert obj == pytest.approx(3.0, abs=1e-12)
+    assert x[:, :, 0].astype(int).tolist() == [[0, 0]]
+    assert obj == pytest.approx(0.0, abs=1e-12)
     assert violations(PolicyConfig.model_validate({"rules": rules}), ["C0", "C1"], ["H0"], hist, x) == []
