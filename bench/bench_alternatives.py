@@ -48,7 +48,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.baseline.greedy import greedy_plan
 from contact_spark.capacity.constraints import Constraint, attributes_needed
-from contact_spark.capacity.lagrangian import CapacityEngine
+from contact_spark.capacity.engine import CapacityEngine
 from contact_spark.capacity.reference import solve_reference
 from contact_spark.config import AppConfig, load_config
 from contact_spark.io.tables import TableStore

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 
-from contact_spark.capacity.lagrangian import CapacityResult
+from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import (
     CONTACT_HISTORY,

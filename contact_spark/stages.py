@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.cli import config_hash
+from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.tables import LocalRows, TableStore, check_run_id
 
 if TYPE_CHECKING:
-    from contact_spark.capacity.lagrangian import CapacityResult
+    from contact_spark.capacity.result import CapacityResult
     from contact_spark.pipeline import Inputs
 
 log = logging.getLogger(__name__)
