@@ -51,8 +51,8 @@ from contact_spark.capacity.constraints import Constraint, attributes_needed
 from contact_spark.capacity.engine import CapacityEngine
 from contact_spark.capacity.reference import solve_reference
 from contact_spark.config import AppConfig, load_config
+from contact_spark.inputs import load_inputs, write_demo_data
 from contact_spark.io.tables import TableStore
-from contact_spark.pipeline import load_inputs, write_demo_data
 from contact_spark.planning.solve import batch_from_pandas
 from contact_spark.planning.stage import PlanScope, default_scope, solve_plan
 from contact_spark.spark import get_spark

@@ -17,7 +17,7 @@ from contact_spark.pipeline import run_pipeline
 @main_guard
 def main(argv: Sequence[str] | None = None) -> int:
     enable_wheel_imports()  # before the config check imports the solver
-    parser = base_parser(__doc__.splitlines()[1])
+    parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--generate", action="store_true", help="generate the demo input tables first")
     parser.add_argument("--report-dir", default="reports", help="where the HTML report is written")
     args = parser.parse_args(argv)

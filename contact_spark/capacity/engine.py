@@ -38,7 +38,7 @@ from contact_spark.capacity.constraints import Constraint
 from contact_spark.capacity.evaluation import Evaluation, _split_by_charged_slots
 from contact_spark.capacity.repair import Repair
 from contact_spark.capacity.result import CapacityResult
-from contact_spark.capacity.settings import LagrangianSettings
+from contact_spark.config.capacity import LagrangianSettings
 from contact_spark.io.tables import TableStore
 from contact_spark.planning.frame import Layout
 from contact_spark.planning.solve import StaticInputs

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from contact_spark.capacity.constraints import Constraint, price_arrays
-from contact_spark.capacity.settings import LagrangianSettings
+from contact_spark.config.capacity import LagrangianSettings
 from contact_spark.planning.frame import Layout
 from contact_spark.planning.solve import StaticInputs, solve_customers
 from contact_spark.policy.compiler import CompiledPolicy

@@ -8,7 +8,9 @@ and friends) and collected by ``contact_spark.stages``.
 
 from __future__ import annotations
 
-INPUT_TABLES = ("customers", "contacts", "contact_history", "propensities")
+from contact_spark import contract
+
+INPUT_TABLES = tuple(contract.INPUT_TABLES)  # customers, contacts, contact_history, propensities
 CONTACT_TABLES = ("contacts_clean", "contacts_rejected", "best_contacts", "contactability")
 SEGMENT_TABLES = ("customer_segments", "segment_profiles")
 PROPENSITY_TABLES = (

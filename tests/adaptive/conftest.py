@@ -12,8 +12,8 @@ from pyspark.sql import functions as F
 from contact_spark.adaptive.replan import replan
 from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
+from contact_spark.inputs import write_demo_data
 from contact_spark.io.tables import TableStore
-from contact_spark.pipeline import write_demo_data
 from contact_spark.stages import run_stage
 
 JAN, FEB = dt.date(2027, 1, 1), dt.date(2027, 2, 1)

@@ -13,7 +13,7 @@ from contact_spark.capacity import dual
 from contact_spark.capacity.constraints import Constraint
 from contact_spark.capacity.evaluation import Evaluation
 from contact_spark.capacity.iterations import IterationLog
-from contact_spark.capacity.settings import LagrangianSettings
+from contact_spark.config.capacity import LagrangianSettings
 
 VALUES = np.linspace(1.0, 10.0, 100)  # one contact per customer, worth these
 BOUND = 30.0  # at most 30 contacts

@@ -17,8 +17,8 @@ from contact_spark.capacity.constraints import Constraint, attributes_needed, ex
 from contact_spark.capacity.engine import CapacityEngine
 from contact_spark.capacity.reference import solve_reference
 from contact_spark.capacity.result import CapacityResult
-from contact_spark.capacity.settings import CapacitySettings, LagrangianSettings
 from contact_spark.config import AppConfig, load_config
+from contact_spark.config.capacity import CapacitySettings, LagrangianSettings
 from contact_spark.data.generator import generate_demo_data
 from contact_spark.eligibility.engine import compute_eligibility
 from contact_spark.io.catalog import ITERATIONS_TABLE
