@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -115,3 +117,18 @@ def replanned(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     store.overwrite(spark.createDataFrame(rows, history.schema), "contact_history")
     replan(spark, store, config, "year", JAN, "year-r1")
     return Replanned(config, store, executed, forced["customer_id"], dropped)
+
+
+def copy_of(spark: SparkSession, replanned: Replanned, base: Path) -> Replanned:
+    """The re-planned year in a copy of its lakehouse under ``base``.
+
+    Tests that write to the run (trigger runs) work on a copy: the package-scoped
+    ``replanned`` stays as the re-plan left it, whatever order the tests run in.
+    """
+    source = replanned.config.storage.base_path
+    assert source is not None
+    shutil.copytree(source, base)
+    storage = replanned.config.storage.model_copy(update={"base_path": str(base)})
+    config = replanned.config.model_copy(update={"storage": storage})
+    store = TableStore(spark, StorageSettings(base_path=str(base), backend="deltalake"))
+    return replace(replanned, config=config, store=store)
