@@ -127,9 +127,8 @@ def build_instance(spark: SparkSession, n: int, base: Path, config_path: str | N
     run_id = f"alt{n}"
     write_demo_data(spark, store, config)
     inputs = load_inputs(store, config)
-    from contact_spark.propensity.stage import knowledge_stages
-
-    for stage in ("contacts", *knowledge_stages(config), "eligibility"):
+    # run_stage skips segments and propensity when the configuration turns them off.
+    for stage in ("contacts", "segments", "propensity", "eligibility"):
         run_stage(stage, spark, store, config, run_id, record=False, inputs=inputs)
     eligibility = store.read_run("eligibility", run_id).persist(StorageLevel.MEMORY_AND_DISK)
     history = inputs.contact_history.persist(StorageLevel.MEMORY_AND_DISK)

@@ -411,16 +411,6 @@ def run_segments_stage(
     return {table: store.location(table) for table in SEGMENT_TABLES}
 
 
-def knowledge_stages(config: AppConfig) -> tuple[str, ...]:
-    """The stages a run needs between contacts and eligibility, by configuration."""
-    stages: tuple[str, ...] = ()
-    if config.segments.enabled:
-        stages += ("segments",)
-    if config.propensity.source == "model":
-        stages += ("propensity",)
-    return stages
-
-
 def eligibility_inputs(
     store: TableStore, config: AppConfig, run_id: str, customers: DataFrame, propensities: DataFrame
 ) -> tuple[DataFrame, DataFrame]:
