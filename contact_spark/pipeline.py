@@ -63,7 +63,8 @@ def run_pipeline(
             # Stages that read run_stages (the report) come after the timings are written.
             record_stages(store, run_id, result.stages)
             recorded = True
-        outcome = execute(stage, ctx)
+        # The producers of every need ran just before in this loop: no Spark job to check them.
+        outcome = execute(stage, ctx, needs_checked=True)
         result.tables.update(outcome.tables)
         if outcome.capacity is not None:
             result.capacity = outcome.capacity

@@ -380,12 +380,14 @@ def record_stages(store: TableStore, run_id: str, outcomes: list[StageOutcome]) 
     store.replace_run(LocalRows.of(rows, RUN_STAGES_SCHEMA), RUN_STAGES_TABLE, run_id)
 
 
-def execute(stage: Stage, ctx: StageContext) -> StageOutcome:
-    """Check the stage's needs, run it, time it and log its counts (nothing recorded)."""
+def execute(stage: Stage, ctx: StageContext, *, needs_checked: bool = False) -> StageOutcome:
+    """Check the stage's needs (unless ``needs_checked``), run it, time it and log its
+    counts (nothing recorded)."""
     check_run_id(ctx.run_id)
     log.info("stage %s: start (run %s, %s Delta backend)", stage.name, ctx.run_id, ctx.store.backend.name)
     start = time.perf_counter()
-    check_needs(stage, ctx.store, ctx.run_id)
+    if not needs_checked:
+        check_needs(stage, ctx.store, ctx.run_id)
     outcome = stage.function(ctx)
     outcome.seconds = round(time.perf_counter() - start, 3)
     extra = " ".join(
