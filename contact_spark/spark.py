@@ -96,8 +96,8 @@ def _apply_runtime_conf(spark: SparkSession, conf: Mapping[str, str]) -> None:
             ) from error
         if actual != value:
             raise SessionConfError(
-                f"the Spark session keeps {key}={actual} instead of {value}; contact_spark needs "
-                f"{value} for correct results: set it in the cluster's Spark config"
+                f"the Spark session keeps {key}={actual}; contact_spark needs {key}={value} "
+                f"for correct results: set it in the cluster's Spark config"
             )
 
 
