@@ -11,7 +11,7 @@ RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMER
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run test lint docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
+.PHONY: help check-java install run test lint layers docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,8 +39,11 @@ chromium: ## Install headless Chromium (Debian package) for the report tests, un
 test: check-java install chromium ## Run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: install ## Ruff lint of library, jobs and tests
-	$(VENV)/bin/ruff check contact_spark jobs tests bench
+lint: install ## Ruff lint of library, jobs, notebooks, tests and benchmarks
+	$(VENV)/bin/ruff check contact_spark jobs notebooks tests bench
+
+layers: install ## Layer contract: no module imports a later layer, no import cycle (tests/test_layers.py)
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
 
 docs: install ## Regenerate docs/input_contract.md from the contract in code
 	$(PY) -c "from contact_spark.contract import contract_markdown; from contact_spark.config import load_config; print(contract_markdown(load_config().channel_names))" > docs/input_contract.md

@@ -48,11 +48,11 @@ from pyspark.sql import functions as F
 
 from contact_spark.baseline.greedy import greedy_plan
 from contact_spark.capacity.constraints import Constraint, attributes_needed
-from contact_spark.capacity.lagrangian import CapacityEngine
+from contact_spark.capacity.engine import CapacityEngine
 from contact_spark.capacity.reference import solve_reference
 from contact_spark.config import AppConfig, load_config
+from contact_spark.inputs import load_inputs, write_demo_data
 from contact_spark.io.tables import TableStore
-from contact_spark.pipeline import load_inputs, write_demo_data
 from contact_spark.planning.solve import batch_from_pandas
 from contact_spark.planning.stage import PlanScope, default_scope, solve_plan
 from contact_spark.spark import get_spark
@@ -127,9 +127,8 @@ def build_instance(spark: SparkSession, n: int, base: Path, config_path: str | N
     run_id = f"alt{n}"
     write_demo_data(spark, store, config)
     inputs = load_inputs(store, config)
-    from contact_spark.propensity.stage import knowledge_stages
-
-    for stage in ("contacts", *knowledge_stages(config), "eligibility"):
+    # run_stage skips segments and propensity when the configuration turns them off.
+    for stage in ("contacts", "segments", "propensity", "eligibility"):
         run_stage(stage, spark, store, config, run_id, record=False, inputs=inputs)
     eligibility = store.read_run("eligibility", run_id).persist(StorageLevel.MEMORY_AND_DISK)
     history = inputs.contact_history.persist(StorageLevel.MEMORY_AND_DISK)

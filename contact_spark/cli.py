@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
-import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from contact_spark.config import AppConfig, load_config, parse_override
+from contact_spark.config.fingerprint import config_hash
 from contact_spark.errors import ContactSparkError
 
 log = logging.getLogger("contact_spark")
@@ -19,6 +18,9 @@ log = logging.getLogger("contact_spark")
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     """An argument parser with the options every job shares."""
+    if not description.strip():
+        # ``--help`` would print an empty description: a job passes its docstring's first line.
+        raise ValueError("a job's argument parser needs a description (its docstring's first line)")
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", default=None, help="YAML config file (default: conf/default.yaml)")
     parser.add_argument(
@@ -61,12 +63,6 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         config.policy, list(config.campaigns), list(config.channels), config.run.horizon_months
     )
     return config
-
-
-def config_hash(config: AppConfig) -> str:
-    """A stable fingerprint of the configuration (the storage location excluded)."""
-    data = config.model_dump(mode="json", exclude={"storage"})
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def default_run_id(config: AppConfig) -> str:

@@ -176,7 +176,6 @@ INPUT_TABLES: dict[str, TableSpec] = {
     spec.name: spec for spec in (CUSTOMERS, CONTACTS, CONTACT_HISTORY, PROPENSITIES)
 }
 
-OUTCOMES = ("converted", "responded", "no_response", "not_reached", "bounced")
 
 
 def customers_spec(channels: list[str]) -> TableSpec:

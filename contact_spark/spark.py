@@ -77,12 +77,28 @@ def get_spark(
     return spark
 
 
+class SessionConfError(RuntimeError):
+    """A setting the results depend on could not be applied to the Spark session."""
+
+
 def _apply_runtime_conf(spark: SparkSession, conf: Mapping[str, str]) -> None:
+    """Set ``REQUIRED_CONF`` on an existing session, or stop: these settings are correctness
+    (month boundaries in UTC, timestamps delta-rs can read), so running without them would
+    silently give other results."""
     for key, value in conf.items():
         try:
             spark.conf.set(key, value)
-        except Exception:
-            log.debug("could not set %s on the active session", key)
+            actual = spark.conf.get(key)
+        except Exception as error:
+            raise SessionConfError(
+                f"could not set {key}={value} on the Spark session ({error}); contact_spark needs it "
+                f"for correct results: set it in the cluster's Spark config"
+            ) from error
+        if actual != value:
+            raise SessionConfError(
+                f"the Spark session keeps {key}={actual}; contact_spark needs {key}={value} "
+                f"for correct results: set it in the cluster's Spark config"
+            )
 
 
 def has_delta_extension(spark: SparkSession) -> bool:

@@ -1,11 +1,19 @@
-"""One function per pipeline stage that reads its inputs from Delta and writes its outputs.
+"""The stage registry: every stage of a run, what it reads, what it writes, how it runs.
 
-A scheduler (Databricks job, Airflow…) runs the stages as separate jobs —
-``generate → contacts → eligibility → plan → report`` — each in its own Spark
-application: every function here reads the input tables and the previous stages'
-tables of the same ``run_id``, runs its stage, writes its tables, and records its
-timing and row count in ``run_stages`` (a rerun replaces that stage's row).
-``run_pipeline`` can call the same functions in one application.
+``STAGES`` lists the stages in run order; each ``Stage`` names the run-scoped tables it
+needs from earlier stages (checked before it runs), the tables it produces, the function
+that runs it and the ``jobs/*.py`` entry point that runs it alone. Everything that runs
+stages is derived from this list or checked against it by a test:
+
+* ``run_pipeline`` runs every enabled stage in one Spark application;
+* each stage job (``contact_spark.stage_job``) runs one stage in its own application;
+* ``notebooks/run_pipeline.py`` offers the stage names as its choices;
+* ``databricks.yml`` has one task per stage with a job (but ``generate``), each after the
+  one before it in this order (``tests/deploy/test_databricks.py``).
+
+A stage's position in ``STAGES`` is its ``stage_order`` in ``run_stages``. Re-plan and
+trigger runs are not stages: they start from a parent run's plan and re-run some of
+these stages themselves (``contact_spark.adaptive``).
 """
 
 from __future__ import annotations
@@ -14,42 +22,42 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.cli import config_hash
+from contact_spark.baseline.greedy import BASELINE_TABLE, run_baseline_stage
+from contact_spark.capacity.result import CapacityResult
+from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
-from contact_spark.errors import ContactSparkError
+from contact_spark.contacts.stage import run_contacts_stage
+from contact_spark.eligibility.stage import run_eligibility_stage
+from contact_spark.explain.decisions import DECISIONS_TABLE, run_decisions_stage
+from contact_spark.inputs import load_inputs, write_demo_data
+from contact_spark.io.catalog import (
+    CONTACT_TABLES,
+    ELIGIBILITY_TABLES,
+    INPUT_TABLES,
+    PLAN_TABLES,
+    PROPENSITY_TABLES,
+    RUN_STAGES_TABLE,
+    SEGMENT_TABLES,
+)
+from contact_spark.io.runs import RUN_STAGES_SCHEMA, Inputs, require_run
 from contact_spark.io.tables import LocalRows, TableStore, check_run_id
-
-if TYPE_CHECKING:
-    from contact_spark.capacity.lagrangian import CapacityResult
-    from contact_spark.pipeline import Inputs
+from contact_spark.planning.stage import run_planning_stage
+from contact_spark.propensity.stage import eligibility_inputs, run_propensity_stage, run_segments_stage
+from contact_spark.report.html import write_run_report
+from contact_spark.validation.checks import PlanValidationError
+from contact_spark.validation.metrics import METRICS_TABLE, write_run_metrics
+from contact_spark.validation.stage import (
+    BASELINE_VIOLATIONS,
+    VIOLATIONS_TABLE,
+    raise_for_violations,
+    run_validation_stage,
+)
 
 log = logging.getLogger(__name__)
-
-# Order of the stages in a run (also the stage_order column of ``run_stages``).
-STAGES = ("generate", "load_inputs", "contacts", "segments", "propensity", "eligibility", "plan", "report")
-RUN_STAGES_SCHEMA = "run_id string, stage_order int, stage string, seconds double, rows long"
-
-CONTACT_TABLES = ("contacts_clean", "contacts_rejected", "best_contacts", "contactability")
-ELIGIBILITY_TABLES = ("eligibility", "eligibility_funnel", "inputs_rejected")
-PLAN_TABLES = ("plan", "plan_quarantine", "capacity_iterations", "capacity_sensitivity", "plan_summary")
-KNOWLEDGE_TABLES = (
-    "customer_segments",
-    "segment_profiles",
-    "propensity_scores",
-    "propensity_metrics",
-    "propensity_calibration",
-    "propensity_features",
-)
-INPUT_TABLES = ("customers", "contacts", "contact_history", "propensities")
-
-
-class StageOrderError(ContactSparkError):
-    """A stage was run before the stage whose tables it reads, for this run id."""
 
 
 @dataclass
@@ -63,109 +71,114 @@ class StageOutcome:
     seconds: float = 0.0
     details: dict[str, object] = field(default_factory=dict)
     capacity: CapacityResult | None = None  # the plan stage's solve and certificate
+    # Raised by the runner after the stage is recorded (the validation's violations), so
+    # that a failed run keeps its timings.
+    failure: Exception | None = None
 
 
-def require_run(store: TableStore, table: str, run_id: str, producer: str) -> None:
-    """Stop with one line when ``table`` has no rows of ``run_id`` yet."""
-    if not store.exists(table) or store.read_run(table, run_id).limit(1).count() == 0:
-        raise StageOrderError(
-            f"table '{table}' has no rows for run '{run_id}': run the {producer} stage "
-            f"for this run first (same config and --run-id)"
-        )
+@dataclass
+class StageContext:
+    """What a stage function gets: the session, the tables, the config and the run."""
+
+    spark: SparkSession
+    store: TableStore
+    config: AppConfig
+    run_id: str
+    report_dir: str = "reports"
+    loaded: Inputs | None = None
+
+    def inputs(self) -> Inputs:
+        """The checked input tables, read once per context."""
+        if self.loaded is None:
+            self.loaded = load_inputs(self.store, self.config)
+        return self.loaded
+
+    def outcome(self, stage: str, tables: dict[str, str], count_table: str | None = None) -> StageOutcome:
+        """An outcome whose row count is the run's rows of ``count_table``."""
+        out = StageOutcome(stage, self.run_id, dict(tables))
+        if count_table is not None:
+            out.rows = self.store.read_run(count_table, self.run_id).count()
+        return out
 
 
-def generate_stage(spark: SparkSession, store: TableStore, config: AppConfig, run_id: str) -> StageOutcome:
-    """Generate the seeded demo base into the four input tables (not run-scoped)."""
-    from contact_spark.pipeline import write_demo_data
+StageFunction = Callable[[StageContext], StageOutcome]
 
-    out = StageOutcome("generate", run_id, write_demo_data(spark, store, config))
-    out.rows = store.read("customers").count()
+
+def _always(config: AppConfig) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a run (see module docstring)."""
+
+    name: str
+    description: str
+    function: StageFunction
+    needs: tuple[str, ...] = ()  # run-scoped tables of earlier stages, checked first
+    produces: tuple[str, ...] = ()
+    job: str | None = None  # jobs/<job>.py runs the stage alone
+    enabled: Callable[[AppConfig], bool] = _always
+    recorded: bool = True  # a row in run_stages (the report reads them, so it has none)
+
+
+# ------------------------------------------------------------------ the stage functions
+def _generate(ctx: StageContext) -> StageOutcome:
+    out = ctx.outcome("generate", write_demo_data(ctx.spark, ctx.store, ctx.config))
+    out.rows = ctx.store.read("customers").count()
     return out
 
 
-def contacts_stage(
-    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
-) -> StageOutcome:
-    """Check the inputs (unless given, already checked), then clean, score and rank contacts."""
-    from contact_spark.contacts.stage import run_contacts_stage
-    from contact_spark.pipeline import load_inputs
-
-    inputs = inputs or load_inputs(store, config)
-    out = StageOutcome("contacts", run_id, run_contacts_stage(spark, store, config, inputs, run_id))
-    out.rows = store.read_run("best_contacts", run_id).count()
+def _load_inputs(ctx: StageContext) -> StageOutcome:
+    out = ctx.outcome("load_inputs", {name: ctx.store.location(name) for name in INPUT_TABLES})
+    out.rows = ctx.inputs().customers.count()
     return out
 
 
-def eligibility_stage(
-    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
-) -> StageOutcome:
-    """Eligibility of every customer × campaign × channel from the run's best contacts."""
-    from contact_spark.eligibility.stage import run_eligibility_stage
-    from contact_spark.pipeline import load_inputs
+def _contacts(ctx: StageContext) -> StageOutcome:
+    tables = run_contacts_stage(ctx.spark, ctx.store, ctx.config, ctx.inputs(), ctx.run_id)
+    return ctx.outcome("contacts", tables, "best_contacts")
 
-    require_run(store, "best_contacts", run_id, "contacts")
-    inputs = inputs or load_inputs(store, config)
+
+def _segments(ctx: StageContext) -> StageOutcome:
+    inputs = ctx.inputs()
+    tables = run_segments_stage(
+        ctx.spark, ctx.store, ctx.config, inputs.customers, inputs.contact_history, ctx.run_id
+    )
+    return ctx.outcome("segments", tables, "customer_segments")
+
+
+def _propensity(ctx: StageContext) -> StageOutcome:
+    inputs = ctx.inputs()
+    tables = run_propensity_stage(
+        ctx.spark, ctx.store, ctx.config, inputs.customers, inputs.contact_history, ctx.run_id
+    )
+    return ctx.outcome("propensity", tables, "propensity_scores")
+
+
+def _eligibility(ctx: StageContext) -> StageOutcome:
+    inputs = ctx.inputs()
     # Segments and learned propensities of the run, when configured (docs/propensity.md).
-    from contact_spark.propensity.stage import eligibility_inputs
-
-    customers, propensities = eligibility_inputs(store, config, run_id, inputs.customers, inputs.propensities)
-    tables = run_eligibility_stage(spark, store, config, customers, propensities, run_id)
-    out = StageOutcome("eligibility", run_id, tables)
-    out.rows = store.read_run("eligibility", run_id).count()
-    return out
+    customers, propensities = eligibility_inputs(
+        ctx.store, ctx.config, ctx.run_id, inputs.customers, inputs.propensities
+    )
+    tables = run_eligibility_stage(ctx.spark, ctx.store, ctx.config, customers, propensities, ctx.run_id)
+    return ctx.outcome("eligibility", tables, "eligibility")
 
 
-def segments_stage(
-    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
-) -> StageOutcome:
-    """Cluster the customers into behaviour segments (``customer_segments``, ``segment_profiles``)."""
-    from contact_spark.pipeline import load_inputs
-    from contact_spark.propensity.stage import run_segments_stage
-
-    require_run(store, "contactability", run_id, "contacts")
-    inputs = inputs or load_inputs(store, config)
-    tables = run_segments_stage(spark, store, config, inputs.customers, inputs.contact_history, run_id)
-    out = StageOutcome("segments", run_id, tables)
-    out.rows = store.read_run("customer_segments", run_id).count()
-    return out
-
-
-def propensity_stage(
-    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
-) -> StageOutcome:
-    """Train, calibrate, save and score one propensity model per campaign × channel."""
-    from contact_spark.pipeline import load_inputs
-    from contact_spark.propensity.stage import run_propensity_stage
-
-    require_run(store, "best_contacts", run_id, "contacts")
-    inputs = inputs or load_inputs(store, config)
-    tables = run_propensity_stage(spark, store, config, inputs.customers, inputs.contact_history, run_id)
-    out = StageOutcome("propensity", run_id, tables)
-    out.rows = store.read_run("propensity_scores", run_id).count()
-    return out
-
-
-def plan_stage(
-    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, inputs: Inputs | None = None
-) -> StageOutcome:
-    """Per-customer schedules under the policy and the global capacities."""
-    from contact_spark.pipeline import load_inputs
-    from contact_spark.planning.stage import run_planning_stage
-
-    require_run(store, "eligibility", run_id, "eligibility")
-    inputs = inputs or load_inputs(store, config)
+def _plan(ctx: StageContext) -> StageOutcome:
+    inputs = ctx.inputs()
     planning = run_planning_stage(
-        spark,
-        store,
-        config,
-        store.read_run("eligibility", run_id),
+        ctx.spark,
+        ctx.store,
+        ctx.config,
+        ctx.store.read_run("eligibility", ctx.run_id),
         inputs.contact_history,
         inputs.customers,
-        run_id,
-        config_hash(config),
+        ctx.run_id,
+        config_hash(ctx.config),
     )
-    out = StageOutcome("plan", run_id, dict(planning.tables))
-    out.rows = store.read_run("plan", run_id).count()
+    out = ctx.outcome("plan", planning.tables, "plan")
     capacity = out.capacity = planning.capacity
     if capacity is not None:
         out.details = {
@@ -177,81 +190,240 @@ def plan_stage(
     return out
 
 
-def report_stage(
-    spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, report_dir: str = "reports"
-) -> StageOutcome:
-    """The run's HTML report, from the tables and ``run_stages`` the other stages wrote."""
-    from contact_spark.pipeline import PipelineResult, StageTiming
-    from contact_spark.report.html import write_run_report
-
-    require_run(store, "plan", run_id, "plan")
-    result = PipelineResult(run_id=run_id)
-    for name in (
-        *INPUT_TABLES,
-        *CONTACT_TABLES,
-        *KNOWLEDGE_TABLES,
-        *ELIGIBILITY_TABLES,
-        *PLAN_TABLES,
-        "run_stages",
-    ):
-        if store.exists(name):
-            result.tables[name] = store.location(name)
-    if store.exists("run_stages"):
-        rows = store.read_run("run_stages", run_id).orderBy("stage_order").collect()
-        result.stages = [StageTiming(r["stage"], r["seconds"], r["rows"]) for r in rows]
-    out = StageOutcome("report", run_id, {})
-    out.details["report_path"] = write_run_report(spark, store, config, result, report_dir)
+def _validate(ctx: StageContext) -> StageOutcome:
+    out = ctx.outcome("validate", {VIOLATIONS_TABLE: ctx.store.location(VIOLATIONS_TABLE)})
+    # Written first, failed after: the runner records the stage, then raises.
+    out.rows = run_validation_stage(ctx.spark, ctx.store, ctx.config, ctx.run_id, fail=False)
+    if out.rows:
+        try:
+            raise_for_violations(ctx.store, ctx.run_id)
+        except PlanValidationError as error:
+            out.failure = error
     return out
 
 
-STAGE_FUNCTIONS: dict[str, Callable[..., StageOutcome]] = {
-    "generate": generate_stage,
-    "contacts": contacts_stage,
-    "segments": segments_stage,
-    "propensity": propensity_stage,
-    "eligibility": eligibility_stage,
-    "plan": plan_stage,
-    "report": report_stage,
-}
+def _baseline(ctx: StageContext) -> StageOutcome:
+    tables = run_baseline_stage(ctx.spark, ctx.store, ctx.config, ctx.run_id)
+    baseline = ctx.store.read_run(BASELINE_TABLE, ctx.run_id)
+    # The greedy plan is checked by the same validator, without failing the run.
+    run_validation_stage(
+        ctx.spark, ctx.store, ctx.config, ctx.run_id, plan=baseline, table=BASELINE_VIOLATIONS, fail=False
+    )
+    out = ctx.outcome("baseline", {**tables, BASELINE_VIOLATIONS: ctx.store.location(BASELINE_VIOLATIONS)})
+    out.rows = baseline.count()
+    return out
+
+
+def _metrics(ctx: StageContext) -> StageOutcome:
+    out = ctx.outcome("metrics", {})
+    out.rows = write_run_metrics(ctx.spark, ctx.store, ctx.config, ctx.run_id)
+    out.tables[METRICS_TABLE] = ctx.store.location(METRICS_TABLE)
+    return out
+
+
+def _decisions(ctx: StageContext) -> StageOutcome:
+    out = ctx.outcome("decisions", {})
+    # Every customer × campaign × channel: planned, or why not.
+    out.rows = run_decisions_stage(ctx.spark, ctx.store, ctx.config, ctx.run_id)
+    out.tables[DECISIONS_TABLE] = ctx.store.location(DECISIONS_TABLE)
+    return out
+
+
+def _report(ctx: StageContext) -> StageOutcome:
+    out = ctx.outcome("report", {})
+    out.details["report_path"] = write_run_report(
+        ctx.spark, ctx.store, ctx.config, ctx.run_id, ctx.report_dir
+    )
+    return out
+
+
+def _segments_on(config: AppConfig) -> bool:
+    return config.segments.enabled
+
+
+def _learned_propensities(config: AppConfig) -> bool:
+    return config.propensity.source == "model"
+
+
+# ------------------------------------------------------------------------ the registry
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        "generate",
+        "Generate the seeded demo customer base into the four input tables (not run-scoped).",
+        _generate,
+        produces=INPUT_TABLES,
+        job="generate_demo_data",
+    ),
+    Stage("load_inputs", "Read the input tables and check them against the input contract.", _load_inputs),
+    Stage(
+        "contacts",
+        "Check the inputs, then clean, score and rank the contacts.",
+        _contacts,
+        produces=CONTACT_TABLES,
+        job="clean_contacts",
+    ),
+    Stage(
+        "segments",
+        "Cluster the customers into behaviour segments.",
+        _segments,
+        needs=("contactability",),
+        produces=SEGMENT_TABLES,
+        job="segment_customers",
+        enabled=_segments_on,
+    ),
+    Stage(
+        "propensity",
+        "Train, calibrate, save and score one propensity model per campaign × channel.",
+        _propensity,
+        needs=("best_contacts",),
+        produces=PROPENSITY_TABLES,
+        job="train_propensity",
+        enabled=_learned_propensities,
+    ),
+    Stage(
+        "eligibility",
+        "Eligibility of every customer × campaign × channel from the run's best contacts.",
+        _eligibility,
+        needs=("best_contacts",),
+        produces=ELIGIBILITY_TABLES,
+        job="eligibility",
+    ),
+    Stage(
+        "plan",
+        "Per-customer schedules under the policy and the global capacities.",
+        _plan,
+        needs=("eligibility",),
+        produces=PLAN_TABLES,
+        job="plan",
+    ),
+    Stage(
+        "validate",
+        "Re-check the plan independently of the solver (consent, eligibility, policy, capacities).",
+        _validate,
+        needs=("plan",),
+        produces=(VIOLATIONS_TABLE,),
+        job="validate_plan",
+    ),
+    Stage(
+        "baseline",
+        "The greedy baseline plan, validated by the same checks (never failing the run).",
+        _baseline,
+        needs=("plan",),
+        produces=(BASELINE_TABLE, BASELINE_VIOLATIONS),
+        job="baseline",
+    ),
+    Stage(
+        "metrics",
+        "Run metrics of the plan and the baseline (run_metrics).",
+        _metrics,
+        needs=("plan",),
+        produces=(METRICS_TABLE,),
+        job="metrics",
+    ),
+    Stage(
+        "decisions",
+        "Every customer × campaign × channel: planned, or the reason why not.",
+        _decisions,
+        needs=("plan",),
+        produces=(DECISIONS_TABLE,),
+        job="decisions",
+    ),
+    Stage(
+        "report",
+        "The run's HTML report, from the tables and run_stages the other stages wrote.",
+        _report,
+        needs=("plan",),
+        job="report",
+        recorded=False,
+    ),
+)
+BY_NAME: dict[str, Stage] = {stage.name: stage for stage in STAGES}
+
+
+def stage_order(name: str) -> int:
+    """The ``stage_order`` of a stage in ``run_stages``: its position in ``STAGES``."""
+    return STAGES.index(BY_NAME[name])
+
+
+def producer(table: str) -> Stage:
+    """The stage that writes ``table``."""
+    for stage in STAGES:
+        if table in stage.produces:
+            return stage
+    raise KeyError(f"no stage produces table '{table}'")
+
+
+def check_needs(stage: Stage, store: TableStore, run_id: str) -> None:
+    """Stop with one line when a table the stage reads has no rows of the run yet."""
+    for table in stage.needs:
+        require_run(store, table, run_id, producer(table).name)
 
 
 def record_stage(spark: SparkSession, store: TableStore, outcome: StageOutcome) -> None:
     """Upsert the stage's row of ``run_stages`` (other stages' rows of the run are kept)."""
     run_id = check_run_id(outcome.run_id)
     new = LocalRows.of(
-        [(run_id, STAGES.index(outcome.stage), outcome.stage, float(outcome.seconds), outcome.rows)],
+        [(run_id, stage_order(outcome.stage), outcome.stage, float(outcome.seconds), outcome.rows)],
         RUN_STAGES_SCHEMA,
     )
-    if store.exists("run_stages"):
+    if store.exists(RUN_STAGES_TABLE):
         # Collected first (a few rows): the replacement must not read the files it replaces.
-        kept = store.read_run("run_stages", run_id).filter(F.col("stage") != outcome.stage)
+        kept = store.read_run(RUN_STAGES_TABLE, run_id).filter(F.col("stage") != outcome.stage)
         rows = [tuple(r) for r in kept.select(*new.columns).collect()]
         new = LocalRows(rows + new.rows, new.schema)
-    store.replace_run(new, "run_stages", run_id)
+    store.replace_run(new, RUN_STAGES_TABLE, run_id)
+
+
+def record_stages(store: TableStore, run_id: str, outcomes: list[StageOutcome]) -> None:
+    """Replace the run's ``run_stages`` rows by ``outcomes`` (a whole run's timings)."""
+    rows = [(run_id, stage_order(o.stage), o.stage, float(o.seconds), o.rows) for o in outcomes]
+    store.replace_run(LocalRows.of(rows, RUN_STAGES_SCHEMA), RUN_STAGES_TABLE, run_id)
+
+
+def execute(stage: Stage, ctx: StageContext, *, needs_checked: bool = False) -> StageOutcome:
+    """Check the stage's needs (unless ``needs_checked``), run it, time it and log its
+    counts (nothing recorded)."""
+    check_run_id(ctx.run_id)
+    log.info("stage %s: start (run %s, %s Delta backend)", stage.name, ctx.run_id, ctx.store.backend.name)
+    start = time.perf_counter()
+    if not needs_checked:
+        check_needs(stage, ctx.store, ctx.run_id)
+    outcome = stage.function(ctx)
+    outcome.seconds = round(time.perf_counter() - start, 3)
+    extra = " ".join(
+        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in outcome.details.items()
+    )
+    log.info("stage %s: done in %.1fs rows=%s %s", stage.name, outcome.seconds, outcome.rows, extra)
+    return outcome
 
 
 def run_stage(
-    stage: str,
+    name: str,
     spark: SparkSession,
     store: TableStore,
     config: AppConfig,
     run_id: str,
     *,
     record: bool = True,
-    **kwargs: object,
+    inputs: Inputs | None = None,
+    report_dir: str = "reports",
 ) -> StageOutcome:
-    """Run one stage by name, time it, log its counts and record it in ``run_stages``."""
-    if stage not in STAGE_FUNCTIONS:
-        raise ValueError(f"unknown stage '{stage}': one of {', '.join(STAGE_FUNCTIONS)}")
-    check_run_id(run_id)
-    log.info("stage %s: start (run %s, %s Delta backend)", stage, run_id, store.backend.name)
-    start = time.perf_counter()
-    outcome = STAGE_FUNCTIONS[stage](spark, store, config, run_id, **kwargs)
-    outcome.seconds = round(time.perf_counter() - start, 3)
-    extra = " ".join(
-        f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in outcome.details.items()
-    )
-    log.info("stage %s: done in %.1fs rows=%s %s", stage, outcome.seconds, outcome.rows, extra)
-    if record and stage != "report":
+    """Run one stage by name, time it, record it in ``run_stages``; raise its failure after.
+
+    ``inputs`` are the already checked input tables (read from the store when omitted). A
+    stage the config turns off (segments, learned propensities) is skipped: its tables
+    would be ignored by the stages after it.
+    """
+    if name not in BY_NAME:
+        raise ValueError(f"unknown stage '{name}': one of {', '.join(BY_NAME)}")
+    ctx = StageContext(spark, store, config, run_id, report_dir=report_dir, loaded=inputs)
+    stage = BY_NAME[name]
+    if not stage.enabled(config):
+        log.info("stage %s: off in this configuration, skipped (run %s)", name, run_id)
+        return StageOutcome(name, run_id, details={"skipped": True})
+    outcome = execute(stage, ctx)
+    if record and stage.recorded:
         record_stage(spark, store, outcome)
+    if outcome.failure is not None:
+        raise outcome.failure
     return outcome

@@ -11,19 +11,22 @@ from collections.abc import Sequence
 from contact_spark.cli import base_parser, config_from_args, default_run_id, main_guard, setup_logging
 from contact_spark.deploy import enable_wheel_imports, job_session, package_archive, package_location
 from contact_spark.io.tables import TableStore, check_run_id
-from contact_spark.pipeline import run_pipeline
 
 
 @main_guard
 def main(argv: Sequence[str] | None = None) -> int:
     enable_wheel_imports()  # before the config check imports the solver
-    parser = base_parser(__doc__.splitlines()[1])
+    parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--generate", action="store_true", help="generate the demo input tables first")
     parser.add_argument("--report-dir", default="reports", help="where the HTML report is written")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     config = config_from_args(args)
     run_id = check_run_id(args.run_id or default_run_id(config))
+    # Imported after enable_wheel_imports(): the stage registry imports the numba kernels,
+    # whose on-disk cache needs the wheel's locator when the package runs from a zip.
+    from contact_spark.pipeline import run_pipeline
+
     spark = job_session("contact_spark.run_pipeline")
     store = TableStore(spark, config.storage)
     result = run_pipeline(spark, store, config, run_id, generate=args.generate, report_dir=args.report_dir)

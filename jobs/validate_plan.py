@@ -17,7 +17,7 @@ from contact_spark.validation.stage import VIOLATIONS_TABLE, run_validation_stag
 
 @main_guard
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = base_parser(__doc__.splitlines()[1])
+    parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--plan-table", default="plan", help="plan table to check (e.g. baseline_plan)")
     parser.add_argument(
         "--violations-table", default=VIOLATIONS_TABLE, help="where the run's violations are written"

@@ -23,9 +23,9 @@ from pyspark.sql import functions as F
 
 from contact_spark.cli import default_run_id
 from contact_spark.config import load_config, parse_override
+from contact_spark.io.runs import require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.spark import get_spark
-from contact_spark.stages import require_run
 
 text = dbutils.widgets.get("overrides").replace("\n", ";")
 overrides = dict(parse_override(item.strip()) for item in text.split(";") if item.strip())

@@ -2,8 +2,10 @@
 # MAGIC %md
 # MAGIC # contact_spark — run the pipeline
 # MAGIC
-# MAGIC Runs the stages of one planning run on the attached cluster:
-# MAGIC `generate` (demo data only) → `contacts` → `eligibility` → `plan` → `report`.
+# MAGIC Runs the stages of one planning run on the attached cluster, in the order of the
+# MAGIC stage registry (`contact_spark.stages.STAGES`): `generate` (demo data only) →
+# MAGIC `contacts` → (`segments`, `propensity` when configured) → `eligibility` → `plan` →
+# MAGIC `validate` → `baseline` → `metrics` → `decisions` → `report`.
 # MAGIC Every stage reads and writes Delta tables — Unity Catalog `catalog.schema.table`
 # MAGIC names when **catalog** and **schema** are set, else paths under **base_path**.
 # MAGIC
@@ -15,6 +17,10 @@
 # COMMAND ----------
 
 # ruff: noqa: E402, F821  -- a notebook: cells import late; dbutils, display and spark come from the runtime
+from contact_spark.stages import BY_NAME, STAGES
+
+# Every stage that runs on its own (load_inputs is part of each of them; generate has its widget).
+RUNNABLE = [s.name for s in STAGES if s.job is not None and s.name != "generate"]
 dbutils.widgets.text("config_path", "../conf/default.yaml", "Config YAML")
 dbutils.widgets.text("overrides", "", "Overrides (key=value; ...)")
 dbutils.widgets.text("catalog", "", "Unity Catalog catalog")
@@ -25,7 +31,7 @@ dbutils.widgets.dropdown("generate_demo", "false", ["false", "true"], "Generate 
 dbutils.widgets.dropdown(
     "stages",
     "all",
-    ["all", "contacts", "segments", "propensity", "eligibility", "plan", "report"],
+    ["all", *RUNNABLE],
     "Stages to run",
 )
 dbutils.widgets.text("report_dir", "reports", "Report directory")
@@ -37,7 +43,6 @@ import logging
 from contact_spark.cli import default_run_id, setup_logging
 from contact_spark.config import load_config, parse_override
 from contact_spark.io.tables import TableStore, check_run_id
-from contact_spark.propensity.stage import knowledge_stages
 from contact_spark.spark import get_spark
 from contact_spark.stages import run_stage
 
@@ -65,7 +70,7 @@ spark = get_spark("contact_spark.notebook")  # the cluster's session
 store = TableStore(spark, config.storage)
 selected = dbutils.widgets.get("stages")
 # Segments and learned propensities run when the config asks for them (docs/propensity.md).
-everything = ["contacts", *knowledge_stages(config), "eligibility", "plan", "report"]
+everything = [name for name in RUNNABLE if BY_NAME[name].enabled(config)]
 stages = everything if selected == "all" else [selected]
 if dbutils.widgets.get("generate_demo") == "true":
     stages.insert(0, "generate")

@@ -9,10 +9,10 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config import AppConfig, load_config
+from contact_spark.config.contacts import OUTCOMES
 from contact_spark.contract import (
     CONTACT_HISTORY,
     CONTACTS,
-    OUTCOMES,
     PROPENSITIES,
     customers_spec,
     validate_input,

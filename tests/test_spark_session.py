@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 from pyspark.sql import SparkSession
 
-from contact_spark.spark import available_cores, cores_of_master
+from contact_spark.spark import (
+    REQUIRED_CONF,
+    SessionConfError,
+    _apply_runtime_conf,
+    available_cores,
+    cores_of_master,
+)
 
 
 @pytest.mark.parametrize(
@@ -28,4 +35,32 @@ def test_cores_of_a_master_url(master: str, expected: int) -> None:
 
 
 def test_the_test_session_reports_its_local_cores(spark: SparkSession) -> None:
-    assert available_cores(spark) == cores_of_master(spark.sparkContext.master, 0) >= 1
+    # tests/conftest.py builds the session with get_spark(local_cores=2).
+    assert spark.sparkContext.master == "local[2]"
+    assert available_cores(spark) == 2
+
+
+class RefusingConf:
+    """A session's ``conf`` that refuses or ignores every setting."""
+
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
+
+    def set(self, key: str, value: str) -> None:
+        if self.refuse:
+            raise RuntimeError("CANNOT_MODIFY_CONFIG")
+
+    def get(self, key: str) -> str:
+        return "America/New_York"
+
+
+@pytest.mark.parametrize("refuse", [True, False])
+def test_a_session_without_the_utc_time_zone_is_an_error(refuse: bool) -> None:
+    session = SimpleNamespace(conf=RefusingConf(refuse))
+    with pytest.raises(SessionConfError, match=r"spark\.sql\.session\.timeZone=UTC"):
+        _apply_runtime_conf(session, REQUIRED_CONF)  # type: ignore[arg-type]
+
+
+def test_the_active_session_gets_the_required_settings(spark: SparkSession) -> None:
+    _apply_runtime_conf(spark, REQUIRED_CONF)
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"

@@ -32,12 +32,13 @@ from contact_spark.adaptive.window import (
     rest_of_year,
     shifted_config,
 )
-from contact_spark.cli import config_hash
+from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
+from contact_spark.io.runs import require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import layout_for
 from contact_spark.planning.stage import run_planning_stage
-from contact_spark.stages import StageOutcome, record_stage, require_run, run_stage
+from contact_spark.stages import StageOutcome, record_stage, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,7 @@ def replan(
     run_id: str,
 ) -> ReplanResult:
     """Re-plan the months after ``executed_through`` as run ``run_id`` (see module docstring)."""
-    from contact_spark.pipeline import load_inputs
+    from contact_spark.inputs import load_inputs
 
     check_run_id(run_id)
     check_run_id(parent_run_id)

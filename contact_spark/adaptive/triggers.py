@@ -6,7 +6,7 @@ of the run not processed yet, and re-plans their customers from the month after
 is left of every capacity (the executed months' usage and the plan of every other
 customer are subtracted from the bounds; prices start from the run's shadow prices).
 Each event type's effects (``triggers.events`` in the config, see
-:mod:`contact_spark.adaptive.settings`) become per-month overlays of the customer's
+:mod:`contact_spark.config.triggers`) become per-month overlays of the customer's
 eligibility and propensities. The new schedules are merged into the run's ``plan`` (rows
 of other customers are not touched), the affected customers' eligibility rows are
 updated, and the run's lineage gets a revision:
@@ -43,14 +43,14 @@ from contact_spark.adaptive.window import (
     month_index,
     rest_of_year,
 )
-from contact_spark.cli import config_hash
+from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import EVENTS, validate_input
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.runs import require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import Layout, layout_for
 from contact_spark.planning.stage import solve_plan
-from contact_spark.stages import require_run
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,7 @@ def run_triggers(
     spark: SparkSession, store: TableStore, config: AppConfig, run_id: str, executed_through: dt.date
 ) -> TriggerResult:
     """Apply the run's new events (see module docstring)."""
-    from contact_spark.pipeline import load_inputs
+    from contact_spark.inputs import load_inputs
 
     check_run_id(run_id)
     require_run(store, "plan", run_id, "plan")

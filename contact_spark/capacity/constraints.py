@@ -18,8 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from contact_spark import config as _config  # noqa: F401  (config first: it imports capacity.settings)
-from contact_spark.capacity.settings import CapacityRule, CapacitySettings, SpreadRule
+from contact_spark.config.capacity import CapacityRule, CapacitySettings, SpreadRule
 from contact_spark.planning.frame import Layout
 
 Sense = Literal["max", "min"]

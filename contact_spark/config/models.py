@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from contact_spark.adaptive.settings import TriggerSettings
-from contact_spark.capacity.settings import CapacitySettings
 from contact_spark.config.base import StrictModel
+from contact_spark.config.capacity import CapacitySettings
+from contact_spark.config.contacts import ContactSettings
+from contact_spark.config.eligibility import EligibilitySettings
 from contact_spark.config.policy import PolicyConfig
-from contact_spark.contacts.settings import ContactSettings
-from contact_spark.eligibility.settings import EligibilitySettings
-from contact_spark.propensity.settings import PropensitySettings, SegmentSettings
+from contact_spark.config.propensity import PropensitySettings, SegmentSettings
+from contact_spark.config.triggers import TriggerSettings
 
 IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9_]*$")
 

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from contact_spark.config.contacts import OUTCOMES, ContactSettings
 from contact_spark.contacts import reasons as R
 from contact_spark.contacts.masking import mask_contact_col
 from contact_spark.contacts.normalize import normalizer
-from contact_spark.contacts.settings import OUTCOMES, ContactSettings
 
 UNKNOWN_SOURCE = "UNKNOWN"
 REACHED_OUTCOMES = ("converted", "responded", "no_response")

@@ -16,10 +16,10 @@ from pyspark.sql import Column
 from pyspark.sql import types as T
 from pyspark.sql.functions import pandas_udf
 
+from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts import reasons as R
 from contact_spark.contacts.emails import EmailRules, normalize_email
 from contact_spark.contacts.phones import normalize_phone
-from contact_spark.contacts.settings import ContactSettings
 
 NORMALIZED_SCHEMA = T.StructType(
     [

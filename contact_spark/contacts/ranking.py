@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts import reasons as R
-from contact_spark.contacts.settings import ContactSettings
 
 
 def assign_owner(df: DataFrame, settings: ContactSettings) -> DataFrame:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from contact_spark.contacts.settings import OUTCOMES, ContactSettings
+from contact_spark.config.contacts import OUTCOMES, ContactSettings
 
 PHONE_SIGNALS = ("sources", "type", "uniqueness", "history", "age", "confirmed", "last_contact")
 EMAIL_SIGNALS = (*PHONE_SIGNALS, "domain")

@@ -16,8 +16,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from contact_spark.config.eligibility import EligibilityRule
 from contact_spark.config.models import AppConfig
-from contact_spark.eligibility.settings import EligibilityRule
 from contact_spark.errors import ContactSparkError
 
 # Reason codes in funnel order: the first reason of a candidate is the earliest here.

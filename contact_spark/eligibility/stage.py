@@ -9,11 +9,10 @@ from pyspark.sql import DataFrame, SparkSession
 from contact_spark.config.models import AppConfig
 from contact_spark.eligibility.engine import BEST_CONTACT_COLUMNS, compute_eligibility, eligibility_funnel
 from contact_spark.errors import MissingColumnError
+from contact_spark.io.catalog import ELIGIBILITY_TABLES
 from contact_spark.io.tables import TableStore
 
 log = logging.getLogger(__name__)
-
-ELIGIBILITY_TABLES = ("eligibility", "eligibility_funnel", "inputs_rejected")
 
 
 def best_contacts_for_run(store: TableStore, run_id: str) -> DataFrame:

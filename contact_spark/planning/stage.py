@@ -12,9 +12,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
-from contact_spark.capacity.lagrangian import ITERATIONS_TABLE, CapacityEngine, CapacityResult
+from contact_spark.capacity.engine import CapacityEngine
+from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.catalog import PLAN_TABLES
 from contact_spark.io.tables import LocalRows, TableStore
 from contact_spark.planning.frame import Layout, customer_frame, layout_for
 from contact_spark.planning.solve import StaticInputs, plan_rows, quarantine_rows
@@ -22,8 +24,6 @@ from contact_spark.policy.compiler import CompiledPolicy
 from contact_spark.spark import available_cores
 
 log = logging.getLogger(__name__)
-
-PLANNING_TABLES = ("plan", "plan_quarantine", "capacity_sensitivity", "plan_summary", ITERATIONS_TABLE)
 
 
 class CapacityAttributeError(ContactSparkError):
@@ -229,7 +229,7 @@ def run_planning_stage(
         result.gap,
         result.iterations,
     )
-    return PlanningResult({t: store.location(t) for t in PLANNING_TABLES if store.exists(t)}, result)
+    return PlanningResult({t: store.location(t) for t in PLAN_TABLES if store.exists(t)}, result)
 
 
 def sensitivity_rows(result: CapacityResult, run_id: str) -> LocalRows:

@@ -20,7 +20,7 @@ from contact_spark.contract import BOOLEAN, NUMBER, STRING
 from contact_spark.errors import ColumnTypeError, MissingColumnError
 
 if TYPE_CHECKING:  # settings import the config package, which imports these settings
-    from contact_spark.propensity.settings import FeatureSettings, PropensitySettings
+    from contact_spark.config.propensity import FeatureSettings, PropensitySettings
 
 ID_COLUMNS = ("customer_id", "household_id")
 KEY_COLUMNS = ("customer_id", "month", "campaign", "channel")

@@ -26,7 +26,6 @@ from contact_spark.errors import ColumnTypeError, ContactSparkError, MissingColu
 from contact_spark.propensity.training import add_months
 
 SEGMENT_COLUMN = "behaviour_segment"
-SEGMENT_TABLES = ("customer_segments", "segment_profiles")
 BEHAVIOUR_FEATURES = (
     "contacts",
     "responses",

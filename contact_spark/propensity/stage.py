@@ -26,6 +26,8 @@ from pyspark.sql import functions as F
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import PROPENSITIES, validate_input
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.catalog import PROPENSITY_TABLES, SEGMENT_TABLES
+from contact_spark.io.runs import require_run
 from contact_spark.io.tables import TableStore
 from contact_spark.propensity.features import (
     FeatureColumns,
@@ -37,7 +39,7 @@ from contact_spark.propensity.features import (
     training_examples,
 )
 from contact_spark.propensity.registry import model_path, model_root, model_version, save_model
-from contact_spark.propensity.segments import SEGMENT_COLUMN, SEGMENT_TABLES, cluster_customers, with_segments
+from contact_spark.propensity.segments import SEGMENT_COLUMN, cluster_customers, with_segments
 from contact_spark.propensity.training import (
     BASE_RATE,
     Candidate,
@@ -49,12 +51,6 @@ from contact_spark.propensity.training import (
 
 log = logging.getLogger(__name__)
 
-PROPENSITY_TABLES = (
-    "propensity_scores",
-    "propensity_metrics",
-    "propensity_calibration",
-    "propensity_features",
-)
 KEEP = ["customer_id", "campaign", "channel"]
 
 METRICS_SCHEMA = (
@@ -415,16 +411,6 @@ def run_segments_stage(
     return {table: store.location(table) for table in SEGMENT_TABLES}
 
 
-def knowledge_stages(config: AppConfig) -> tuple[str, ...]:
-    """The stages a run needs between contacts and eligibility, by configuration."""
-    stages: tuple[str, ...] = ()
-    if config.segments.enabled:
-        stages += ("segments",)
-    if config.propensity.source == "model":
-        stages += ("propensity",)
-    return stages
-
-
 def eligibility_inputs(
     store: TableStore, config: AppConfig, run_id: str, customers: DataFrame, propensities: DataFrame
 ) -> tuple[DataFrame, DataFrame]:
@@ -432,7 +418,6 @@ def eligibility_inputs(
 
     ``propensity.source: model`` replaces the input table by the run's learned scores.
     """
-    from contact_spark.stages import require_run
 
     if config.segments.enabled:
         require_run(store, "customer_segments", run_id, "segments")

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from contact_spark.propensity.features import FeatureColumns
 
 if TYPE_CHECKING:  # settings import the config package, which imports these settings
-    from contact_spark.propensity.settings import PropensitySettings
+    from contact_spark.config.propensity import PropensitySettings
 
 BASE_RATE = "base_rate"
 EPS = 1e-6

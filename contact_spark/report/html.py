@@ -10,82 +10,27 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.contacts.masking import mask_contact_col
+from contact_spark.io.catalog import (
+    CONTACT_TABLES,
+    ELIGIBILITY_TABLES,
+    INPUT_TABLES,
+    PLAN_TABLES,
+    PROPENSITY_TABLES,
+    RUN_STAGES_TABLE,
+    SEGMENT_TABLES,
+)
 from contact_spark.io.tables import TableStore
-
-if TYPE_CHECKING:
-    from contact_spark.pipeline import PipelineResult
-
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#1f2933}
-h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2.5rem;border-bottom:1px solid #d9e2ec}
-table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #d9e2ec;padding:.3rem .6rem;text-align:right}
-th{background:#f0f4f8}td:first-child,th:first-child{text-align:left}.muted{color:#627d98}
-.kpis{display:flex;flex-wrap:wrap;gap:1rem}.kpi{background:#f0f4f8;border-radius:8px;padding:.8rem 1.2rem;min-width:11rem}
-.kpi b{display:block;font-size:1.4rem}.ok{color:#18794e}.bad{color:#c62828}.chart{min-height:420px}
-td.text{text-align:left}
-"""
-SAMPLE_SIZE = 20
-CHANNEL_COLOURS = ["#2f80ed", "#27ae60", "#eb5757", "#f2994a", "#9b51e0", "#56ccf2"]
-
-
-def html_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """An escaped HTML table."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td class='text'>{html.escape(_fmt(v))}</td>"
-            if isinstance(v, str)
-            else f"<td>{html.escape(_fmt(v))}</td>"
-            for v in row
-        )
-        + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return "" if value is None else str(value)
-
-
-class Charts:
-    """Plotly figures rendered as divs; the library itself is inlined once in the page."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def div(self, fig: Any, height: int = 420) -> str:
-        import plotly.io as pio
-
-        self.count += 1
-        fig.update_layout(height=height, margin={"l": 60, "r": 20, "t": 50, "b": 60}, template="plotly_white")
-        return (
-            "<div class='chart'>"
-            + pio.to_html(
-                fig,
-                full_html=False,
-                include_plotlyjs=False,
-                div_id=f"chart-{self.count}",
-                config={"displaylogo": False, "responsive": True},
-            )
-            + "</div>"
-        )
+from contact_spark.report.capacity import convergence_section, sensitivity_section
+from contact_spark.report.propensity import propensity_section, segments_section
+from contact_spark.report.widgets import CHANNEL_COLOURS, SAMPLE_SIZE, STYLE, Charts, _fmt, html_table
 
 
 def _metrics(store: TableStore, run_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -299,88 +244,6 @@ def outcome_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], co
     return out
 
 
-def convergence_section(charts: Charts, store: TableStore, run_id: str) -> str:
-    import plotly.graph_objects as go
-
-    if not store.exists("capacity_iterations"):
-        return ""
-    its = store.read_run("capacity_iterations", run_id)
-    steps = (
-        its.groupBy("phase", "iteration").agg(
-            F.max("dual_bound").alias("dual"),
-            F.max("primal_value").alias("primal"),
-            F.min("_order").alias("o"),
-        )
-        if "_order" in its.columns
-        else its.groupBy("phase", "iteration").agg(
-            F.max("dual_bound").alias("dual"), F.max("primal_value").alias("primal")
-        )
-    ).collect()
-    phase_order = {"dual": 0, "primal": 1, "repair": 2, "certificate": 3}
-    steps = sorted(steps, key=lambda r: (phase_order.get(r["phase"], 9), r["phase"], r["iteration"]))
-    labels = [f"{r['phase']} {r['iteration']}" for r in steps]
-    gap_fig = go.Figure()
-    gap_fig.add_scatter(x=labels, y=[r["dual"] for r in steps], name="dual bound", mode="lines+markers")
-    gap_fig.add_scatter(x=labels, y=[r["primal"] for r in steps], name="plan value", mode="lines+markers")
-    gaps = [
-        (r["dual"] - r["primal"]) / abs(r["dual"]) if r["dual"] and r["primal"] is not None else None
-        for r in steps
-    ]
-    gap_fig.add_scatter(x=labels, y=gaps, name="relative gap", mode="lines+markers", yaxis="y2")
-    gap_fig.update_layout(
-        title="Dual bound, plan value and gap per iteration",
-        yaxis2={"overlaying": "y", "side": "right", "tickformat": ".2%", "title": "gap"},
-    )
-    prices = its.filter(F.col("phase") == "dual").select("iteration", "constraint_name", "price").collect()
-    price_fig = go.Figure()
-    by_constraint: dict[str, list[tuple[int, float]]] = defaultdict(list)
-    for r in prices:
-        by_constraint[r["constraint_name"]].append((r["iteration"], r["price"]))
-    for name in sorted(by_constraint):
-        pts = sorted(by_constraint[name])
-        if any(p for _, p in pts):
-            price_fig.add_scatter(
-                x=[i for i, _ in pts], y=[p for _, p in pts], name=name, mode="lines+markers"
-            )
-    price_fig.update_layout(
-        title="Capacity prices per iteration (constraints that ever had a price)",
-        xaxis_title="dual iteration",
-    )
-    return "<h2>Price convergence</h2>" + charts.div(gap_fig) + charts.div(price_fig)
-
-
-def sensitivity_section(charts: Charts, store: TableStore, run_id: str) -> str:
-    import plotly.graph_objects as go
-
-    if not store.exists("capacity_sensitivity"):
-        return ""
-    rows = store.read_run("capacity_sensitivity", run_id).orderBy("rule", "month", "sense").collect()
-    fig = go.Figure(
-        go.Bar(
-            x=[r["constraint_name"] for r in rows],
-            y=[r["shadow_price"] for r in rows],
-            marker_color="#f2994a",
-        )
-    )
-    fig.update_layout(title="Value of one more unit of capacity (shadow price)")
-    table = html_table(
-        ["constraint", "sense", "bound", "usage", "shadow price", "binding", "shortfall"],
-        [
-            (
-                r["constraint_name"],
-                r["sense"],
-                r["bound"],
-                r["usage"],
-                r["shadow_price"],
-                r["binding"],
-                r["shortfall"],
-            )
-            for r in rows
-        ],
-    )
-    return "<h2>Capacity sensitivity</h2>" + charts.div(fig) + table
-
-
 def why_not_section(spark: SparkSession, store: TableStore, run_id: str) -> str:
     """Counts of every decision and reason of ``contact_decisions``, and a deterministic,
     masked sample of customers without any planned contact with each cell's reason."""
@@ -518,16 +381,45 @@ def _customers(metrics: dict[str, list[dict[str, Any]]]) -> dict[tuple[str | Non
     return {(r["plan"], r["metric"]): r["value"] for r in metrics.get("customers", [])}
 
 
-def build_report(spark: SparkSession, store: TableStore, config: AppConfig, result: PipelineResult) -> str:
-    """The whole page as a string."""
+def _stage_rows(store: TableStore, run_id: str) -> list[tuple[str, float, int | None]]:
+    """The run's recorded stages (``run_stages``), in run order."""
+    if not store.exists(RUN_STAGES_TABLE):
+        return []
+    rows = store.read_run(RUN_STAGES_TABLE, run_id).orderBy("stage_order").collect()
+    return [(r["stage"], r["seconds"], r["rows"]) for r in rows]
+
+
+def _table_locations(store: TableStore) -> list[tuple[str, str]]:
+    """Every table of the catalog that exists in the store, with its location."""
+    from contact_spark.baseline.greedy import BASELINE_TABLE
+    from contact_spark.explain.decisions import DECISIONS_TABLE
+    from contact_spark.validation.metrics import METRICS_TABLE
+    from contact_spark.validation.stage import BASELINE_VIOLATIONS, VIOLATIONS_TABLE
+
+    names = (
+        *INPUT_TABLES,
+        *CONTACT_TABLES,
+        *SEGMENT_TABLES,
+        *PROPENSITY_TABLES,
+        *ELIGIBILITY_TABLES,
+        *PLAN_TABLES,
+        VIOLATIONS_TABLE,
+        BASELINE_TABLE,
+        BASELINE_VIOLATIONS,
+        METRICS_TABLE,
+        DECISIONS_TABLE,
+        RUN_STAGES_TABLE,
+    )
+    return sorted((name, store.location(name)) for name in names if store.exists(name))
+
+
+def build_report(spark: SparkSession, store: TableStore, config: AppConfig, run_id: str) -> str:
+    """The whole page as a string, from the run's tables in ``store`` alone."""
     import plotly.offline
 
-    run_id = result.run_id
     metrics = _metrics(store, run_id)
     customers = _customers(metrics)
     charts = Charts()
-    from contact_spark.propensity.report import propensity_section, segments_section
-
     inputs = [
         (r["metric"], int(r["value"])) for r in sorted(metrics.get("input", []), key=lambda r: r["metric"])
     ]
@@ -551,9 +443,9 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, resu
             html_table(["table", "rows"], inputs),
             input_overview(store, config),
             "<h2>Stages</h2>",
-            html_table(["stage", "seconds", "rows"], [(s.stage, s.seconds, s.rows) for s in result.stages]),
+            html_table(["stage", "seconds", "rows"], _stage_rows(store, run_id)),
             "<h2>Delta tables</h2>",
-            html_table(["table", "location"], sorted(result.tables.items())),
+            html_table(["table", "location"], _table_locations(store)),
         ]
     )
     return (
@@ -568,14 +460,14 @@ def write_run_report(
     spark: SparkSession,
     store: TableStore,
     config: AppConfig,
-    result: PipelineResult,
+    run_id: str,
     report_dir: str,
 ) -> str:
     """Write ``<report_dir>/<run_id>/report.html`` and return its path."""
-    out = Path(report_dir) / result.run_id
+    out = Path(report_dir) / run_id
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
-    path.write_text(build_report(spark, store, config, result), encoding="utf-8")
+    path.write_text(build_report(spark, store, config, run_id), encoding="utf-8")
     return str(path.resolve())
 
 

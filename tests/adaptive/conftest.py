@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -12,8 +14,8 @@ from pyspark.sql import functions as F
 from contact_spark.adaptive.replan import replan
 from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
+from contact_spark.inputs import write_demo_data
 from contact_spark.io.tables import TableStore
-from contact_spark.pipeline import write_demo_data
 from contact_spark.stages import run_stage
 
 JAN, FEB = dt.date(2027, 1, 1), dt.date(2027, 2, 1)
@@ -115,3 +117,18 @@ def replanned(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     store.overwrite(spark.createDataFrame(rows, history.schema), "contact_history")
     replan(spark, store, config, "year", JAN, "year-r1")
     return Replanned(config, store, executed, forced["customer_id"], dropped)
+
+
+def copy_of(spark: SparkSession, replanned: Replanned, base: Path) -> Replanned:
+    """The re-planned year in a copy of its lakehouse under ``base``.
+
+    Tests that write to the run (trigger runs) work on a copy: the package-scoped
+    ``replanned`` stays as the re-plan left it, whatever order the tests run in.
+    """
+    source = replanned.config.storage.base_path
+    assert source is not None
+    shutil.copytree(source, base)
+    storage = replanned.config.storage.model_copy(update={"base_path": str(base)})
+    config = replanned.config.model_copy(update={"storage": storage})
+    store = TableStore(spark, StorageSettings(base_path=str(base), backend="deltalake"))
+    return replace(replanned, config=config, store=store)

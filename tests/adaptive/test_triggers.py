@@ -14,7 +14,7 @@ from contact_spark.adaptive.triggers import TriggerResult, run_triggers
 from contact_spark.adaptive.window import shifted_config
 from contact_spark.validation.stage import run_validation_stage
 
-from .conftest import FEB, JAN, Replanned
+from .conftest import FEB, JAN, Replanned, copy_of
 
 RUN = "year-r1"  # the trigger run updates the re-planned run (January executed)
 MAR, APR, MAY = dt.date(2027, 3, 1), dt.date(2027, 4, 1), dt.date(2027, 5, 1)
@@ -30,11 +30,11 @@ class Triggered:
     complainer: str
 
 
-def _pick(replanned: Replanned) -> tuple[str, str]:
+def _pick(world: Replanned) -> tuple[str, str]:
     """A mover: reachable by SMS (eligible for CROSS_SELLING by SMS), no January contact;
     a complainer: planned contacts in February..April."""
-    store = replanned.store
-    january = replanned.executed.select("customer_id").distinct()
+    store = world.store
+    january = world.executed.select("customer_id").distinct()
     mover = (
         store.read_run("eligibility", RUN)
         .filter((F.col("campaign") == "CROSS_SELLING") & (F.col("channel") == "SMS") & F.col("eligible"))
@@ -54,9 +54,15 @@ def _pick(replanned: Replanned) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def triggered(spark: SparkSession, replanned: Replanned) -> Triggered:
-    store, config = replanned.store, replanned.config
-    mover, complainer = _pick(replanned)
+def world(spark: SparkSession, replanned: Replanned, tmp_path_factory: pytest.TempPathFactory) -> Replanned:
+    """The re-planned year in its own lakehouse: the trigger runs below rewrite its plan."""
+    return copy_of(spark, replanned, tmp_path_factory.mktemp("triggers") / "lakehouse")
+
+
+@pytest.fixture(scope="module")
+def triggered(spark: SparkSession, world: Replanned) -> Triggered:
+    store, config = world.store, world.config
+    mover, complainer = _pick(world)
     events = spark.createDataFrame(
         [
             (mover, "MOVE", dt.datetime(2027, 2, 3, 9), {"new_city": "Torino"}),
@@ -74,9 +80,9 @@ def triggered(spark: SparkSession, replanned: Replanned) -> Triggered:
     return Triggered(before, result, again, mover, complainer)
 
 
-def test_nobody_else_s_plan_changes(replanned: Replanned, triggered: Triggered) -> None:
+def test_nobody_else_s_plan_changes(world: Replanned, triggered: Triggered) -> None:
     others = [triggered.mover, triggered.complainer]
-    after = replanned.store.read_run("plan", RUN).filter(~F.col("customer_id").isin(others))
+    after = world.store.read_run("plan", RUN).filter(~F.col("customer_id").isin(others))
     assert_df_equality(
         triggered.before.filter(~F.col("customer_id").isin(others)),
         after,
@@ -86,26 +92,26 @@ def test_nobody_else_s_plan_changes(replanned: Replanned, triggered: Triggered) 
 
 
 def test_the_mover_gets_the_triggered_campaign_only_while_the_event_lasts(
-    replanned: Replanned, triggered: Triggered
+    world: Replanned, triggered: Triggered
 ) -> None:
     rows = (
-        replanned.store.read_run("plan", RUN)
+        world.store.read_run("plan", RUN)
         .filter((F.col("customer_id") == triggered.mover) & (F.col("campaign") == "MOVING_HOME"))
         .select("month")
         .collect()
     )
     assert rows, "a mover worth 200 with a 10% SMS propensity is contacted"
     assert {r["month"] for r in rows} <= {FEB, MAR}
-    assert replanned.store.read_run("plan", RUN).filter(F.col("campaign") == "MOVING_HOME").select(
+    assert world.store.read_run("plan", RUN).filter(F.col("campaign") == "MOVING_HOME").select(
         "customer_id"
     ).distinct().collect() == [(triggered.mover,)]
 
 
-def test_a_complaint_clears_three_months(replanned: Replanned, triggered: Triggered) -> None:
-    plan = replanned.store.read_run("plan", RUN).filter(F.col("customer_id") == triggered.complainer)
+def test_a_complaint_clears_three_months(world: Replanned, triggered: Triggered) -> None:
+    plan = world.store.read_run("plan", RUN).filter(F.col("customer_id") == triggered.complainer)
     assert plan.filter(F.col("month").between(FEB, APR)).count() == 0
     removed = (
-        replanned.store.read_run("plan_drift", RUN)
+        world.store.read_run("plan_drift", RUN)
         .filter(
             (F.col("customer_id") == triggered.complainer)
             & (F.col("change") == "removed")
@@ -117,7 +123,7 @@ def test_a_complaint_clears_three_months(replanned: Replanned, triggered: Trigge
     )
     assert [r["reason"] for r in removed] == ["TRIGGER:COMPLAINT"]
     removed_in_window = (
-        replanned.store.read_run("plan_drift", RUN)
+        world.store.read_run("plan_drift", RUN)
         .filter(
             (F.col("customer_id") == triggered.complainer)
             & (F.col("change") == "removed")
@@ -132,10 +138,10 @@ def test_a_complaint_clears_three_months(replanned: Replanned, triggered: Trigge
     assert removed_in_window == planned_in_window > 0
 
 
-def test_every_event_is_applied_or_rejected_with_a_reason(replanned: Replanned, triggered: Triggered) -> None:
+def test_every_event_is_applied_or_rejected_with_a_reason(world: Replanned, triggered: Triggered) -> None:
     got = {
         (r["event_type"], r["status"], r["reason"])
-        for r in replanned.store.read_run("trigger_events", RUN).collect()
+        for r in world.store.read_run("trigger_events", RUN).collect()
     }
     assert got == {
         ("MOVE", "applied", None),
@@ -147,18 +153,18 @@ def test_every_event_is_applied_or_rejected_with_a_reason(replanned: Replanned, 
     assert (triggered.result.applied, triggered.result.rejected, triggered.result.customers) == (2, 3, 2)
 
 
-def test_a_second_run_without_new_events_changes_nothing(replanned: Replanned, triggered: Triggered) -> None:
+def test_a_second_run_without_new_events_changes_nothing(world: Replanned, triggered: Triggered) -> None:
     assert (triggered.again.applied, triggered.again.rejected, triggered.again.customers) == (0, 0, 0)
-    lineage = replanned.store.read_run("plan_lineage", RUN).filter(F.col("kind") == "trigger").collect()
+    lineage = world.store.read_run("plan_lineage", RUN).filter(F.col("kind") == "trigger").collect()
     assert [(r["revision"], r["events"], r["customers_replanned"]) for r in lineage] == [(1, 2, 2)]
 
 
 def test_the_merged_plan_passes_the_validator_and_the_yearly_budget(
-    spark: SparkSession, replanned: Replanned, triggered: Triggered
+    spark: SparkSession, world: Replanned, triggered: Triggered
 ) -> None:
-    store = replanned.store
+    store = world.store
     rest_of_year = store.read_run("plan", RUN).filter(F.col("month") >= FEB)
-    config = shifted_config(replanned.config, 1)
+    config = shifted_config(world.config, 1)
     assert (
         run_validation_stage(
             spark, store, config, RUN, plan=rest_of_year, table="trigger_violations", fail=False
@@ -166,7 +172,7 @@ def test_the_merged_plan_passes_the_validator_and_the_yearly_budget(
         == 0
     )
     sms = (
-        replanned.executed.filter(F.col("channel") == "SMS").count()
+        world.executed.filter(F.col("channel") == "SMS").count()
         + rest_of_year.filter(F.col("channel") == "SMS").count()
     )
     assert sms * 0.06 <= 9.0 + 1e-9

@@ -10,8 +10,8 @@ import pytest
 
 from contact_spark.adaptive.window import ReplanWindowError, month_index, shifted_config, split_constraints
 from contact_spark.capacity.constraints import expand_capacities
-from contact_spark.capacity.settings import CapacitySettings
 from contact_spark.config import load_config
+from contact_spark.config.capacity import CapacitySettings
 from contact_spark.planning.frame import layout_for
 
 CONFIG = load_config()

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.lagrangian import _lowest_covering_each
+from contact_spark.capacity.repair import _lowest_covering_each
 
 
 def _reference(pdf: pd.DataFrame, hashes: pd.Series, excess: float) -> set[tuple[str, int]]:

@@ -14,12 +14,14 @@ from pyspark.sql import functions as F
 from solver.rule_checker import violations
 
 from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
-from contact_spark.capacity.lagrangian import ITERATIONS_TABLE, CapacityEngine, CapacityResult
+from contact_spark.capacity.engine import CapacityEngine
 from contact_spark.capacity.reference import solve_reference
-from contact_spark.capacity.settings import CapacitySettings, LagrangianSettings
+from contact_spark.capacity.result import CapacityResult
 from contact_spark.config import AppConfig, load_config
+from contact_spark.config.capacity import CapacitySettings, LagrangianSettings
 from contact_spark.data.generator import generate_demo_data
 from contact_spark.eligibility.engine import compute_eligibility
+from contact_spark.io.catalog import ITERATIONS_TABLE
 from contact_spark.io.tables import TableStore
 from contact_spark.planning.frame import Layout, customer_frame, layout_for
 from contact_spark.planning.solve import StaticInputs

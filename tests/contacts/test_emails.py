@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts import reasons as R
 from contact_spark.contacts.emails import EmailResult, is_role, normalize_email
 from contact_spark.contacts.normalize import email_rules
-from contact_spark.contacts.settings import ContactSettings
 
 RULES = email_rules(ContactSettings())
 

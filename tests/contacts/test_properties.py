@@ -5,12 +5,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts import reasons as R
 from contact_spark.contacts.emails import normalize_email
 from contact_spark.contacts.masking import mask_email, mask_phone
 from contact_spark.contacts.normalize import email_rules, normalize_contact
 from contact_spark.contacts.phones import normalize_phone
-from contact_spark.contacts.settings import ContactSettings
 
 RULES = email_rules(ContactSettings())
 PHONE_LIKE = st.text(alphabet="0123456789 +-./()", max_size=25)

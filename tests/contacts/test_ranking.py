@@ -5,8 +5,8 @@ from __future__ import annotations
 from chispa import assert_df_equality
 from pyspark.sql import DataFrame, SparkSession
 
+from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts.ranking import best_contacts, rank_contacts
-from contact_spark.contacts.settings import ContactSettings
 
 SETTINGS = ContactSettings()
 SCHEMA = (

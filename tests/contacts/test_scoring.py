@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts.ranking import (
     assign_owner,
     best_in_group,
@@ -19,7 +20,6 @@ from contact_spark.contacts.ranking import (
     rank_base,
 )
 from contact_spark.contacts.scoring import score_contacts
-from contact_spark.contacts.settings import ContactSettings
 
 AS_OF = dt.date(2027, 1, 1)
 SETTINGS = ContactSettings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contact_spark.config import load_config
-from contact_spark.contacts.settings import ContactSettings
+from contact_spark.config.contacts import ContactSettings
 from contact_spark.errors import ConfigError
 
 

@@ -17,7 +17,8 @@ import yaml
 from pyspark.sql import DataFrame, SparkSession
 
 from contact_spark.errors import ContactSparkError
-from contact_spark.stages import STAGES, StageOrderError, run_stage
+from contact_spark.io.runs import StageOrderError
+from contact_spark.stages import STAGES, run_stage, stage_order
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -107,13 +108,21 @@ def test_notebooks_run_the_pipeline_on_local_spark(spark: SparkSession, tmp_path
         spark,
         {**common, "generate_demo": "true", "stages": "all", "report_dir": str(tmp_path / "reports")},
     )
-    assert list(ran["outcomes"]) == ["generate", "contacts", "eligibility", "plan", "report"]
+    ran_stages = [
+        "generate",
+        "contacts",
+        "eligibility",
+        "plan",
+        "validate",
+        "baseline",
+        "metrics",
+        "decisions",
+    ]
+    assert list(ran["outcomes"]) == [*ran_stages, "report"]
     assert ran["store"].backend.name == "deltalake"
     assert Path(ran["outcomes"]["report"].details["report_path"]).is_file()
     stages = DeltaTable(str(tmp_path / "lakehouse" / "run_stages")).to_pyarrow_table().to_pylist()
-    assert sorted((r["stage_order"], r["stage"]) for r in stages) == [
-        (STAGES.index(s), s) for s in ("generate", "contacts", "eligibility", "plan")
-    ]
+    assert sorted((r["stage_order"], r["stage"]) for r in stages) == [(stage_order(s), s) for s in ran_stages]
     assert DeltaTable(str(tmp_path / "lakehouse" / "plan")).to_pyarrow_table().num_rows > 0
 
     explored = run_notebook(NOTEBOOKS / "explore_plan.py", spark, common)
@@ -129,16 +138,21 @@ def test_a_stage_before_its_predecessor_stops_with_one_line(
     assert isinstance(caught.value, ContactSparkError) and "\n" not in str(caught.value)
 
 
-def test_bundle_defines_one_task_per_stage_on_existing_jobs() -> None:
+def test_bundle_has_one_task_per_registry_stage_with_a_job() -> None:
     bundle = yaml.safe_load((ROOT / "databricks.yml").read_text(encoding="utf-8"))
     assert bundle["bundle"]["name"] == "contact_spark"
     (job,) = bundle["resources"]["jobs"].values()
     tasks = job["tasks"]
-    assert [t["task_key"] for t in tasks] == ["contacts", "eligibility", "plan", "report"]
+    # Every stage with a job but the demo generator, in registry order (validate included:
+    # consent is checked by the independent validator on Databricks too).
+    expected = [s for s in STAGES if s.job is not None and s.name != "generate"]
+    assert [t["task_key"] for t in tasks] == [s.name for s in expected]
+    assert "validate" in [t["task_key"] for t in tasks]
     for previous, task in itertools.pairwise(tasks):
         assert task["depends_on"] == [{"task_key": previous["task_key"]}]
-    for task in tasks:
+    for stage, task in zip(expected, tasks, strict=True):
         python_file = task["spark_python_task"]["python_file"]
+        assert python_file == f"jobs/{stage.job}.py"
         assert (ROOT / python_file).is_file(), python_file
         assert task["libraries"] == [{"whl": "./dist/contact_spark-*.whl"}]
         params = task["spark_python_task"]["parameters"]

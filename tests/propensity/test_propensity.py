@@ -25,7 +25,6 @@ from contact_spark.errors import ConfigError
 from contact_spark.io.tables import TableStore
 from contact_spark.propensity.features import history_features
 from contact_spark.propensity.registry import load_metadata, load_model
-from contact_spark.propensity.report import propensity_section, segments_section
 from contact_spark.propensity.segments import SEGMENT_COLUMN, cluster_customers, with_segments
 from contact_spark.propensity.stage import (
     PropensityResult,
@@ -36,7 +35,8 @@ from contact_spark.propensity.stage import (
     write_propensity_tables,
 )
 from contact_spark.propensity.training import TimeSplit
-from contact_spark.report.html import Charts
+from contact_spark.report.propensity import propensity_section, segments_section
+from contact_spark.report.widgets import Charts
 
 RUN_ID = "prop-test"
 CUSTOMERS = 4000

@@ -10,8 +10,8 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from contact_spark.config.models import StorageSettings
+from contact_spark.inputs import load_inputs
 from contact_spark.io.tables import TableStore
-from contact_spark.pipeline import load_inputs
 from contact_spark.realtime import Snapshot, confirm
 
 from .world import CONTACT, HISTORY_SCHEMA, RUN_ID, customer_row, make_config, write, write_world

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from pyspark.sql import functions as F
 
 from contact_spark.io.tables import TableStore
 from contact_spark.propensity.segments import BEHAVIOUR_FEATURES, SEGMENT_COLUMN
-
-if TYPE_CHECKING:
-    from contact_spark.report.html import Charts
+from contact_spark.report.widgets import Charts, html_table
 
 TOP_FEATURES = 5
 
@@ -30,8 +27,6 @@ def _rows(store: TableStore, table: str, run_id: str) -> list[dict[str, object]]
 def propensity_section(charts: Charts, store: TableStore, run_id: str) -> str:
     """Model metrics per campaign × channel, calibration of the chosen models, top features."""
     import plotly.graph_objects as go
-
-    from contact_spark.report.html import html_table
 
     metrics = sorted(
         _rows(store, "propensity_metrics", run_id),
@@ -126,8 +121,6 @@ def propensity_section(charts: Charts, store: TableStore, run_id: str) -> str:
 def segments_section(charts: Charts, store: TableStore, run_id: str) -> str:
     """Segment sizes and profiles (mean of each behaviour and value feature)."""
     import plotly.graph_objects as go
-
-    from contact_spark.report.html import html_table
 
     rows = _rows(store, "segment_profiles", run_id)
     if not rows:

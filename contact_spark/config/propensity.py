@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
+from contact_spark.config.contacts import OUTCOMES
 
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MODEL_KINDS = ("logistic_regression", "gbt")
@@ -107,8 +108,6 @@ class PropensitySettings(StrictModel):
 
     @model_validator(mode="after")
     def _outcomes(self) -> PropensitySettings:
-        from contact_spark.contract import OUTCOMES
-
         for key, names in (
             ("positive_outcomes", self.positive_outcomes),
             ("ignored_outcomes", self.ignored_outcomes),

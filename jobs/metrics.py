@@ -1,0 +1,23 @@
+"""Run metrics of the plan and the greedy baseline: run_metrics.
+
+Reads the run's plan, eligibility, violations and baseline (jobs/baseline.py, same --run-id).
+
+spark-submit --py-files dist/contact_spark-*.whl jobs/metrics.py --config conf/default.yaml
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from contact_spark.cli import main_guard
+from contact_spark.stage_job import stage_job
+
+
+@main_guard
+def main(argv: Sequence[str] | None = None) -> int:
+    return stage_job("metrics", __doc__.splitlines()[0], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
