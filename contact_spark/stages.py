@@ -48,8 +48,8 @@ from contact_spark.io.tables import LocalRows, TableStore, check_run_id
 from contact_spark.planning.stage import run_planning_stage
 from contact_spark.propensity.stage import eligibility_inputs, run_propensity_stage, run_segments_stage
 from contact_spark.report.html import write_run_report
-from contact_spark.validation.checks import PlanValidationError
 from contact_spark.validation.metrics import METRICS_TABLE, write_run_metrics
+from contact_spark.validation.run import PlanValidationError
 from contact_spark.validation.stage import (
     BASELINE_VIOLATIONS,
     VIOLATIONS_TABLE,

@@ -40,6 +40,7 @@ from contact_spark.baseline import rules as R
 from contact_spark.baseline.customers import customer_frame, with_plan
 from contact_spark.capacity.constraints import expand_capacities
 from contact_spark.config.models import AppConfig
+from contact_spark.io.tables import TableStore
 from contact_spark.planning.frame import Layout
 
 DECISIONS_TABLE = "contact_decisions"
@@ -292,7 +293,7 @@ def contact_decisions(
     return out
 
 
-def run_decisions_stage(spark: SparkSession, store: Any, config: AppConfig, run_id: str) -> int:
+def run_decisions_stage(spark: SparkSession, store: TableStore, config: AppConfig, run_id: str) -> int:
     """Write the run's ``contact_decisions`` (replacing its rows); return the number of rows."""
     table = contact_decisions(
         spark,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from contact_spark.capacity.settings import CapacityRule
+from contact_spark.config.capacity import CapacityRule
 from contact_spark.config.models import AppConfig
 from contact_spark.realtime.models import CAPACITY, CAPACITY_EXCEEDED, Reason
 from contact_spark.realtime.policy import Cell, EventKey, month_label

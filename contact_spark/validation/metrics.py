@@ -25,6 +25,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.catalog import INPUT_TABLES
 from contact_spark.io.tables import TableStore
 from contact_spark.validation.capacity import capacity_usage, plan_attributes
 
@@ -40,7 +41,6 @@ METRIC_COLUMNS = (
     "bound_min",
     "bound_max",
 )
-INPUT_TABLES = ("customers", "contacts", "contact_history", "propensities")
 
 
 def _rows(

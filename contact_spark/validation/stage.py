@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -105,36 +102,3 @@ def run_validation_stage(
     else:
         log.info("validation of run %s: the plan passes every check", run_id)
     return count
-
-
-def run_checks_stages(
-    spark: SparkSession,
-    store: TableStore,
-    config: AppConfig,
-    run_id: str,
-    result: Any,
-    timed: Callable[[Any, str], AbstractContextManager[Any]],
-    record_stages: Callable[[SparkSession, TableStore, Any], None],
-) -> None:
-    """The pipeline's stages after the plan: validate (fail on any violation), greedy baseline
-    (validated too, never failing the run), run metrics. Each is timed into ``result``."""
-    from contact_spark.baseline.greedy import BASELINE_TABLE, run_baseline_stage
-    from contact_spark.validation.metrics import METRICS_TABLE, write_run_metrics
-
-    with timed(result, "validate") as t:
-        t.rows = run_validation_stage(spark, store, config, run_id, fail=False)  # rows = violations
-        result.tables[VIOLATIONS_TABLE] = store.location(VIOLATIONS_TABLE)
-    if t.rows:
-        record_stages(spark, store, result)  # keep the timings of the failed run
-        raise_for_violations(store, run_id)
-    with timed(result, "baseline") as t:
-        result.tables.update(run_baseline_stage(spark, store, config, run_id))
-        baseline = store.read_run(BASELINE_TABLE, run_id)
-        run_validation_stage(
-            spark, store, config, run_id, plan=baseline, table=BASELINE_VIOLATIONS, fail=False
-        )
-        result.tables[BASELINE_VIOLATIONS] = store.location(BASELINE_VIOLATIONS)
-        t.rows = baseline.count()
-    with timed(result, "metrics") as t:
-        t.rows = write_run_metrics(spark, store, config, run_id)
-        result.tables[METRICS_TABLE] = store.location(METRICS_TABLE)
