@@ -31,7 +31,8 @@ class Evaluation:
     usage: np.ndarray
     counts: np.ndarray
     attr_sums: dict[str, np.ndarray]
-    objective: float  # Σ_i optimal value against the prices
+    objective: float  # Σ_i value against the prices of the plan kept (optimal where proved)
+    upper: float  # Σ_i proved upper bound of that optimum (= objective when all are proved)
     value: float  # Σ value of the chosen contacts, prices excluded
     contacts: int
     failed: int
@@ -110,7 +111,7 @@ class Evaluator:
 
     def _totals(self, cells: list, solved: DataFrame | None) -> Evaluation:
         """An evaluation from summary rows (``summary_schema``; rows of one cell add up)."""
-        totals = {"objective": 0.0, "value": 0.0, "contacts": 0}
+        totals = {"objective": 0.0, "upper": 0.0, "value": 0.0, "contacts": 0}
         failed = 0
         counts = np.zeros(self.shape)
         sums = {a: np.zeros(self.shape) for a in self.attributes}
@@ -118,6 +119,7 @@ class Evaluator:
         for row in cells:  # rows of one (t, k) from several tasks add up
             if row["t"] == -1:
                 totals["objective"] += row["obj"] or 0.0
+                totals["upper"] += row["ub"] or 0.0
                 totals["value"] += row["val"] or 0.0
                 failed += int(row["bad"] or 0)
                 continue
@@ -133,6 +135,7 @@ class Evaluator:
             counts=counts,
             attr_sums=sums,
             objective=float(totals["objective"] or 0.0),
+            upper=float(totals["upper"] or 0.0),
             value=float(totals["value"] or 0.0),
             contacts=int(totals["contacts"] or 0),
             failed=int(failed),
@@ -148,6 +151,7 @@ class Evaluator:
             F.lit(-1).alias("t"),
             F.lit(-1).alias("k"),
             F.when(ok, F.col("objective")).otherwise(F.lit(0.0)).alias("obj"),
+            F.when(ok, F.col("upper_bound")).otherwise(F.lit(0.0)).alias("ub"),
             F.when(ok, F.aggregate("values", F.lit(0.0), lambda acc, v: acc + v))
             .otherwise(F.lit(0.0))
             .alias("val"),
@@ -160,6 +164,7 @@ class Evaluator:
                 c["months"].alias("t"),
                 c["cells"].alias("k"),
                 F.lit(0.0).alias("obj"),
+                F.lit(0.0).alias("ub"),
                 F.lit(0.0).alias("val"),
                 F.lit(0).alias("bad"),
                 *[c[a].alias(a) for a in attrs],
@@ -172,6 +177,7 @@ class Evaluator:
             .agg(
                 F.count(F.lit(1)).alias("n"),
                 F.sum("c.obj").alias("obj"),
+                F.sum("c.ub").alias("ub"),
                 F.sum("c.val").alias("val"),
                 F.sum("c.bad").alias("bad"),
                 *[F.sum(F.col(f"c.{a}")).alias(f"s_{a[2:]}") for a in attrs],
@@ -187,7 +193,9 @@ class Evaluator:
 
     def dual_value(self, evaluation: Evaluation, prices: np.ndarray) -> float:
         constant = sum(c.sign * lam * c.bound for c, lam in zip(self.constraints, prices, strict=True))
-        return evaluation.objective + constant
+        # Each customer's proved upper bound, never its kept plan's value: a customer whose
+        # MILP stopped at a time limit would otherwise make the bound (and the gap) a guess.
+        return evaluation.upper + constant
 
     def _coefficient_scales(self, evaluation: Evaluation) -> np.ndarray:
         """Typical |a_k| of one contact, so that a price step moves a contact's charge by ~1 value unit."""
@@ -261,6 +269,7 @@ def _combined(a: Evaluation, b: Evaluation) -> Evaluation:
         counts=a.counts + b.counts,
         attr_sums={k: a.attr_sums[k] + b.attr_sums[k] for k in a.attr_sums},
         objective=a.objective + b.objective,
+        upper=a.upper + b.upper,
         value=a.value + b.value,
         contacts=a.contacts + b.contacts,
         failed=a.failed + b.failed,

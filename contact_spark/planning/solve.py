@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from contact_spark.solver.problem import KernelBatch
 
 SOLVED_SCHEMA = (
-    "customer_id string, status int, solver int, objective double, "
+    "customer_id string, status int, solver int, objective double, upper_bound double, "
     "months array<int>, cells array<int>, values array<double>"
 )
 
@@ -254,6 +254,7 @@ def make_batch_solver(
                 "status": pa.array(np.asarray(result.status, dtype=np.int32)),
                 "solver": pa.array(np.asarray(result.solver, dtype=np.int32)),
                 "objective": pa.array(np.asarray(result.objective, dtype=np.float64), from_pandas=True),
+                "upper_bound": pa.array(np.asarray(result.upper_bound, dtype=np.float64), from_pandas=True),
                 "months": _list_array(offsets, t_idx, pa.int32()),
                 "cells": _list_array(offsets, k_idx, pa.int32()),
                 "values": _list_array(offsets, values[row, t_idx, k_idx], pa.float64()),
@@ -271,9 +272,10 @@ def make_batch_solver(
 
 def summary_schema(attributes: list[str]) -> str:
     """Schema of a summarised solve, per task: per (month ``t``, cell ``k``) the contacts
-    chosen and their attribute sums; the row ``t = k = −1`` holds Σ objective, Σ value and
-    the number of customers the kernel could not solve (``bad``)."""
-    return "t int, k int, n long, obj double, val double, bad long" + "".join(
+    chosen and their attribute sums; the row ``t = k = −1`` holds Σ objective, Σ proved upper
+    bound (``ub``: what a dual bound must sum), Σ value and the number of customers the
+    kernel could not solve (``bad``)."""
+    return "t int, k int, n long, obj double, ub double, val double, bad long" + "".join(
         f", s_{name} double" for name in attributes
     )
 
@@ -285,7 +287,7 @@ class UsageTotals:
         self.attributes = attributes
         self.counts = np.zeros((horizon, cells), dtype=np.int64)
         self.sums = {name: np.zeros((horizon, cells)) for name in attributes}
-        self.objective, self.value, self.bad = 0.0, 0.0, 0
+        self.objective, self.upper, self.value, self.bad = 0.0, 0.0, 0.0, 0
 
     def add(
         self, result: object, flat_x: np.ndarray, values: np.ndarray, attr_values: dict[str, np.ndarray]
@@ -297,6 +299,7 @@ class UsageTotals:
         chosen = flat_x & ok[:, None, None]
         self.counts += chosen.sum(axis=0)
         self.objective += float(np.asarray(result.objective)[ok].sum())  # type: ignore[attr-defined]
+        self.upper += float(np.asarray(result.upper_bound)[ok].sum())  # type: ignore[attr-defined]
         self.value += float(values[ok].sum())
         self.bad += int((~ok).sum())
         for name in self.attributes:
@@ -311,6 +314,7 @@ class UsageTotals:
             "k": pa.array(np.concatenate([[-1], k_idx]).astype(np.int32)),
             "n": pa.array(np.concatenate([[0], self.counts[t_idx, k_idx]]).astype(np.int64)),
             "obj": pa.array(np.concatenate([[self.objective], np.zeros(len(t_idx))])),
+            "ub": pa.array(np.concatenate([[self.upper], np.zeros(len(t_idx))])),
             "val": pa.array(np.concatenate([[self.value], np.zeros(len(t_idx))])),
             "bad": pa.array(np.concatenate([[self.bad], np.zeros(len(t_idx))]).astype(np.int64)),
         }

@@ -45,6 +45,7 @@ class OneCapacity(IterationLog):
             counts=np.full(self.shape, count),
             attr_sums={},
             objective=float((VALUES[taken] - prices[0]).sum()),
+            upper=float((VALUES[taken] - prices[0]).sum()),
             value=float(VALUES[taken].sum()),
             contacts=int(count),
             failed=0,

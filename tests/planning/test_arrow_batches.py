@@ -130,5 +130,8 @@ def test_a_task_sums_its_batches_into_one_row_set() -> None:
     assert (got["t"][0], got["k"][0]) == (-1, -1)
     assert dict(zip(zip(got["t"][1:], got["k"][1:], strict=True), got["n"][1:], strict=True)) == counts
     assert got["obj"][0] == pytest.approx(2 * sum(per_customer["objective"]), rel=1e-12)
+    # every customer is solved exactly by the DP: the bounds a certificate sums are the objectives
+    assert per_customer["upper_bound"] == per_customer["objective"]
+    assert got["ub"][0] == pytest.approx(got["obj"][0], rel=1e-12)
     assert got["val"][0] == pytest.approx(2 * sum(sum(v) for v in per_customer["values"]), rel=1e-12)
     assert got["bad"][0] == 0
