@@ -11,7 +11,7 @@ RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMER
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run test lint layers docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
+.PHONY: help check-java install run test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ lint: install ## Ruff lint of library, jobs, notebooks, tests and benchmarks
 
 layers: install ## Layer contract: no module imports a later layer, no import cycle (tests/test_layers.py)
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
+
+typecheck: install ## mypy on config/, policy/, solver/ and capacity/ (settings in pyproject.toml)
+	$(PY) -m mypy
 
 docs: install ## Regenerate docs/input_contract.md from the contract in code
 	$(PY) -c "from contact_spark.contract import contract_markdown; from contact_spark.config import load_config; print(contract_markdown(load_config().channel_names))" > docs/input_contract.md

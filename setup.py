@@ -25,7 +25,7 @@ INSTALL_REQUIRES = [
 ]
 
 # httpx2: the HTTP client of FastAPI's TestClient (tests/realtime).
-TEST_REQUIRES = ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "ruff>=0.5", "httpx2>=2.16"]
+TEST_REQUIRES = ["pytest>=8", "chispa>=0.10", "hypothesis>=6.100", "ruff>=0.5", "httpx2>=2.16", "mypy>=1.10"]
 
 # The real-time check's HTTP endpoint (jobs/realtime.py serve, docs/realtime.md).
 SERVE_REQUIRES = ["fastapi>=0.115", "uvicorn>=0.30"]
