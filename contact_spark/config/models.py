@@ -13,9 +13,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
-from contact_spark.config.capacity import CapacitySettings
+from contact_spark.config.capacity import CapacityRule, CapacitySettings, SpreadRule
 from contact_spark.config.contacts import ContactSettings
-from contact_spark.config.eligibility import EligibilitySettings
+from contact_spark.config.eligibility import EligibilityRule, EligibilitySettings
 from contact_spark.config.policy import PolicyConfig
 from contact_spark.config.propensity import PropensitySettings, SegmentSettings
 from contact_spark.config.triggers import TriggerSettings
@@ -172,6 +172,7 @@ class AppConfig(StrictModel):
 
     @model_validator(mode="after")
     def _eligibility_scopes(self) -> AppConfig:
+        scoped: list[tuple[str, EligibilityRule | CapacityRule | SpreadRule]]
         scoped = [("eligibility", r) for r in self.eligibility.rules]
         scoped += [("capacity", r) for r in self.capacities.rules]
         scoped += [("spread", r) for r in self.capacities.spread]

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 import yaml
 from pydantic import (
@@ -69,7 +69,8 @@ from pydantic import (
 
 from contact_spark.errors import ContactSparkError
 
-ANY = "any"
+# Final: the type checker reads it as Literal["any"], the default of every ``Names`` field.
+ANY: Final = "any"
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 WINDOW_RULE_TYPES = ("max_offers", "min_offers", "max_packages", "max_campaigns")
 
@@ -147,7 +148,10 @@ class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
-    window_months: int = Field(ge=1)
+    # Declared here, before per_campaign, so that every rule lists (and validates, so reports
+    # first) its fields in the same order; only_after alone may leave it out (None). The rules
+    # that need it narrow it to int below.
+    window_months: int | None = Field(ge=1)
     per_campaign: bool = False
     per_channel: bool = False
 
@@ -157,6 +161,7 @@ class _Rule(BaseModel):
 
 
 class _ScopedRule(_Rule):
+    window_months: int = Field(ge=1)
     campaigns: Names = ANY
     channels: Names = ANY
     limit: int = Field(ge=0)
@@ -237,13 +242,14 @@ class NeverFollowedBy(_PairRule):
     """Never a contact in ``b`` 1..``window_months`` months after one in ``a``."""
 
     type: Literal["never_followed_by"]
+    window_months: int = Field(ge=1)
 
 
 class OnlyAfter(_PairRule):
     """A contact in ``b`` only if ``a`` was contacted in an earlier month (within lookback)."""
 
     type: Literal["only_after"]
-    window_months: int | None = Field(default=None, ge=1)  # type: ignore[assignment]
+    window_months: int | None = Field(default=None, ge=1)
 
 
 Rule = Annotated[

@@ -11,7 +11,8 @@ from contact_spark.config.base import StrictModel
 from contact_spark.config.contacts import OUTCOMES
 
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MODEL_KINDS = ("logistic_regression", "gbt")
+ModelKind = Literal["logistic_regression", "gbt"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("logistic_regression", "gbt")
 
 
 def _check_columns(value: list[str] | None) -> list[str] | None:
@@ -62,8 +63,8 @@ class PropensitySettings(StrictModel):
     source: Literal["table", "model"] = Field(
         "table", description="table: the propensities input table; model: learned by the propensity stage."
     )
-    models: list[Literal["logistic_regression", "gbt"]] = Field(
-        default_factory=lambda: ["logistic_regression", "gbt"],
+    models: list[ModelKind] = Field(
+        default_factory=lambda: list(MODEL_KINDS),
         description="Candidate models per campaign × channel; the best on the validation months wins.",
     )
     selection_metric: Literal["log_loss", "auc"] = "log_loss"
