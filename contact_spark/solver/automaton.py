@@ -68,7 +68,7 @@ def enumerate_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
         raise StateSpaceTooLargeError("max_campaigns over more than one month")
     monthly_campaigns = list(policy.campaign_atoms)
     actions: list[frozenset[int]] = [frozenset()]
-    frontier = [frozenset()]
+    frontier: list[frozenset[int]] = [frozenset()]
     for _size in range(1, n_k + 1):
         grown: set[frozenset[int]] = set()
         for base in frontier:
@@ -97,12 +97,12 @@ def short_state_bound(policy: CompiledPolicy, short_windows: list[int]) -> int:
         atom = policy.window_atoms[j]
         # tuples of w-1 monthly weights holding at most `limit` units in total
         bound *= comb(atom.window - 1 + atom.limit, atom.limit)
-    for atom in policy.pair_atoms:
-        w = atom.window
-        if atom.kind == "never_together":
+    for pair in policy.pair_atoms:
+        w = pair.window
+        if pair.kind == "never_together":
             # one age per side, a single one when both sides are the same scope
-            bound *= (w or 1) if set(atom.a) == set(atom.b) else (w or 1) ** 2
-        elif atom.kind == "never_followed_by" or w is not None:
+            bound *= (w or 1) if set(pair.a) == set(pair.b) else (w or 1) ** 2
+        elif pair.kind == "never_followed_by" or w is not None:
             bound *= (w or 0) + 1
         else:
             bound *= 2
@@ -187,10 +187,10 @@ class DPModel:
                 take = np.minimum(w[:, d], left)
                 cols.append(take)
                 left -= take
-        for atom in pol.pair_atoms:
-            for side in ("a", "b") if atom.kind == "never_together" else ("a",):
-                age = pol.last_contact_age(getattr(atom, side), history)
-                cols.append(self._clip_age(atom, age))
+        for pair in pol.pair_atoms:
+            for side in ("a", "b") if pair.kind == "never_together" else ("a",):
+                age = pol.last_contact_age(getattr(pair, side), history)
+                cols.append(self._clip_age(pair, age))
         if not cols:
             return np.zeros((n, 1), dtype=np.int64)
         return np.stack(cols, axis=1)
@@ -275,31 +275,31 @@ class DPModel:
                 return None
             out.append(_truncate((g, *past)[: atom.window - 1], atom.limit))
         base = len(self.short_windows)
-        for j, atom in enumerate(pol.pair_atoms):
+        for j, pair in enumerate(pol.pair_atoms):
             comp = parts[base + j]
             ha, hb = bool(self.has_a[a, j]), bool(self.has_b[a, j])
-            w = atom.window
-            if atom.kind == "never_together":
+            w = pair.window
+            if pair.kind == "never_together":
                 age_a, age_b = comp
                 if (hb and age_a) or (ha and age_b):
                     return None
                 out.append(
                     (
-                        int(self._clip_one(atom, 1 if ha else (age_a + 1 if age_a else 0))),
-                        int(self._clip_one(atom, 1 if hb else (age_b + 1 if age_b else 0))),
+                        int(self._clip_one(pair, 1 if ha else (age_a + 1 if age_a else 0))),
+                        int(self._clip_one(pair, 1 if hb else (age_b + 1 if age_b else 0))),
                     )
                 )
-            elif atom.kind == "never_followed_by":
+            elif pair.kind == "never_followed_by":
                 (age,) = comp
                 if hb and age:
                     return None
-                out.append((int(self._clip_one(atom, 1 if ha else (age + 1 if age else 0))),))
+                out.append((int(self._clip_one(pair, 1 if ha else (age + 1 if age else 0))),))
             else:
                 (age,) = comp
                 if hb and not age:
                     return None
                 nxt = 1 if ha else (age + 1 if (age and w is not None) else age)
-                out.append((int(self._clip_one(atom, nxt)),))
+                out.append((int(self._clip_one(pair, nxt)),))
         return tuple(out)
 
     def _close(self) -> None:
@@ -336,13 +336,13 @@ class DPModel:
             if atom.kind == "max" and dead.issuperset(atom.cells):
                 plan.append((pos, -1))
         base = len(self.short_windows)
-        for j, atom in enumerate(pol.pair_atoms):
-            if atom.kind == "never_together":
-                if dead.issuperset(atom.b):
+        for j, pair in enumerate(pol.pair_atoms):
+            if pair.kind == "never_together":
+                if dead.issuperset(pair.b):
                     plan.append((base + j, 0))  # age of 'a' only restricts 'b'
-                if dead.issuperset(atom.a):
+                if dead.issuperset(pair.a):
                     plan.append((base + j, 1))
-            elif dead.issuperset(atom.b):
+            elif dead.issuperset(pair.b):
                 plan.append((base + j, -1))
         return plan
 

@@ -266,7 +266,7 @@ def _dense_dp(
         for j in range(n_r):
             codes[k, j] = rest % radix[j]
             rest //= radix[j]
-    n_inner = layer[n_t]  # nodes of layers 0..T-1 have outgoing edges
+    n_inner = int(layer[n_t])  # nodes of layers 0..T-1 have outgoing edges
     widest = 0
     for t in range(n_t + 1):
         widest = max(widest, layer[t + 1] - layer[t])

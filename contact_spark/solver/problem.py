@@ -44,7 +44,7 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], int(np.prod(a.shape[1:], dtype=np.int64)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class KernelBatch:
     """Inputs for N customers, C campaigns, H channels, T months (axes in this order).
 
@@ -64,14 +64,27 @@ class KernelBatch:
     history: np.ndarray
     success_value: np.ndarray
     channel_cost: np.ndarray
-    horizon: int = 12
-    seasonality: np.ndarray | None = None
-    price: np.ndarray | None = None
-    unit_cost: np.ndarray | None = None
+    horizon: int
+    seasonality: np.ndarray
+    price: np.ndarray
+    unit_cost: np.ndarray | None
 
-    def __post_init__(self) -> None:
-        p = np.asarray(self.propensity, dtype=np.float64)
-        t = int(self.horizon)
+    # A hand-written __init__ rather than __post_init__: seasonality and price may be left
+    # out (None) by the caller but are always arrays once built, and the fields say so.
+    def __init__(
+        self,
+        propensity: np.ndarray,
+        eligible: np.ndarray,
+        history: np.ndarray,
+        success_value: np.ndarray,
+        channel_cost: np.ndarray,
+        horizon: int = 12,
+        seasonality: np.ndarray | None = None,
+        price: np.ndarray | None = None,
+        unit_cost: np.ndarray | None = None,
+    ) -> None:
+        p = np.asarray(propensity, dtype=np.float64)
+        t = int(horizon)
         if t < 1:
             raise ValueError(f"horizon must be >= 1, got {t}")
         if p.ndim == 4 and p.shape[1] != t:
@@ -79,23 +92,23 @@ class KernelBatch:
         if p.ndim not in (3, 4):
             raise ValueError(f"propensity must be [N, C, H] or [N, T, C, H], got shape {p.shape}")
         n, c, h = p.shape[0], p.shape[-2], p.shape[-1]
-        e = np.asarray(self.eligible, dtype=bool)
+        e = np.asarray(eligible, dtype=bool)
         if e.shape == (n, c, h):
             e = np.broadcast_to(e[:, None], (n, t, c, h))
         if e.shape != (n, t, c, h):
             raise ValueError(f"eligible must be [N, C, H] or [N, T, C, H], got {e.shape}")
-        hist = np.asarray(self.history)
+        hist = np.asarray(history)
         if hist.ndim != 4 or hist.shape[0] != n or hist.shape[2:] != (c, h):
             raise ValueError(f"history must be [N, M, C, H] = [{n}, M, {c}, {h}], got {hist.shape}")
-        sv = np.asarray(self.success_value, dtype=np.float64).reshape(-1)
-        cost = np.asarray(self.channel_cost, dtype=np.float64).reshape(-1)
+        sv = np.asarray(success_value, dtype=np.float64).reshape(-1)
+        cost = np.asarray(channel_cost, dtype=np.float64).reshape(-1)
         if sv.shape != (c,) or cost.shape != (h,):
             raise ValueError(f"success_value must be [{c}] and channel_cost [{h}]")
-        seas = np.ones(t) if self.seasonality is None else np.asarray(self.seasonality, dtype=np.float64)
-        price = np.zeros((t, c, h)) if self.price is None else np.asarray(self.price, dtype=np.float64)
+        seas = np.ones(t) if seasonality is None else np.asarray(seasonality, dtype=np.float64)
+        price = np.zeros((t, c, h)) if price is None else np.asarray(price, dtype=np.float64)
         if seas.shape != (t,) or price.shape != (t, c, h):
             raise ValueError(f"seasonality must be [{t}] and price [{t}, {c}, {h}]")
-        uc = None if self.unit_cost is None else np.asarray(self.unit_cost, dtype=np.float64)
+        uc = None if unit_cost is None else np.asarray(unit_cost, dtype=np.float64)
         if uc is not None and uc.shape != (n, t, c, h):
             raise ValueError(f"unit_cost must be [N, T, C, H] = [{n}, {t}, {c}, {h}], got {uc.shape}")
         for name, value in (
