@@ -67,15 +67,15 @@ def _rule_constraints(rule: CapacityRule, layout: Layout, months: list[dt.date])
         periods = [(rule.name, np.ones(len(months)), None)]
     else:
         periods = []
-        for t, month in enumerate(months):
+        for t, first_day in enumerate(months):
             month_mask = np.zeros(len(months))
             month_mask[t] = 1.0
-            periods.append((f"{rule.name}[{month:%Y-%m}]", month_mask, month))
+            periods.append((f"{rule.name}[{first_day:%Y-%m}]", month_mask, first_day))
     exceptions = {e.month: e for e in rule.exceptions}
     for name, month_mask, month in periods:
         weight = month_mask[:, None, None] * cell_mask[None]
         bounds: dict[Sense, float | None] = {"min": rule.min, "max": rule.max}
-        if month in exceptions:
+        if month is not None and month in exceptions:  # None: the yearly period has no exception
             override = exceptions[month]
             bounds = {
                 "min": override.min if override.min is not None else rule.min,
@@ -101,7 +101,8 @@ def _spread_constraints(rule: SpreadRule, layout: Layout, months: list[dt.date])
     n_t = len(months)
     out = []
     for t, month in enumerate(months):
-        for sense, factor in (("max", 1.0 + rule.tolerance), ("min", 1.0 - rule.tolerance)):
+        senses: tuple[tuple[Sense, float], ...] = (("max", 1.0 + rule.tolerance), ("min", 1.0 - rule.tolerance))
+        for sense, factor in senses:
             # count_t − factor/T · Σ_s count_s  ≤ 0 (max) or ≥ 0 (min)
             month_weight = np.full(n_t, -factor / n_t)
             month_weight[t] += 1.0
@@ -110,7 +111,7 @@ def _spread_constraints(rule: SpreadRule, layout: Layout, months: list[dt.date])
                 Constraint(
                     f"{rule.name}[{month:%Y-%m}]:{sense}", rule.name, sense, 0.0, weight, None, 0.0, month
                 )
-            )  # type: ignore[arg-type]
+            )
     return out
 
 

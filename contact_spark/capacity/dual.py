@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linprog
 
-from contact_spark.capacity.evaluation import Evaluator
+from contact_spark.capacity.evaluation import Evaluation, Evaluator
 from contact_spark.io.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,33 @@ class DualPhase(Evaluator):
     run_id: str
     initial_prices: np.ndarray
     _charged: np.ndarray
+
+    # Recording and resuming live one layer up, in iterations.IterationLog (which needs
+    # BundleState from here): declared here so that the dual phase's calls are checked.
+    def _recorded_state(self) -> BundleState | None:
+        raise NotImplementedError
+
+    def reset_run(self) -> None:
+        raise NotImplementedError
+
+    def _record(
+        self,
+        phase: str,
+        iteration: int,
+        prices: np.ndarray,
+        ev: Evaluation,
+        *,
+        dual: float | None,
+        step: np.ndarray | None = None,
+        next_price: np.ndarray | None = None,
+        best_price: np.ndarray | None = None,
+        best_dual: float | None = None,
+        stall: int = 0,
+        value_scale: float | None = None,
+        violation_signed: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+    ) -> None:
+        raise NotImplementedError
 
     def _dual_phase(self, resume: bool) -> BundleState:
         """Proximal box-step bundle method on the smoothed dual (see module docstring)."""

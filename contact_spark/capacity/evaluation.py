@@ -10,10 +10,11 @@ totals reaching the driver. It also holds the small linear-algebra helpers of th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, TypedDict, overload
 
 import numpy as np
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from contact_spark.capacity.constraints import Constraint, price_arrays
@@ -21,6 +22,15 @@ from contact_spark.config.capacity import LagrangianSettings
 from contact_spark.planning.frame import Layout
 from contact_spark.planning.solve import StaticInputs, solve_customers
 from contact_spark.policy.compiler import CompiledPolicy
+
+
+class SolveArgs(TypedDict):
+    """The price-dependent keyword arguments of :func:`solve_customers`."""
+
+    price: np.ndarray
+    attr_price: dict[str, np.ndarray]
+    attributes: list[str]
+    perturbation: float | np.ndarray
 
 
 @dataclass
@@ -36,6 +46,27 @@ class Evaluation:
     value: float  # Σ value of the chosen contacts, prices excluded
     contacts: int
     failed: int
+
+
+@dataclass
+class KeptEvaluation(Evaluation):
+    """An evaluation whose per-customer solve is cached (``keep=True``): a candidate plan."""
+
+    solved: DataFrame
+
+    @classmethod
+    def of(cls, totals: Evaluation, solved: DataFrame) -> KeptEvaluation:
+        return cls(
+            solved=solved,
+            usage=totals.usage,
+            counts=totals.counts,
+            attr_sums=totals.attr_sums,
+            objective=totals.objective,
+            upper=totals.upper,
+            value=totals.value,
+            contacts=totals.contacts,
+            failed=totals.failed,
+        )
 
 
 class Evaluator:
@@ -55,6 +86,27 @@ class Evaluator:
     _fixed_frame: DataFrame
     _priced_frame: DataFrame
 
+    # keep=True (the default) always caches the solve: the overloads let callers use
+    # ``.solved`` as a DataFrame without checking it for None.
+    @overload
+    def evaluate(
+        self,
+        prices: np.ndarray,
+        frame: DataFrame | None = None,
+        exact: bool = False,
+        keep: Literal[True] = True,
+    ) -> KeptEvaluation: ...
+
+    @overload
+    def evaluate(
+        self,
+        prices: np.ndarray,
+        frame: DataFrame | None = None,
+        exact: bool = False,
+        *,
+        keep: bool,
+    ) -> Evaluation: ...
+
     def evaluate(
         self,
         prices: np.ndarray,
@@ -71,7 +123,7 @@ class Evaluator:
         customer's schedule is written to the cache.
         """
         global_price, attr_price = price_arrays(self.constraints, prices, self.shape)
-        solve_args = dict(
+        solve_args = SolveArgs(
             price=global_price,
             attr_price=attr_price,
             attributes=self.attributes,
@@ -83,12 +135,12 @@ class Evaluator:
                 return _combined(priced, self._fixed_evaluation(solve_args))
             return self._summed(frame, solve_args)
         base = frame if frame is not None else self.frame
-        solved = solve_customers(base, self.policy, self.layout, self.static, **solve_args)  # type: ignore[arg-type]
+        solved = solve_customers(base, self.policy, self.layout, self.static, **solve_args)
         solved = solved.persist(StorageLevel.MEMORY_AND_DISK)
         self._cached.append(solved)
-        return self._totals(self._aggregate_solved(solved), solved)
+        return KeptEvaluation.of(self._totals(self._aggregate_solved(solved)), solved)
 
-    def _summed(self, frame: DataFrame, solve_args: dict) -> Evaluation:
+    def _summed(self, frame: DataFrame, solve_args: SolveArgs) -> Evaluation:
         """Usage totals of ``frame`` solved at the prices of ``solve_args``, no schedules kept."""
         # Each task sums its customers in the Python worker: only ≤ T × cells + 1 rows per
         # task come back to the driver, no per-customer schedule is exploded or shuffled.
@@ -100,16 +152,18 @@ class Evaluator:
             summarise=True,
             **solve_args,
         ).collect()
-        return self._totals(cells, None)
+        return self._totals(cells)
 
-    def _fixed_evaluation(self, solve_args: dict) -> Evaluation:
+    def _fixed_evaluation(self, solve_args: SolveArgs) -> Evaluation:
         """The price-independent customers' totals, solved on first use."""
         if self._fixed is None:
-            zero = dict(solve_args, price=np.zeros(self.shape), attr_price={}, perturbation=0.0)
+            zero = SolveArgs(
+                price=np.zeros(self.shape), attr_price={}, attributes=solve_args["attributes"], perturbation=0.0
+            )
             self._fixed = self._summed(self._fixed_frame, zero)
         return self._fixed
 
-    def _totals(self, cells: list, solved: DataFrame | None) -> Evaluation:
+    def _totals(self, cells: list[Row]) -> Evaluation:
         """An evaluation from summary rows (``summary_schema``; rows of one cell add up)."""
         totals = {"objective": 0.0, "upper": 0.0, "value": 0.0, "contacts": 0}
         failed = 0
@@ -130,7 +184,7 @@ class Evaluator:
                 sums[a][t, k // n_h, k % n_h] += row[f"s_{a}"] or 0.0
         usage = np.array([c.usage(counts, sums) for c in self.constraints])
         return Evaluation(
-            solved=solved,
+            solved=None,
             usage=usage,
             counts=counts,
             attr_sums=sums,
@@ -141,7 +195,7 @@ class Evaluator:
             failed=int(failed),
         )
 
-    def _aggregate_solved(self, solved: DataFrame) -> list:
+    def _aggregate_solved(self, solved: DataFrame) -> list[Row]:
         """Usage totals of a per-customer solve, in one Spark action (see ``summary_schema``)."""
         # One Spark action per evaluation: every customer contributes a summary entry
         # (t = k = -1: objective, value, failure) and one entry per chosen contact.
@@ -252,7 +306,8 @@ def _split_by_charged_slots(frame: DataFrame, charged: np.ndarray) -> tuple[Data
     A cell charged in any month counts; month-dependent eligibility only narrows
     ``eligible``, so a customer on the fixed side can never reach a charged slot.
     """
-    cells = charged.reshape(charged.shape[0], -1).any(axis=0)
+    # asarray: numpy types any(axis=...) as "a bool or an array"; with a 2-D input it is an array
+    cells = np.asarray(charged.reshape(charged.shape[0], -1).any(axis=0))
     charged_cells = F.array(*[F.lit(bool(c)) for c in cells])
     priced = F.exists(
         F.sequence(F.lit(1), F.size("eligible")),

@@ -12,6 +12,7 @@ import logging
 import math
 
 import numpy as np
+from pyspark.sql import Row
 from pyspark.sql import functions as F
 
 from contact_spark.capacity.dual import BundleState, DualPhase, next_point
@@ -34,13 +35,31 @@ class IterationLog(DualPhase):
     """Recording and resuming; ``_pending`` holds the rows not written yet."""
 
     config_hash: str
-    _pending: list[tuple]
+    _pending: list[tuple[object, ...]]
 
     def _record(
-        self, phase: str, iteration: int, prices: np.ndarray, ev: Evaluation, **extra: object
+        self,
+        phase: str,
+        iteration: int,
+        prices: np.ndarray,
+        ev: Evaluation,
+        *,
+        dual: float | None,
+        step: np.ndarray | None = None,
+        next_price: np.ndarray | None = None,
+        best_price: np.ndarray | None = None,
+        best_dual: float | None = None,
+        stall: int = 0,
+        value_scale: float | None = None,
+        violation_signed: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
     ) -> None:
-        rows = []
+        """One row per constraint; what a phase does not know stays null (``None``)."""
+        rows: list[tuple[object, ...]] = []
+        violations: list[float] = []
         for j, c in enumerate(self.constraints):
+            violation = float(max(0.0, c.sign * (ev.usage[j] - c.bound)))
+            violations.append(violation)
             rows.append(
                 (
                     self.run_id,
@@ -54,26 +73,26 @@ class IterationLog(DualPhase):
                     float(c.bound),
                     float(prices[j]),
                     float(ev.usage[j]),
-                    float(max(0.0, c.sign * (ev.usage[j] - c.bound))),
-                    _opt_float(extra.get("dual")),
+                    violation,
+                    _opt_float(dual),
                     float(ev.value),
-                    _opt_float(_at(extra.get("step"), j)),
-                    _opt_float(_at(extra.get("next_price"), j)),
-                    _opt_float(_at(extra.get("best_price"), j)),
-                    _opt_float(extra.get("best_dual")),
-                    int(extra.get("stall", 0) or 0),  # type: ignore[call-overload]
-                    _opt_float(extra.get("value_scale")),
-                    _opt_float(_at(extra.get("violation_signed"), j)),
-                    _opt_float(_at(extra.get("scale"), j)),
+                    _opt_float(_at(step, j)),
+                    _opt_float(_at(next_price, j)),
+                    _opt_float(_at(best_price, j)),
+                    _opt_float(best_dual),
+                    int(stall),
+                    _opt_float(value_scale),
+                    _opt_float(_at(violation_signed, j)),
+                    _opt_float(_at(scale, j)),
                 )
             )
         log.info(
             "capacity %s iteration %d: dual=%s value=%.2f max_violation=%.4g",
             phase,
             iteration,
-            extra.get("dual"),
+            dual,
             ev.value,
-            max([r[11] for r in rows] or [0.0]),
+            max(violations or [0.0]),
         )
         if self.store is None or not rows:
             return
@@ -130,7 +149,7 @@ class IterationLog(DualPhase):
         if not previous:
             return None
         names = [c.name for c in self.constraints]
-        by_iteration: dict[int, dict[str, object]] = {}
+        by_iteration: dict[int, dict[str, Row]] = {}
         for row in previous:
             by_iteration.setdefault(int(row["iteration"]), {})[row["constraint_name"]] = row
         iterations = sorted(by_iteration)
@@ -142,37 +161,38 @@ class IterationLog(DualPhase):
         for i in iterations:
             rows = by_iteration[i]
             first = rows[names[0]]
-            prices = np.array([rows[n]["price"] for n in names], dtype=np.float64)  # type: ignore[index]
-            usage = np.array([rows[n]["usage"] for n in names], dtype=np.float64)  # type: ignore[index]
+            prices = np.array([rows[n]["price"] for n in names], dtype=np.float64)
+            usage = np.array([rows[n]["usage"] for n in names], dtype=np.float64)
             if state is None:
                 state = BundleState(
-                    units=np.array([rows[n]["scale"] for n in names], dtype=np.float64),  # type: ignore[index]
-                    value_scale=float(first["value_scale"]),  # type: ignore[index]
+                    units=np.array([rows[n]["scale"] for n in names], dtype=np.float64),
+                    value_scale=float(first["value_scale"]),
                     radius=self.settings.initial_step,
                 )
             state.history.append((prices, usage))
-            state.cuts.append((prices, float(first["dual_bound"]), self.subgradient(usage)))  # type: ignore[index]
-            state.centre = np.array([rows[n]["best_price"] for n in names], dtype=np.float64)  # type: ignore[index]
-            state.centre_value = float(first["best_dual"])  # type: ignore[index]
-            state.prices = np.array([rows[n]["next_price"] for n in names], dtype=np.float64)  # type: ignore[index]
-            state.radius = float(rows[names[0]]["step"]) / float(state.units[0])  # type: ignore[index]
-            state.converged = bool(first["stall"])  # type: ignore[index]
+            state.cuts.append((prices, float(first["dual_bound"]), self.subgradient(usage)))
+            state.centre = np.array([rows[n]["best_price"] for n in names], dtype=np.float64)
+            state.centre_value = float(first["best_dual"])
+            state.prices = np.array([rows[n]["next_price"] for n in names], dtype=np.float64)
+            state.radius = float(rows[names[0]]["step"]) / float(state.units[0])
+            state.converged = bool(first["stall"])
             state.iteration = i + 1
         if state is not None:
             state.predicted = next_point(state, len(self.constraints))[1]
         return state
 
 
-def _opt_float(value: object) -> float | None:
+def _opt_float(value: float | None) -> float | None:
     if value is None:
         return None
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     return number if math.isfinite(number) else None
 
 
-def _at(values: object, index: int) -> object:
+def _at(values: float | np.ndarray | None, index: int) -> float | None:
+    """Entry ``index`` of a per-constraint array; a scalar (or None) stands for every entry."""
     if values is None:
         return None
-    if np.isscalar(values):
-        return values
-    return values[index]  # type: ignore[index]
+    if isinstance(values, np.ndarray):
+        return float(values[index])
+    return values

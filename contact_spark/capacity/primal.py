@@ -12,7 +12,7 @@ import numpy as np
 
 from contact_spark.capacity.constraints import Constraint
 from contact_spark.capacity.dual import PRICE_CAP, BundleState
-from contact_spark.capacity.evaluation import Evaluation
+from contact_spark.capacity.evaluation import Evaluation, KeptEvaluation
 from contact_spark.capacity.iterations import IterationLog
 
 PRIMAL_TARGET_CONTACTS = 0.5  # primal phase aims this many contacts under each binding max …
@@ -44,7 +44,7 @@ class PrimalPhase(IterationLog):
             )
         )
 
-    def _primal_phase(self, state: BundleState) -> Evaluation:
+    def _primal_phase(self, state: BundleState) -> KeptEvaluation:
         """Tune the prices from the dual centre until every max capacity holds with little slack.
 
         The smoothed choices respond to a price like a logit model: a constraint's usage
@@ -122,7 +122,7 @@ class PrimalPhase(IterationLog):
             moving = (excess > 0) | ((excess < -3 * target) & (mu > 0))
             aim = np.where(is_max, self._bounds - target, self._bounds + target)
             step = np.zeros(n_k)
-            for k in np.flatnonzero(moving):
+            for k in np.flatnonzero(moving).tolist():
                 step[k] = self._price_step(k, ev.usage[k], aim[k], excess[k], target[k], coef[k], positive[k])
             move = kappa * step
             direction = step.copy()

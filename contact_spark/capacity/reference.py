@@ -12,6 +12,7 @@ Lagrangian engine's plan.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 from unittest import mock
 
 import numpy as np
@@ -24,6 +25,7 @@ from contact_spark.planning.frame import Layout
 from contact_spark.planning.solve import StaticInputs, batch_from_pandas
 from contact_spark.policy.compiler import CompiledPolicy
 from contact_spark.solver import milp as customer_milp
+from contact_spark.solver.problem import KernelBatch
 
 
 @dataclass(frozen=True)
@@ -46,26 +48,40 @@ class ReferenceResult:
 class _CapturedModelError(Exception):
     """Raised from the patched ``milp`` to carry a per-customer model out of the builder."""
 
-    def __init__(self, c: np.ndarray, integrality: np.ndarray, bounds: Bounds, constraints: list) -> None:
+    def __init__(
+        self, c: np.ndarray, integrality: np.ndarray, bounds: Bounds, constraints: list[LinearConstraint]
+    ) -> None:
         super().__init__("captured")
         self.c, self.integrality, self.bounds, self.constraints = c, integrality, bounds, constraints
 
 
-def _capture(*args: object, **kwargs: object) -> None:
-    c = np.asarray(args[0] if args else kwargs["c"], dtype=np.float64)
+def _capture(
+    c: np.ndarray,
+    *,
+    integrality: np.ndarray,
+    bounds: Bounds,
+    constraints: list[LinearConstraint] | None = None,
+    options: dict[str, object] | None = None,
+) -> NoReturn:
+    """Stands in for ``scipy.optimize.milp`` (called as the builder calls it) and raises the model."""
     raise _CapturedModelError(
-        c, np.asarray(kwargs["integrality"]), kwargs["bounds"], list(kwargs.get("constraints") or [])
-    )  # type: ignore[arg-type]
+        np.asarray(c, dtype=np.float64), np.asarray(integrality), bounds, list(constraints or [])
+    )
 
 
 def customer_model(
-    policy: CompiledPolicy, batch: object, feats: object, i: int, gain: np.ndarray, propensity: np.ndarray
+    policy: CompiledPolicy,
+    batch: KernelBatch,
+    feats: customer_milp.HistoryFeatures,
+    i: int,
+    gain: np.ndarray,
+    propensity: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, csr_matrix | None, np.ndarray, np.ndarray]:
     """Customer ``i``'s MILP as built by the solver: (objective to maximise, integrality,
     lb, ub, A, row lb, row ub); the first ``T·K`` variables are the contacts ``x[t, k]``."""
     with mock.patch.object(customer_milp, "milp", _capture):
         try:
-            customer_milp.solve_one_milp(policy, batch, feats, i, gain, propensity)  # type: ignore[arg-type]
+            customer_milp.solve_one_milp(policy, batch, feats, i, gain, propensity)
         except _CapturedModelError as model:
             captured = model
         else:  # pragma: no cover - the builder always calls milp

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-from contact_spark.capacity.evaluation import Evaluation
+from contact_spark.capacity.evaluation import KeptEvaluation
 from contact_spark.capacity.primal import PrimalPhase
 from contact_spark.capacity.result import CapacityResult
 
@@ -23,7 +23,7 @@ class Repair(PrimalPhase):
     """The repair of ``CapacityEngine``."""
 
     def _repair(
-        self, ev: Evaluation, prices: np.ndarray, shadow: np.ndarray, iterations: int
+        self, ev: KeptEvaluation, prices: np.ndarray, shadow: np.ndarray, iterations: int
     ) -> CapacityResult:
         """Make every max capacity hold exactly: ban the lowest-value contributors of each
         exceeded max and re-solve their customers (first letting them move, then only drop)."""
