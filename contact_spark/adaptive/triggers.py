@@ -47,6 +47,7 @@ from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import EVENTS, validate_input
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.months import month_index as plan_month_index
 from contact_spark.io.runs import require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import Layout, layout_for
@@ -83,8 +84,7 @@ class TriggerResult:
 
 def _event_month(config: AppConfig) -> F.Column:
     """Event month index in the plan year (may be negative or past the end)."""
-    first = config.run.first_month
-    return F.months_between(F.trunc(F.col("event_time").cast("date"), "month"), F.lit(first)).cast("int")
+    return plan_month_index(config.run.first_month)(F.col("event_time"))
 
 
 def classify_events(events: DataFrame, config: AppConfig, customers: DataFrame, start: int) -> DataFrame:

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.baseline import rules as R
 from contact_spark.config.models import AppConfig
+from contact_spark.io.months import month_index
 from contact_spark.planning.frame import Layout
 
 CONTACT_SCHEMA = "customer_id string, m int, k int"
@@ -36,8 +37,7 @@ def _cell(config: AppConfig) -> Column:
 
 
 def _month_index(col: Column, config: AppConfig) -> Column:
-    first = F.lit(config.run.first_month).cast("date")
-    return F.months_between(F.trunc(col.cast("date"), "month"), first).cast("int")
+    return month_index(config.run.first_month)(col)
 
 
 def customer_frame(eligibility: DataFrame, history: DataFrame, config: AppConfig) -> DataFrame:

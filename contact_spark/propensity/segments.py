@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import BOOLEAN, NUMBER
 from contact_spark.errors import ColumnTypeError, ContactSparkError, MissingColumnError
-from contact_spark.propensity.training import add_months
+from contact_spark.io.months import add_months
 
 SEGMENT_COLUMN = "behaviour_segment"
 BEHAVIOUR_FEATURES = (

@@ -23,6 +23,7 @@ from pyspark.ml.regression import IsotonicRegression, IsotonicRegressionModel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from contact_spark.io.months import add_months
 from contact_spark.propensity.features import FeatureColumns
 
 if TYPE_CHECKING:  # settings import the config package, which imports these settings
@@ -31,11 +32,6 @@ if TYPE_CHECKING:  # settings import the config package, which imports these set
 BASE_RATE = "base_rate"
 EPS = 1e-6
 
-
-def add_months(month: dt.date, n: int) -> dt.date:
-    """The first day of the month ``n`` months after ``month`` (n may be negative)."""
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 @dataclass(frozen=True)

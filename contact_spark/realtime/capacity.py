@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from contact_spark.config.capacity import CapacityRule
 from contact_spark.config.models import AppConfig
+from contact_spark.io.months import month_number
 from contact_spark.realtime.models import CAPACITY, CAPACITY_EXCEEDED, Reason
 from contact_spark.realtime.policy import Cell, EventKey, month_label
 
@@ -28,8 +29,7 @@ class CapacityIndex:
 
     def __init__(self, config: AppConfig) -> None:
         self.costs = {name: ch.cost for name, ch in config.channels.items()}
-        first = config.run.first_month
-        self.first_month = first.year * 12 + first.month - 1
+        self.first_month = month_number(config.run.first_month)
         self.horizon = config.run.horizon_months
         rules: list[tuple[CapacityRule, frozenset[Cell]]] = []
         for rule in config.capacities.rules:
@@ -60,7 +60,7 @@ class CapacityIndex:
                 label = month_label(month)
                 bound = rule.max
                 for exc in rule.exceptions:
-                    if exc.month.year * 12 + exc.month.month - 1 == month and exc.max is not None:
+                    if month_number(exc.month) == month and exc.max is not None:
                         bound = exc.max
             else:
                 months = list(range(self.first_month, self.first_month + self.horizon))

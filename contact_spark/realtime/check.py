@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from contact_spark.contacts.masking import mask_contact
+from contact_spark.io.months import month_number
 from contact_spark.realtime.models import (
     NO_ELIGIBILITY_ROW,
     NOT_ELIGIBLE,
@@ -36,7 +37,6 @@ from contact_spark.realtime.snapshot import (
     REALTIME_SCHEMA,
     REALTIME_TABLE,
     Snapshot,
-    month_number,
     table_location,
 )
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.months import month_number
 from contact_spark.realtime.capacity import CapacityIndex
 from contact_spark.realtime.models import (
     CHANNEL_OPT_OUT,
@@ -66,11 +67,6 @@ REALTIME_SCHEMA = pa.schema(
 # on purpose: a full garbage collection walks every cached state (~5 µs of CPU each, so
 # 10,000 states would be a 50 ms pause), and building a state takes ~0.2 ms anyway.
 DEFAULT_CACHE_SIZE = 1_000
-
-
-def month_number(day: dt.date) -> int:
-    """Absolute month number of a date: ``year * 12 + month - 1``."""
-    return day.year * 12 + day.month - 1
 
 
 def base_location(config: AppConfig, base_path: str | None = None) -> str:

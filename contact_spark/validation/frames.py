@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io import months
 
 VIOLATION_SCHEMA = (
     "run_id string, customer_id string, rule string, kind string, month date, detail string, severity string"
@@ -31,18 +32,14 @@ def in_scope(scope_campaigns: list[str], scope_channels: list[str], prefix: str 
     return F.col(f"{prefix}campaign").isin(scope_campaigns) & F.col(f"{prefix}channel").isin(scope_channels)
 
 
-def _first(config: AppConfig) -> Column:
-    return F.lit(config.run.first_month).cast("date")
-
-
 def month_index(col: Column, config: AppConfig) -> Column:
     """Months from the plan's first month (0 = first month, -1 = the month before)."""
-    return F.months_between(F.trunc(col.cast("date"), "month"), _first(config)).cast("int")
+    return months.month_index(config.run.first_month)(col)
 
 
 def month_of(index: Column, config: AppConfig) -> Column:
     """First day of the month with index ``index`` (the inverse of :func:`month_index`)."""
-    return F.add_months(_first(config), index)
+    return months.month_of(config.run.first_month)(index)
 
 
 def violation_rows(
