@@ -425,13 +425,27 @@ class SparkDeltaBackend:
 
     def append(self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None) -> bool:
         writer = df.write.format("delta").mode("append")
-        if app_id is not None and txn_version is not None:
-            # Delta skips a write whose (txnAppId, txnVersion) it has already committed.
-            writer = writer.option("txnAppId", app_id).option("txnVersion", txn_version)
-        self._save(writer, table)
+        if app_id is None or txn_version is None:
+            self._save(writer, table)
+            return True
+        # Delta skips a write whose (txnAppId, txnVersion) it has already committed, silently:
+        # the skip shows only as no new commit. (A concurrent writer committing in between
+        # would hide a skip; the pipeline's runs do not share a table's writers.)
+        before = self.version(table) if self.exists(table) else None
+        self._save(writer.option("txnAppId", app_id).option("txnVersion", txn_version), table)
+        if before is not None and self.version(table) == before:
+            log.info("skip append to %s: transaction %s/%s already committed", table, app_id, txn_version)
+            return False
         return True
 
     def replace_run(self, df: DataFrame, table: str, run_id: str) -> None:
+        if self.exists(table):
+            partition_columns = list(self._delta_table(table).detail().collect()[0]["partitionColumns"])
+            if partition_columns != [RUN_ID_COLUMN]:
+                raise RunConflictError(
+                    f"table '{table}' at {self.location(table)} is not partitioned by run_id; "
+                    "drop it or write it with overwrite"
+                )
         writer = (
             df.write.format("delta")
             .mode("overwrite")
