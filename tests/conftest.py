@@ -34,6 +34,9 @@ def delta_conf() -> dict[str, str]:
         "spark.jars": ",".join(str(j) for j in jars),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # Delta rebuilds a table's state from its log in 50 partitions by default: 50 tasks
+        # per commit and read on 2 cores, for logs of a few lines.
+        "spark.databricks.delta.snapshotPartitions": "2",
     }
 
 
