@@ -9,8 +9,9 @@ set -euo pipefail
 out=$1 version=$2 spark_minor=$3 pyspark_jars=$4
 command -v mvn >/dev/null || { echo "mvn is missing: install Maven (e.g. 'apt-get install maven') and retry." >&2; exit 1; }
 [ -d "$pyspark_jars" ] || { echo "no pyspark jars folder at $pyspark_jars: run 'make install' first." >&2; exit 1; }
-# Delta publishes one artifact per Spark minor version (what delta's own
-# configure_spark_with_delta_pip asks for); the plain delta-spark_2.13 targets another Spark.
+# Delta publishes one artifact per supported Spark minor version (the one delta's own
+# configure_spark_with_delta_pip asks for); the plain delta-spark_2.13 follows Delta's default
+# Spark, which is ours (4.2) for Delta 4.4 but need not stay so when the pins move.
 artifact="delta-spark_${spark_minor}_2.13"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -80,12 +80,18 @@ def small_config(lakehouse: Path) -> AppConfig:
 @pytest.fixture(scope="session")
 def demo_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """The whole pipeline once on a 200-customer demo base, shared by the tests that only
-    read its outputs (the heaviest fixture of the suite)."""
+    read its outputs (the heaviest fixture of the suite).
+
+    ``backend: auto`` picks native Delta here (the session loads the Delta jars): this is the
+    suite's end-to-end run on native Delta, checked against the pinned plan
+    (tests/test_plan_pinned.py) and read back through delta-rs by the real-time tests.
+    """
     root = tmp_path_factory.mktemp("demo")
     config = load_config(
         overrides={"storage.base_path": str(root / "lakehouse"), "demo.customers": 200, "demo.partitions": 2}
     )
     store = TableStore(spark, config.storage)
+    assert store.backend.name == "spark"
     reports = root / "reports"
     result = run_pipeline(spark, store, config, DEMO_RUN_ID, generate=True, report_dir=str(reports))
     return DemoRun(config, store, result, DEMO_RUN_ID, reports)

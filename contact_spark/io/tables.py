@@ -3,10 +3,11 @@
 Two backends behind one API:
 
 * ``SparkDeltaBackend`` – native ``format("delta")`` / ``DeltaTable`` when the Delta
-  Spark extension is loaded (Databricks, or spark-submit with ``--packages
-  io.delta:delta-spark_2.13:<version>``). Unity Catalog names are supported.
-* ``DeltaRsBackend`` – the ``deltalake`` (delta-rs) package, for local mode, tests
-  and CI where the Delta jars cannot be fetched. Spark still does the heavy work: it
+  Spark extension is loaded (Databricks, spark-submit with ``--packages
+  io.delta:delta-spark_4.2_2.13:<version>``, or the jars ``make delta-jars`` fetches, as in
+  the tests). Unity Catalog names are supported.
+* ``DeltaRsBackend`` – the ``deltalake`` (delta-rs) package, for local mode without the
+  Delta jars. Spark still does the heavy work: it
   writes Parquet files in parallel into the table directory and reads them back
   in parallel; delta-rs only commits the file actions to ``_delta_log``. No row
   of a DataFrame travels through the driver. The few rows the driver builds itself
@@ -487,7 +488,7 @@ class TableStore:
         if storage.backend == "spark" and not has_delta_extension(spark):
             raise RuntimeError(
                 "storage.backend is 'spark' but the Delta Spark extension is not loaded: "
-                "start Spark with --packages io.delta:delta-spark_2.13:<version> and "
+                "start Spark with --packages io.delta:delta-spark_4.2_2.13:<version> and "
                 "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension, or use 'auto'"
             )
         self.backend: Backend = (
