@@ -241,3 +241,26 @@ def test_a_committed_app_transaction_is_skipped_by_the_other_engine(
     assert writer.append(df, "events", app_id="loader", txn_version=8) is False
     assert writer.read("events").count() == 2
     assert resumer.version("events") == 1
+
+
+def test_native_delta_tables_can_be_catalog_names(spark: SparkSession, lakehouse: Path) -> None:
+    """As on Unity Catalog: `storage.database` makes every table a metastore name
+    (saveAsTable), here in the session's local catalog and temporary warehouse."""
+    spark.sql("CREATE DATABASE crm_test")
+    try:
+        store = TableStore(
+            spark, StorageSettings(base_path=str(lakehouse), database="crm_test", backend="spark")
+        )
+        assert store.location("plan") == "crm_test.plan"
+        store.replace_run(plan_rows(spark, "r1", 3), "plan", "r1")
+        store.replace_run(plan_rows(spark, "r2", 2), "plan", "r2")
+        store.replace_run(plan_rows(spark, "r1", 1), "plan", "r1")
+        expected = plan_rows(spark, "r1", 1).unionByName(plan_rows(spark, "r2", 2))
+        assert_df_equality(store.read("plan"), expected, ignore_row_order=True)
+        older = plan_rows(spark, "r1", 3).unionByName(plan_rows(spark, "r2", 2))
+        assert_df_equality(store.read("plan", version=1), older, ignore_row_order=True)
+        assert [h["version"] for h in store.history("plan")] == [2, 1, 0]
+        assert spark.catalog.tableExists("crm_test.plan")
+        assert not lakehouse.exists()
+    finally:
+        spark.sql("DROP DATABASE crm_test CASCADE")

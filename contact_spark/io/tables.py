@@ -447,6 +447,11 @@ class SparkDeltaBackend:
                     f"table '{table}' at {self.location(table)} is not partitioned by run_id; "
                     "drop it or write it with overwrite"
                 )
+            if self.namespace:
+                # saveAsTable in overwrite mode replaces a catalog table whole (REPLACE TABLE AS
+                # SELECT) and fails with replaceWhere; the v2 writer overwrites only the run.
+                df.writeTo(self.location(table)).overwrite(F.col(RUN_ID_COLUMN) == run_id)
+                return
         writer = (
             df.write.format("delta")
             .mode("overwrite")
