@@ -17,7 +17,7 @@ DELTA_JARS := .cache/delta-jars
 DELTA_STAMP := $(DELTA_JARS)/.fetched-$(DELTA_VERSION)-spark$(SPARK_MINOR)
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install delta-jars run test lint layers docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
+.PHONY: help check-java install run test lint layers docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -42,6 +42,7 @@ $(DELTA_STAMP): scripts/fetch_delta_jars.sh | $(STAMP)
 	  "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')"
 	touch $(DELTA_STAMP)
 
+.PHONY: delta-jars
 delta-jars: $(DELTA_STAMP) ## Fetch the Delta Spark jars (pinned delta_spark) into .cache/delta-jars with Maven
 
 run: check-java install ## Generate the demo data and run the whole pipeline locally (CUSTOMERS=n to resize)
