@@ -9,6 +9,12 @@ CONFIG ?= conf/default.yaml
 CUSTOMERS ?=
 RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMERS),)
 PYTEST_ARGS ?=
+# Native Delta for the tests and local runs: the jar version is the pip delta_spark pin, the
+# artifact the one built for the pinned pyspark's minor version.
+DELTA_VERSION := $(shell sed -n 's/^delta_spark==//p' requirements/constraints.txt)
+SPARK_MINOR := $(shell sed -n 's/^pyspark==\([0-9]*\.[0-9]*\).*/\1/p' requirements/constraints.txt)
+DELTA_JARS := .cache/delta-jars
+DELTA_STAMP := $(DELTA_JARS)/.fetched-$(DELTA_VERSION)-spark$(SPARK_MINOR)
 
 .DEFAULT_GOAL := help
 .PHONY: help check-java install run test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
@@ -30,13 +36,22 @@ $(STAMP): setup.py requirements/constraints.txt
 
 install: $(STAMP) ## Create .venv and install the package with pinned dependencies
 
+# The stamp names the versions, so a new pin fetches again; an existing cache costs nothing.
+$(DELTA_STAMP): scripts/fetch_delta_jars.sh | $(STAMP)
+	scripts/fetch_delta_jars.sh $(DELTA_JARS) $(DELTA_VERSION) $(SPARK_MINOR) \
+	  "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')"
+	touch $(DELTA_STAMP)
+
+.PHONY: delta-jars
+delta-jars: $(DELTA_STAMP) ## Fetch the Delta Spark jars (pinned delta_spark) into .cache/delta-jars with Maven
+
 run: check-java install ## Generate the demo data and run the whole pipeline locally (CUSTOMERS=n to resize)
 	$(PY) jobs/run_pipeline.py --generate $(RUN_ARGS)
 
 chromium: ## Install headless Chromium (Debian package) for the report tests, unless present
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: check-java install chromium ## Run the test suite (what CI runs)
+test: check-java install delta-jars chromium ## Run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install ## Ruff lint of library, jobs, notebooks, tests and benchmarks
@@ -54,7 +69,7 @@ docs: install ## Regenerate docs/input_contract.md from the contract in code
 wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
 	$(PIP) wheel -q --no-deps -w dist .
 
-test-deploy: check-java install ## Deployment tests only: spark-submit of the wheel, Databricks notebooks on local Spark, bundle
+test-deploy: check-java install delta-jars ## Deployment tests only: spark-submit of the wheel, Databricks notebooks on local Spark, bundle
 	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
 submit: check-java wheel ## Run the pipeline the cluster way: spark-submit --py-files dist/*.whl in local mode (CUSTOMERS=n)

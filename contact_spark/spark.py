@@ -108,7 +108,10 @@ def has_delta_extension(spark: SparkSession) -> bool:
         # Spark Connect (Databricks serverless, shared clusters): Delta is built in there.
         return True
     try:
-        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+        # Jars given by spark.jars / --packages live in Spark's context class loader, not in
+        # the system one that a one-argument Class.forName would search.
+        loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
     except Exception:
         return False
     extensions = spark.conf.get("spark.sql.extensions", "") or ""

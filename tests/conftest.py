@@ -1,4 +1,4 @@
-"""Shared fixtures: one real local SparkSession for the whole test session."""
+"""Shared fixtures: one real local SparkSession for the whole test session, with native Delta."""
 
 from __future__ import annotations
 
@@ -15,9 +15,33 @@ from contact_spark.io.tables import TableStore
 from contact_spark.pipeline import run_pipeline
 from contact_spark.spark import get_spark
 
+DELTA_JARS = Path(__file__).resolve().parent.parent / ".cache" / "delta-jars"
+
+
+def delta_conf() -> dict[str, str]:
+    """Spark settings that load native Delta from the jars `make delta-jars` fetched.
+
+    One JVM holds one SparkContext, so the table-layer tests cannot start a second session
+    with Delta: the shared session has it, and the delta-rs backend is chosen explicitly
+    (``backend: deltalake``) wherever a test wants it.
+    """
+    jars = sorted(DELTA_JARS.glob("*.jar"))
+    if not any(j.name.startswith("delta-spark_") for j in jars):
+        raise pytest.UsageError(
+            f"no Delta Spark jars in {DELTA_JARS}: run 'make delta-jars' (make test does)"
+        )
+    return {
+        "spark.jars": ",".join(str(j) for j in jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # Delta rebuilds a table's state from its log in 50 partitions by default: 50 tasks
+        # per commit and read on 2 cores, for logs of a few lines.
+        "spark.databricks.delta.snapshotPartitions": "2",
+    }
+
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     session = get_spark(
         "contact_spark-tests",
         local_cores=2,
@@ -26,6 +50,9 @@ def spark() -> Iterator[SparkSession]:
             "spark.sql.shuffle.partitions": "4",
             "spark.default.parallelism": "4",
             "spark.driver.memory": "3g",
+            # Catalog tables (saveAsTable) land in a temporary warehouse, not in the repo.
+            "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse")),
+            **delta_conf(),
         },
     )
     yield session
@@ -53,12 +80,18 @@ def small_config(lakehouse: Path) -> AppConfig:
 @pytest.fixture(scope="session")
 def demo_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     """The whole pipeline once on a 200-customer demo base, shared by the tests that only
-    read its outputs (the heaviest fixture of the suite)."""
+    read its outputs (the heaviest fixture of the suite).
+
+    ``backend: auto`` picks native Delta here (the session loads the Delta jars): this is the
+    suite's end-to-end run on native Delta, checked against the pinned plan
+    (tests/test_plan_pinned.py) and read back through delta-rs by the real-time tests.
+    """
     root = tmp_path_factory.mktemp("demo")
     config = load_config(
         overrides={"storage.base_path": str(root / "lakehouse"), "demo.customers": 200, "demo.partitions": 2}
     )
     store = TableStore(spark, config.storage)
+    assert store.backend.name == "spark"
     reports = root / "reports"
     result = run_pipeline(spark, store, config, DEMO_RUN_ID, generate=True, report_dir=str(reports))
     return DemoRun(config, store, result, DEMO_RUN_ID, reports)

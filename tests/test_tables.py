@@ -1,4 +1,5 @@
-"""The Delta table layer (delta-rs backend here): real Delta tables on disk."""
+"""The Delta table layer on both backends, native Delta (the Delta Spark jars) and delta-rs:
+real Delta tables on disk, and tables one engine writes that the other reads and appends to."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ from chispa import assert_df_equality
 from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
+from contact_spark.config.models import StorageSettings
 from contact_spark.errors import MissingTableError, RunConflictError
 from contact_spark.io.tables import LocalRows, TableStore
 
 PLAN_SCHEMA = "run_id string, customer_id string, month date, channel string, expected_value double"
+
+
+@pytest.fixture(params=["spark", "deltalake"])
+def store(request: pytest.FixtureRequest, spark: SparkSession, lakehouse: Path) -> TableStore:
+    """Each test of this module runs on native Delta ("spark") and on delta-rs ("deltalake")."""
+    return TableStore(spark, StorageSettings(base_path=str(lakehouse), backend=request.param))
 
 
 def plan_rows(spark: SparkSession, run_id: str, n: int) -> DataFrame:
@@ -95,8 +103,15 @@ def test_empty_table_keeps_its_schema(spark: SparkSession, store: TableStore) ->
     assert got.schema.simpleString() == "struct<customer_id:string,score:int>"
 
 
-def test_backend_is_delta_rs_without_the_delta_jars(store: TableStore) -> None:
-    assert store.backend.name == "deltalake"
+def test_the_chosen_backend_is_used(store: TableStore) -> None:
+    assert store.backend.name == store.storage.backend
+
+
+def test_auto_picks_native_delta_when_the_extension_is_loaded(spark: SparkSession, lakehouse: Path) -> None:
+    # The shared test session is started with the Delta jars and extension (tests/conftest.py).
+    assert (
+        TableStore(spark, StorageSettings(base_path=str(lakehouse), backend="auto")).backend.name == "spark"
+    )
 
 
 EVENT_SCHEMA = "run_id string, step int, month date, at timestamp, value double, flag boolean, note string"
@@ -136,3 +151,116 @@ def test_local_rows_create_a_table_and_refuse_another_run(spark: SparkSession, s
     assert store.read("empty_events").schema == spark.createDataFrame([], EVENT_SCHEMA).schema
     with pytest.raises(RunConflictError, match="'events' for run 'r1' carry another run_id"):
         store.replace_run(LocalRows.of(event_rows("r2"), EVENT_SCHEMA), "events", "r1")
+
+
+def test_replace_run_refuses_a_table_not_partitioned_by_run_id(
+    spark: SparkSession, store: TableStore
+) -> None:
+    store.overwrite(plan_rows(spark, "r1", 2), "plan")
+    with pytest.raises(RunConflictError, match="is not partitioned by run_id"):
+        store.replace_run(plan_rows(spark, "r1", 1), "plan", "r1")
+    assert store.read("plan").count() == 2
+
+
+def stores(spark: SparkSession, lakehouse: Path) -> tuple[TableStore, TableStore]:
+    """A native Delta store and a delta-rs store over the same lakehouse."""
+    native = TableStore(spark, StorageSettings(base_path=str(lakehouse), backend="spark"))
+    delta_rs = TableStore(spark, StorageSettings(base_path=str(lakehouse), backend="deltalake"))
+    return native, delta_rs
+
+
+def test_a_table_written_by_native_delta_is_read_and_extended_by_delta_rs(
+    spark: SparkSession, lakehouse: Path
+) -> None:
+    native, delta_rs = stores(spark, lakehouse)
+    native.replace_run(plan_rows(spark, "r1", 3), "plan", "r1")
+    native.replace_run(plan_rows(spark, "r2", 2), "plan", "r2")
+    native.replace_run(plan_rows(spark, "r1", 1), "plan", "r1")
+    # The deltalake package itself, as the real-time snapshot reads it.
+    table = DeltaTable(str(lakehouse / "plan"))
+    assert table.version() == 2
+    assert table.metadata().partition_columns == ["run_id"]
+    got = table.to_pyarrow_table().sort_by([("run_id", "ascending"), ("customer_id", "ascending")])
+    assert got.column("run_id").to_pylist() == ["r1", "r2", "r2"]
+    assert got.column("customer_id").to_pylist() == ["C0", "C0", "C1"]
+    assert got.column("month").to_pylist() == [dt.date(2027, 1, 1), dt.date(2027, 1, 1), dt.date(2027, 2, 1)]
+    assert [h["version"] for h in table.history()] == [2, 1, 0]
+    assert [h["operation"] for h in table.history()] == ["WRITE", "WRITE", "WRITE"]
+    # delta-rs rewrites a run of the native table and appends to it; native Delta reads both.
+    delta_rs.replace_run(plan_rows(spark, "r2", 1), "plan", "r2")
+    delta_rs.append(plan_rows(spark, "r3", 1), "plan")
+    expected = (
+        plan_rows(spark, "r1", 1)
+        .unionByName(plan_rows(spark, "r2", 1))
+        .unionByName(plan_rows(spark, "r3", 1))
+    )
+    assert_df_equality(native.read("plan"), expected, ignore_row_order=True)
+    assert_df_equality(
+        native.read("plan", version=1),
+        plan_rows(spark, "r1", 3).unionByName(plan_rows(spark, "r2", 2)),
+        ignore_row_order=True,
+    )
+    assert [h["version"] for h in native.history("plan")] == [4, 3, 2, 1, 0]
+    assert [h["version"] for h in delta_rs.history("plan")] == [4, 3, 2, 1, 0]
+
+
+def test_a_table_written_by_delta_rs_is_read_and_appended_to_by_native_delta(
+    spark: SparkSession, lakehouse: Path
+) -> None:
+    native, delta_rs = stores(spark, lakehouse)
+    delta_rs.replace_run(LocalRows.of(event_rows("local"), EVENT_SCHEMA), "events", "local")
+    delta_rs.replace_run(spark.createDataFrame(event_rows("spark"), EVENT_SCHEMA), "events", "spark")
+    expected = spark.createDataFrame(event_rows("local") + event_rows("spark"), EVENT_SCHEMA)
+    assert_df_equality(native.read("events"), expected, ignore_row_order=True)
+    # Native Delta appends, merges and replaces a run in the delta-rs table.
+    assert native.append(LocalRows.of(event_rows("native"), EVENT_SCHEMA), "events") is True
+    native.replace_run(spark.createDataFrame(event_rows("spark")[:1], EVENT_SCHEMA), "events", "spark")
+    expected = spark.createDataFrame(
+        event_rows("local") + event_rows("spark")[:1] + event_rows("native"), EVENT_SCHEMA
+    )
+    assert_df_equality(native.read("events"), expected, ignore_row_order=True)
+    assert_df_equality(delta_rs.read("events"), expected, ignore_row_order=True)
+    table = DeltaTable(str(lakehouse / "events"))
+    assert table.version() == 3
+    assert [h["version"] for h in table.history()] == [3, 2, 1, 0]
+    assert [h["version"] for h in native.history("events")] == [3, 2, 1, 0]
+    assert [h["operation"] for h in native.history("events")][:2] == ["WRITE", "WRITE"]
+
+
+@pytest.mark.parametrize("first", ["spark", "deltalake"])
+def test_a_committed_app_transaction_is_skipped_by_the_other_engine(
+    spark: SparkSession, lakehouse: Path, first: str
+) -> None:
+    """Resume after a crash may run on another engine than the run that crashed."""
+    native, delta_rs = stores(spark, lakehouse)
+    writer, resumer = (native, delta_rs) if first == "spark" else (delta_rs, native)
+    df = spark.createDataFrame([(1, "a")], "k int, v string")
+    assert writer.append(df, "events", app_id="loader", txn_version=7) is True
+    assert resumer.append(df, "events", app_id="loader", txn_version=7) is False
+    assert resumer.append(df, "events", app_id="loader", txn_version=8) is True
+    assert writer.append(df, "events", app_id="loader", txn_version=8) is False
+    assert writer.read("events").count() == 2
+    assert resumer.version("events") == 1
+
+
+def test_native_delta_tables_can_be_catalog_names(spark: SparkSession, lakehouse: Path) -> None:
+    """As on Unity Catalog: `storage.database` makes every table a metastore name
+    (saveAsTable), here in the session's local catalog and temporary warehouse."""
+    spark.sql("CREATE DATABASE crm_test")
+    try:
+        store = TableStore(
+            spark, StorageSettings(base_path=str(lakehouse), database="crm_test", backend="spark")
+        )
+        assert store.location("plan") == "crm_test.plan"
+        store.replace_run(plan_rows(spark, "r1", 3), "plan", "r1")
+        store.replace_run(plan_rows(spark, "r2", 2), "plan", "r2")
+        store.replace_run(plan_rows(spark, "r1", 1), "plan", "r1")
+        expected = plan_rows(spark, "r1", 1).unionByName(plan_rows(spark, "r2", 2))
+        assert_df_equality(store.read("plan"), expected, ignore_row_order=True)
+        older = plan_rows(spark, "r1", 3).unionByName(plan_rows(spark, "r2", 2))
+        assert_df_equality(store.read("plan", version=1), older, ignore_row_order=True)
+        assert [h["version"] for h in store.history("plan")] == [2, 1, 0]
+        assert spark.catalog.tableExists("crm_test.plan")
+        assert not lakehouse.exists()
+    finally:
+        spark.sql("DROP DATABASE crm_test CASCADE")

@@ -3,10 +3,11 @@
 Two backends behind one API:
 
 * ``SparkDeltaBackend`` – native ``format("delta")`` / ``DeltaTable`` when the Delta
-  Spark extension is loaded (Databricks, or spark-submit with ``--packages
-  io.delta:delta-spark_2.13:<version>``). Unity Catalog names are supported.
-* ``DeltaRsBackend`` – the ``deltalake`` (delta-rs) package, for local mode, tests
-  and CI where the Delta jars cannot be fetched. Spark still does the heavy work: it
+  Spark extension is loaded (Databricks, spark-submit with ``--packages
+  io.delta:delta-spark_4.2_2.13:<version>``, or the jars ``make delta-jars`` fetches, as in
+  the tests). Unity Catalog names are supported.
+* ``DeltaRsBackend`` – the ``deltalake`` (delta-rs) package, for local mode without the
+  Delta jars. Spark still does the heavy work: it
   writes Parquet files in parallel into the table directory and reads them back
   in parallel; delta-rs only commits the file actions to ``_delta_log``. No row
   of a DataFrame travels through the driver. The few rows the driver builds itself
@@ -425,13 +426,32 @@ class SparkDeltaBackend:
 
     def append(self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None) -> bool:
         writer = df.write.format("delta").mode("append")
-        if app_id is not None and txn_version is not None:
-            # Delta skips a write whose (txnAppId, txnVersion) it has already committed.
-            writer = writer.option("txnAppId", app_id).option("txnVersion", txn_version)
-        self._save(writer, table)
+        if app_id is None or txn_version is None:
+            self._save(writer, table)
+            return True
+        # Delta skips a write whose (txnAppId, txnVersion) it has already committed, silently:
+        # the skip shows only as no new commit. (A concurrent writer committing in between
+        # would hide a skip; the pipeline's runs do not share a table's writers.)
+        before = self.version(table) if self.exists(table) else None
+        self._save(writer.option("txnAppId", app_id).option("txnVersion", txn_version), table)
+        if before is not None and self.version(table) == before:
+            log.info("skip append to %s: transaction %s/%s already committed", table, app_id, txn_version)
+            return False
         return True
 
     def replace_run(self, df: DataFrame, table: str, run_id: str) -> None:
+        if self.exists(table):
+            partition_columns = list(self._delta_table(table).detail().collect()[0]["partitionColumns"])
+            if partition_columns != [RUN_ID_COLUMN]:
+                raise RunConflictError(
+                    f"table '{table}' at {self.location(table)} is not partitioned by run_id; "
+                    "drop it or write it with overwrite"
+                )
+            if self.namespace:
+                # saveAsTable in overwrite mode replaces a catalog table whole (REPLACE TABLE AS
+                # SELECT) and fails with replaceWhere; the v2 writer overwrites only the run.
+                df.writeTo(self.location(table)).overwrite(F.col(RUN_ID_COLUMN) == run_id)
+                return
         writer = (
             df.write.format("delta")
             .mode("overwrite")
@@ -473,7 +493,7 @@ class TableStore:
         if storage.backend == "spark" and not has_delta_extension(spark):
             raise RuntimeError(
                 "storage.backend is 'spark' but the Delta Spark extension is not loaded: "
-                "start Spark with --packages io.delta:delta-spark_2.13:<version> and "
+                "start Spark with --packages io.delta:delta-spark_4.2_2.13:<version> and "
                 "spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension, or use 'auto'"
             )
         self.backend: Backend = (
