@@ -17,7 +17,8 @@ from contact_spark.contract import (
     customers_spec,
     validate_input,
 )
-from contact_spark.data.generator import family_profile, generate_demo_data, is_catalogue, offer_profiles
+from contact_spark.data.generator import generate_demo_data
+from contact_spark.data.offers import family_profile, is_catalogue, offer_profiles
 
 
 def config(customers: int, partitions: int, seed: int = 42) -> AppConfig:

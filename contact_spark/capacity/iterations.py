@@ -15,10 +15,10 @@ import numpy as np
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.dual import BundleState, DualPhase, next_point
-from contact_spark.capacity.evaluation import Evaluation
+from contact_spark.capacity.bundle import BundleState, next_point
+from contact_spark.capacity.evaluation import Evaluation, Evaluator
 from contact_spark.io.catalog import ITERATIONS_TABLE
-from contact_spark.io.tables import LocalRows
+from contact_spark.io.tables import LocalRows, TableStore
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +31,11 @@ ITERATION_SCHEMA = (
 )
 
 
-class IterationLog(DualPhase):
+class IterationLog(Evaluator):
     """Recording and resuming; ``_pending`` holds the rows not written yet."""
 
+    store: TableStore | None
+    run_id: str
     config_hash: str
     _pending: list[tuple[object, ...]]
 

@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
+from contact_spark.capacity.bundle import PRICE_CAP, BundleState
 from contact_spark.capacity.constraints import Constraint
-from contact_spark.capacity.dual import PRICE_CAP, BundleState
+from contact_spark.capacity.dual import DualPhase
 from contact_spark.capacity.evaluation import Evaluation, KeptEvaluation
-from contact_spark.capacity.iterations import IterationLog
 
 PRIMAL_TARGET_CONTACTS = 0.5  # primal phase aims this many contacts under each binding max …
 PRIMAL_TARGET_SHARE = 2e-4  # … plus this share of the bound
@@ -23,7 +23,7 @@ PRIMAL_KAPPA_GROWTH_CAP = 16.0  # a primal step size grows to at most this × it
 PRIMAL_REPAIRABLE_SHARE = 0.05  # rounds over each max by ≤ this share (or 3 targets) can be repaired
 
 
-class PrimalPhase(IterationLog):
+class PrimalPhase(DualPhase):
     """The primal phase of ``CapacityEngine``; leaves the kept round's prices in
     ``_best_prices`` and a better feasible round, if any, in ``_feasible_round``."""
 

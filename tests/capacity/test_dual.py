@@ -9,17 +9,17 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from contact_spark.capacity import dual
+from contact_spark.capacity import bundle
 from contact_spark.capacity.constraints import Constraint
+from contact_spark.capacity.dual import DualPhase
 from contact_spark.capacity.evaluation import Evaluation
-from contact_spark.capacity.iterations import IterationLog
 from contact_spark.config.capacity import LagrangianSettings
 
 VALUES = np.linspace(1.0, 10.0, 100)  # one contact per customer, worth these
 BOUND = 30.0  # at most 30 contacts
 
 
-class OneCapacity(IterationLog):
+class OneCapacity(DualPhase):
     """A dual phase whose customers take their contact when its value beats the price."""
 
     def __init__(self, max_iterations: int) -> None:
@@ -63,8 +63,8 @@ def test_a_failed_master_lp_is_a_warned_fallback_not_convergence(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     failed = SimpleNamespace(status=4, x=None, message="numerical difficulties")
-    monkeypatch.setattr(dual, "linprog", lambda *args, **kwargs: failed)
-    with caplog.at_level(logging.WARNING, logger=dual.__name__):
+    monkeypatch.setattr(bundle, "linprog", lambda *args, **kwargs: failed)
+    with caplog.at_level(logging.WARNING, logger=bundle.__name__):
         state = OneCapacity(max_iterations=5)._dual_phase(resume=False)
     assert not state.converged
     assert state.iteration == 5  # ran to the cap instead of stopping at the first failure
