@@ -7,12 +7,14 @@ from typing import Literal
 import numpy as np
 
 from contact_spark.policy.compiler import CompiledPolicy
+from contact_spark.solver import label_dp
 from contact_spark.solver.automaton import StateSpaceTooLargeError
+from contact_spark.solver.catalogue import get_catalogue_model, solve_catalogue
 from contact_spark.solver.dp import OVERFLOW, disable_model, get_model, solve_dp
 from contact_spark.solver.milp import solve_milp_with_bounds
 from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, SolverKind
 
-Method = Literal["auto", "dp", "milp"]
+Method = Literal["auto", "dp", "label", "milp"]
 
 
 def solve(
@@ -20,9 +22,14 @@ def solve(
 ) -> KernelResult:
     """Plan every customer of ``batch`` under ``policy``; never raises on bad customer data.
 
-    ``auto`` uses the exact DP when the policy's automaton is small enough and the MILP
-    for the rest (policies too large for the DP, or customers whose DP overflowed).
-    ``dp`` raises StateSpaceTooLargeError instead of falling back. ``time_limit`` bounds
+    ``auto`` uses the automaton DP when the policy's automaton is small enough, else the
+    catalogue kernel (:mod:`contact_spark.solver.catalogue`: label DP with state-space
+    refinement) when the policy's month actions can be enumerated, and the MILP for the
+    rest (customers the DP overflowed, or a min rule left the catalogue kernel without a
+    legal plan). A catalogue customer that hits the kernel's work limit keeps its legal
+    plan with a proved upper bound, like a time-limited MILP. ``dp`` raises
+    StateSpaceTooLargeError instead of falling back; ``label`` forces the catalogue kernel
+    (MILP only where it finds no legal plan). ``time_limit`` bounds
     each MILP (seconds): a customer it cuts short keeps the best legal plan HiGHS found,
     with HiGHS's proved upper bound (``KernelResult.upper_bound``), or gets
     SOLVER_FAILURE when HiGHS found none.
@@ -48,7 +55,7 @@ def solve(
             try:
                 acts, st, value = solve_dp(model, batch, valid)
             except StateSpaceTooLargeError:
-                disable_model(policy, n_t)  # histories grew it too far: MILP from now on
+                disable_model(policy, n_t)  # histories grew it too far: not from now on
                 if method == "dp":
                     raise
             else:
@@ -56,10 +63,25 @@ def solve(
                 x[done] = model.action_cells[acts[done]].reshape(-1, n_t, n_c, n_h)
                 status[done] = st[done]
                 objective[done] = value[done]
+                upper[done] = value[done]
                 solver[done] = SolverKind.DP
                 for_milp = valid[st[valid] == OVERFLOW]
                 if method == "dp" and for_milp.size:
                     raise StateSpaceTooLargeError(f"{for_milp.size} customers overflowed the DP")
+    if method in ("auto", "label") and for_milp.size:
+        catalogue = get_catalogue_model(policy, n_t)
+        if catalogue is None and method == "label":
+            raise StateSpaceTooLargeError("the policy's month actions cannot be enumerated")
+        if catalogue is not None:
+            sol = solve_catalogue(catalogue, batch, for_milp)
+            found = sol.status != label_dp.NO_PLAN
+            done = for_milp[found]
+            x[done] = catalogue.action_cells[sol.actions[found]].reshape(-1, n_t, n_c, n_h)
+            status[done] = ErrorCode.OK
+            objective[done] = sol.value[found]
+            upper[done] = sol.upper[found]
+            solver[done] = SolverKind.LABEL
+            for_milp = for_milp[~found]
     if for_milp.size:
         xm, sm, um = solve_milp_with_bounds(policy, batch, for_milp, time_limit=time_limit)
         # A time limit with a legal plan in hand and a finite bound: keep the plan, bounded.
@@ -73,8 +95,6 @@ def solve(
         objective[for_milp] = batch.subset(for_milp).schedule_value(x[for_milp])
         # HiGHS proves optimality to a 1e-6 relative gap: never report a bound below the plan.
         upper[for_milp] = np.maximum(um[for_milp], objective[for_milp])
-    done = solver == SolverKind.DP
-    upper[done] = objective[done]
     x[status != ErrorCode.OK] = False
     objective[status != ErrorCode.OK] = np.nan
     upper[status != ErrorCode.OK] = np.nan

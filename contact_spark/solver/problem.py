@@ -37,6 +37,7 @@ class SolverKind(IntEnum):
     NONE = 0
     DP = 1
     MILP = 2
+    LABEL = 3  # the catalogue kernel (label DP with state refinement)
 
 
 def _flat(a: np.ndarray) -> np.ndarray:
@@ -260,5 +261,9 @@ class KernelResult:
     @property
     def method(self) -> str:
         """Summary of the solvers used, e.g. ``"dp"``, ``"milp"`` or ``"dp+milp"``."""
-        used = [k.name.lower() for k in (SolverKind.DP, SolverKind.MILP) if (self.solver == k).any()]
+        used = [
+            k.name.lower()
+            for k in (SolverKind.DP, SolverKind.LABEL, SolverKind.MILP)
+            if (self.solver == k).any()
+        ]
         return "+".join(used) or "none"

@@ -131,15 +131,11 @@ def test_default_policy_solution_lover_hits_the_yearly_maxima(default_policy: tu
     assert not result.x[0, :, 0].any()
 
 
-def test_policy_too_large_for_the_dp_falls_back_to_the_milp() -> None:
-    """20 cells without any within-month rule give 2**20 month actions: auto uses the MILP,
-    'dp' refuses explicitly."""
-    from contact_spark.solver.automaton import StateSpaceTooLargeError
-
+def _twenty_cells(limit: int) -> tuple:
     campaigns = [f"C{i}" for i in range(5)]
     channels = [f"H{i}" for i in range(4)]
     policy = PolicyConfig.model_validate(
-        {"rules": [{"name": "spacing", "type": "max_offers", "window_months": 2, "limit": 3}]}
+        {"rules": [{"name": "spacing", "type": "max_offers", "window_months": 2, "limit": limit}]}
     )
     compiled = compile_policy(policy, campaigns, channels)
     rng = np.random.default_rng(8)
@@ -151,18 +147,40 @@ def test_policy_too_large_for_the_dp_falls_back_to_the_milp() -> None:
         channel_cost=np.full(4, 0.5),
         horizon=2,
     )
+    return compiled, batch
+
+
+def test_policy_too_large_for_the_automaton_goes_to_the_catalogue_kernel() -> None:
+    """20 cells and at most 3 contacts a month: 1,351 month actions, too many for the
+    automaton, few enough for the catalogue kernel, which proves the MILP's optimum."""
+    compiled, batch = _twenty_cells(3)
+    result = solve(compiled, batch)
+    assert (result.solver == SolverKind.LABEL).all() and result.method == "label"
+    assert result.proved.all()
+    milp = solve(compiled, batch, method="milp")
+    np.testing.assert_allclose(result.objective, milp.objective, rtol=0, atol=1e-9)
+
+
+def test_policy_too_large_for_the_dp_falls_back_to_the_milp() -> None:
+    """20 cells and up to 8 contacts a month give over 200,000 month actions: auto uses the
+    MILP, 'dp' and 'label' refuse explicitly."""
+    from contact_spark.solver.automaton import StateSpaceTooLargeError
+
+    compiled, batch = _twenty_cells(8)
     result = solve(compiled, batch)
     assert (result.solver == SolverKind.MILP).all() and result.method == "milp"
     assert (result.status == ErrorCode.OK).all()
-    assert (result.x.sum(axis=(2, 3)) <= 3).all()
-    with pytest.raises(StateSpaceTooLargeError):
-        solve(compiled, batch, method="dp")
+    assert (result.x.sum(axis=(2, 3)) <= 8).all()
+    for method in ("dp", "label"):
+        with pytest.raises(StateSpaceTooLargeError):
+            solve(compiled, batch, method=method)
 
 
-def test_dp_overflow_falls_back_to_the_milp_per_customer(
+def test_dp_overflow_falls_back_to_the_catalogue_kernel_per_customer(
     default_policy: tuple, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """When a counter DAG exceeds its node budget, its customers go to the MILP."""
+    """When a counter DAG exceeds its node budget, its customers go to the catalogue
+    kernel, which proves the same optima."""
     import contact_spark.solver.dp as dp_module
 
     _, compiled = default_policy
@@ -172,7 +190,8 @@ def test_dp_overflow_falls_back_to_the_milp_per_customer(
     dp_module.get_model(compiled, 12).dag_cache.clear()
     result = solve(compiled, batch)
     dp_module.get_model(compiled, 12).dag_cache.clear()
-    assert (result.solver == SolverKind.MILP).any()
+    assert (result.solver == SolverKind.LABEL).any()
+    assert result.proved.all()
     np.testing.assert_allclose(result.objective, reference.objective, rtol=0, atol=1e-9)
 
 
