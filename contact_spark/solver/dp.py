@@ -22,6 +22,8 @@ schedule is deterministic.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numba as nb
 import numpy as np
 
@@ -386,7 +388,13 @@ def _counter_bits(
     return bits, extra
 
 
-def action_rewards(model: DPModel, batch: KernelBatch) -> np.ndarray:
+class HasActions(Protocol):
+    """A model whose month actions are cell sets (the automaton DP's and the catalogue's)."""
+
+    actions: list[frozenset[int]]
+
+
+def action_rewards(model: HasActions, batch: KernelBatch) -> np.ndarray:
     """``[N, T, A]`` value of each month action; -inf when it uses an ineligible cell."""
     n, n_t, n_c, n_h = batch.shape
     p = batch.clean_propensity()  # [N, C, H], or [N, T, C, H] when it varies by month

@@ -267,7 +267,7 @@ def _relaxed_dp(
     priced: np.ndarray,
     p_lam: np.ndarray,
     p_lam_cap: float,
-):
+) -> tuple:  # 12 arrays and scalars, see below
     """Best plan under the ``atoms`` only, among plans worth more than ``lower``.
 
     A label is dropped when its value plus a bound on the rest of the horizon cannot beat
@@ -289,7 +289,7 @@ def _relaxed_dp(
     n_t, n_a = val.shape
     n_j = atoms.shape[0]
     toff = _layout(typ, win, atoms)
-    d = max(toff[n_j], 1)
+    d = max(int(toff[n_j]), 1)
     avail = np.zeros(n_a, dtype=np.bool_)
     for a in range(n_a):
         for t in range(n_t):
@@ -499,7 +499,7 @@ def _backward(
     n_t, n_a = val.shape
     n_j = atoms.shape[0]
     toff = _layout(typ, win, atoms)
-    d = max(toff[n_j], 1)
+    d = max(int(toff[n_j]), 1)
     n_lab = lstart[n_t + 1]
     bound = np.zeros(n_lab, dtype=np.float64)
     # values with the untracked long windows priced (see solve_customer)
@@ -683,16 +683,16 @@ def solve_customer(
         p_lam = lam.copy()
         p_lam[atoms] = 0.0
         p_lam_cap = 0.0
-        for j in range(n_j):
-            p_lam_cap += p_lam[j] * cap_end[j]
+        for jj in range(n_j):
+            p_lam_cap += p_lam[jj] * cap_end[jj]
         p_bound = _backward(
             val, typ, win, lim, ismin, fp, cap, atoms, lower, st, g, lstart, tab, tstart, tsize, p_lam
         )
         p_st, p_lstart, p_tab, p_tstart, p_tsize, p_atoms = st, lstart, tab, tstart, tsize, atoms
         use_prev = True
-        for j in range(n_j):
-            if broken[j]:
-                tracked[j] = True
+        for jj in range(n_j):
+            if broken[jj]:
+                tracked[jj] = True
     if not have:
         return best_plan, NEG, upper, NO_PLAN, rounds, labels
     value = 0.0
