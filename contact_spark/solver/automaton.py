@@ -109,6 +109,36 @@ def short_state_bound(policy: CompiledPolicy, short_windows: list[int]) -> int:
     return bound
 
 
+def recent_units(policy: CompiledPolicy, atom: WindowAtom, history: np.ndarray) -> np.ndarray:
+    """``[N, w - 1]``: the history's weights of ``atom`` in months -1 .. -(w-1), keeping only
+    the ``limit`` most recent units (older units can never matter again), as
+    :func:`_truncate` does for one state."""
+    n, m_hist = history.shape[0], history.shape[1]
+    depth = atom.window - 1
+    w = np.zeros((n, depth), dtype=np.int64)
+    use = min(depth, m_hist)
+    if use:
+        w[:, :use] = policy.month_weight(atom, history[:, :use].reshape(n, use, policy.n_cells))
+    left = np.full(n, atom.limit, dtype=np.int64)
+    for d in range(depth):
+        take = np.minimum(w[:, d], left)
+        w[:, d] = take
+        left -= take
+    return w
+
+
+def clip_age(atom: PairAtom, age: np.ndarray | int) -> np.ndarray:
+    """Ages that can no longer matter collapse to 0 so equivalent states merge."""
+    w = atom.window
+    if atom.kind == "never_together":
+        return np.where(np.asarray(age) < (w or 1), age, 0)
+    if atom.kind == "never_followed_by":
+        return np.where(np.asarray(age) <= (w or 0), age, 0)
+    if w is None:  # only_after without lookback: "a seen at all"
+        return np.where(np.asarray(age) > 0, 1, 0)
+    return np.where(np.asarray(age) <= w, age, 0)
+
+
 def _truncate(weights: tuple[int, ...], units: int) -> tuple[int, ...]:
     """Keep only the ``units`` most recent units of a most-recent-first weight tuple."""
     out = []
@@ -172,32 +202,17 @@ class DPModel:
     def initial_codes(self, history: np.ndarray) -> np.ndarray:
         """``[N, D]`` integer description of each customer's initial short state."""
         pol = self.policy
-        n, m_hist = history.shape[0], history.shape[1]
-        flat = history.reshape(n, m_hist, pol.n_cells)
-        cols: list[np.ndarray] = []
-        for j in self.short_windows:
-            atom = pol.window_atoms[j]
-            depth = atom.window - 1
-            w = np.zeros((n, depth), dtype=np.int64)
-            use = min(depth, m_hist)
-            if use:
-                w[:, :use] = pol.month_weight(atom, flat[:, :use])
-            left = np.full(n, atom.limit, dtype=np.int64)
-            for d in range(depth):  # same truncation as _truncate, vectorised
-                take = np.minimum(w[:, d], left)
-                cols.append(take)
-                left -= take
+        cols: list[np.ndarray] = [recent_units(pol, pol.window_atoms[j], history) for j in self.short_windows]
         for pair in pol.pair_atoms:
             for side in ("a", "b") if pair.kind == "never_together" else ("a",):
-                age = pol.last_contact_age(getattr(pair, side), history)
-                cols.append(self._clip_age(pair, age))
-        if not cols:
-            return np.zeros((n, 1), dtype=np.int64)
-        return np.stack(cols, axis=1)
+                cols.append(clip_age(pair, pol.last_contact_age(getattr(pair, side), history))[:, None])
+        if sum(c.shape[1] for c in cols) == 0:
+            return np.zeros((history.shape[0], 1), dtype=np.int64)
+        return np.concatenate(cols, axis=1)
 
     @staticmethod
     def _clip_one(atom: PairAtom, age: int) -> int:
-        """Scalar :meth:`_clip_age` for the automaton steps."""
+        """Scalar :func:`clip_age` for the automaton steps."""
         w = atom.window
         if atom.kind == "never_together":
             return age if age < (w or 1) else 0
@@ -206,18 +221,6 @@ class DPModel:
         if w is None:
             return 1 if age > 0 else 0
         return age if age <= w else 0
-
-    @staticmethod
-    def _clip_age(atom: PairAtom, age: np.ndarray | int) -> np.ndarray:
-        """Ages that can no longer matter collapse to 0 so equivalent states merge."""
-        w = atom.window
-        if atom.kind == "never_together":
-            return np.where(np.asarray(age) < (w or 1), age, 0)
-        if atom.kind == "never_followed_by":
-            return np.where(np.asarray(age) <= (w or 0), age, 0)
-        if w is None:  # only_after without lookback: "a seen at all"
-            return np.where(np.asarray(age) > 0, 1, 0)
-        return np.where(np.asarray(age) <= w, age, 0)
 
     def _code_to_state(self, code: np.ndarray) -> tuple:
         pos = 0

@@ -9,7 +9,7 @@
   combinations explode and the model refuses (``StateSpaceTooLargeError``: the caller
   falls back to the MILP).
 * **atoms** as flat arrays (type, window, limit, min/max) and each action's footprint on
-  each atom (:mod:`contact_spark.solver.label_dp`).
+  each atom (:mod:`contact_spark.solver.label_atoms`).
 
 Per batch it computes each customer's action values, initial atom states from the history
 and the per-month caps of long windows, then runs :func:`label_dp.solve_customer` per
@@ -23,20 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from contact_spark.policy.compiler import CompiledPolicy, PairAtom, WindowAtom
-from contact_spark.solver import label_dp as L
-from contact_spark.solver.automaton import StateSpaceTooLargeError
+from contact_spark.solver import label_atoms as A
+from contact_spark.solver import label_dp
+from contact_spark.solver.automaton import StateSpaceTooLargeError, clip_age, recent_units
+from contact_spark.solver.dp import action_rewards
 from contact_spark.solver.milp_rows import _month_ok, policy_facts
 from contact_spark.solver.problem import KernelBatch
 
 MAX_ACTIONS = 20_000
 MAX_LABELS = 200_000  # per round and customer: beyond it the customer keeps a bounded plan
-
-
-def _weight(policy: CompiledPolicy, atom: WindowAtom, cells: frozenset[int]) -> int:
-    inside = [k for k in atom.cells if k in cells]
-    if not atom.packages:
-        return len(inside)
-    return len({k % len(policy.channels) for k in inside})
 
 
 def enumerate_catalogue_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
@@ -80,7 +75,7 @@ def _combined_ok(policy: CompiledPolicy, monthly: list, cells: frozenset[int]) -
 
 @dataclass
 class CatalogueModel:
-    """Actions and atoms of one policy, as the arrays :mod:`label_dp` consumes."""
+    """Actions and atoms of one policy, as the arrays :mod:`label_atoms` describes."""
 
     policy: CompiledPolicy
     horizon: int
@@ -110,12 +105,12 @@ class CatalogueModel:
         pairs = list(policy.pair_atoms)
         typ, win, lim, ismin, cols = [], [], [], [], []
         for atom in windows:
-            typ.append(L.LONG if atom.window >= horizon else L.SHORT)
+            typ.append(A.LONG if atom.window >= horizon else A.SHORT)
             win.append(atom.window)
             lim.append(atom.limit)
             ismin.append(atom.kind == "min")
-            cols.append([_weight(policy, atom, act) for act in actions])
-        pair_type = {"never_together": L.TOGETHER, "never_followed_by": L.FOLLOWED, "only_after": L.AFTER}
+            cols.append(policy.month_weight(atom, cells.astype(np.int64)).tolist())
+        pair_type = {"never_together": A.TOGETHER, "never_followed_by": A.FOLLOWED, "only_after": A.AFTER}
         for pair in pairs:
             typ.append(pair_type[pair.kind])
             if pair.kind == "only_after":
@@ -130,7 +125,7 @@ class CatalogueModel:
             cols.append([(1 if act & a else 0) | (2 if act & b else 0) for act in actions])
         typ_a = np.array(typ, dtype=np.int64)
         win_a = np.array(win, dtype=np.int64)
-        slots = [L._slots(int(t), int(w)) for t, w in zip(typ_a, win_a, strict=True)]
+        slots = [A.slots(int(t), int(w)) for t, w in zip(typ_a, win_a, strict=True)]
         off = np.concatenate([[0], np.cumsum(slots)]).astype(np.int64)
         fp = np.array(cols, dtype=np.int64).T.reshape(n_a, len(typ))
         touched = [np.flatnonzero(fp[a]) for a in range(n_a)]
@@ -155,34 +150,17 @@ class CatalogueModel:
 
     # ---------------------------------------------------------------- per batch
     def initial_states(self, history: np.ndarray) -> np.ndarray:
-        """``[N, D]`` every atom's state before plan month 0 (full layout)."""
+        """``[N, D]`` every atom's state before plan month 0 (full layout; long windows start
+        at 0, their history is in :meth:`caps`)."""
         pol = self.policy
-        n, m_hist = history.shape[0], history.shape[1]
-        flat = history.reshape(n, m_hist, pol.n_cells)
-        out = np.zeros((n, max(int(self.off[-1]), 1)), dtype=np.int64)
+        out = np.zeros((history.shape[0], max(int(self.off[-1]), 1)), dtype=np.int64)
         for j, atom in enumerate(self.windows):
-            o = int(self.off[j])
-            if self.typ[j] != L.SHORT:
-                continue  # long windows start at 0; history is in their caps
-            depth = atom.window - 1
-            use = min(depth, m_hist)
-            w = np.zeros((n, depth), dtype=np.int64)
-            if use:
-                w[:, :use] = pol.month_weight(atom, flat[:, :use])
-            left = np.full(n, atom.limit, dtype=np.int64)
-            for d in range(depth):  # keep the `limit` most recent units, as the DP does
-                take = np.minimum(w[:, d], left)
-                out[:, o + d] = take
-                left -= take
-        base = len(self.windows)
+            if self.typ[j] == A.SHORT:
+                out[:, self.off[j] : self.off[j + 1]] = recent_units(pol, atom, history)
         for i, pair in enumerate(self.pairs):
-            j = base + i
-            o = int(self.off[j])
-            typ, win = int(self.typ[j]), int(self.win[j])
-            sides = ("a", "b") if pair.kind == "never_together" else ("a",)
-            for s, side in enumerate(sides):
-                age = pol.last_contact_age(getattr(pair, side), history)
-                out[:, o + s] = [L._clip(typ, win, int(v)) for v in age]
+            o = int(self.off[len(self.windows) + i])
+            for s, side in enumerate(("a", "b") if pair.kind == "never_together" else ("a",)):
+                out[:, o + s] = clip_age(pair, pol.last_contact_age(getattr(pair, side), history))
         return out
 
     def caps(self, history: np.ndarray) -> np.ndarray:
@@ -191,7 +169,7 @@ class CatalogueModel:
         n = history.shape[0]
         out = np.zeros((n, len(self.typ), self.horizon), dtype=np.int64)
         for j, atom in enumerate(self.windows):
-            if self.typ[j] == L.LONG:
+            if self.typ[j] == A.LONG:
                 hist = self.policy.history_in_windows(atom, history, self.horizon)
                 if atom.kind == "max":
                     out[:, j] = np.maximum(0, atom.limit - hist)
@@ -231,13 +209,11 @@ def solve_catalogue(
     model: CatalogueModel, batch: KernelBatch, customers: np.ndarray, max_labels: int = MAX_LABELS
 ) -> CatalogueSolution:
     """Solve ``customers`` of ``batch``; the arrays are indexed like ``customers``."""
-    from contact_spark.solver.dp import action_rewards  # the same reward model as the DP
-
     m, n_t = customers.size, batch.horizon
     sub = batch.subset(customers)
     hist = sub.clean_history()
     reward = action_rewards(model, sub)  # [m, T, A], -inf when ineligible
-    reward = np.where(np.isfinite(reward), reward, L.NEG)
+    reward = np.where(np.isfinite(reward), reward, A.NEG)
     init = model.initial_states(hist)
     caps = model.caps(hist)
     tracked0 = np.zeros(len(model.typ), dtype=np.bool_)  # refinement adds what binds
@@ -250,23 +226,26 @@ def solve_catalogue(
         np.zeros(m, dtype=np.int64),
     )
     for i in range(m):
-        plan, value, upper, status, rounds, labels = L.solve_customer(
-            np.ascontiguousarray(reward[i]),
+        rules = (
             model.typ,
             model.win,
             model.lim,
             model.ismin,
             model.fp,
-            init[i],
             model.off,
             np.ascontiguousarray(caps[i]),
+        )
+        plan, value, upper, status, rounds, labels = label_dp.solve_customer(
+            np.ascontiguousarray(reward[i]),
+            rules,
+            init[i],
             tracked0,
             max_labels,
             model.nz_ptr,
             model.nz_idx,
         )
         out.actions[i] = plan
-        out.value[i] = value if status != L.NO_PLAN else np.nan
+        out.value[i] = value if status != label_dp.NO_PLAN else np.nan
         out.upper[i] = upper
         out.status[i] = status
         out.rounds[i] = rounds

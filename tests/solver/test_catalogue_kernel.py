@@ -34,28 +34,46 @@ SETTINGS = settings(
 CHANNELS = ["DEM", "SMS", "TLS"]
 
 
-def _agree(policy: PolicyConfig, campaigns: list[str], channels: list[str], batch: KernelBatch) -> None:
+def _disagreements(
+    policy: PolicyConfig, campaigns: list[str], channels: list[str], batch: KernelBatch
+) -> list[str]:
+    """What the catalogue kernel and the MILP disagree on, per the module docstring."""
     compiled = compile_policy(policy, campaigns, channels)
-    try:
-        label = solve(compiled, batch, method="label")
-    except StateSpaceTooLargeError:  # max_campaigns over several months: MILP territory
-        return
+    label = solve(compiled, batch, method="label")
     milp = solve(compiled, batch, method="milp")
-    assert label.status.tolist() == milp.status.tolist()
+    if label.status.tolist() != milp.status.tolist():
+        return [f"statuses {label.status.tolist()} vs MILP {milp.status.tolist()}"]
+    out = []
     ok = label.status == ErrorCode.OK
     both = ok & label.proved & milp.proved
-    np.testing.assert_allclose(label.objective[both], milp.objective[both], rtol=0, atol=1e-7)
-    assert (label.objective[ok] <= milp.upper_bound[ok] + 1e-7).all()
-    assert (label.upper_bound[ok] >= milp.objective[ok] - 1e-7).all()
-    np.testing.assert_allclose(batch.schedule_value(label.x)[ok], label.objective[ok], atol=1e-7)
+    for i in np.flatnonzero(both & (np.abs(label.objective - milp.objective) > 1e-7)):
+        out.append(f"customer {i}: optimum {label.objective[i]} vs MILP {milp.objective[i]}")
+    for i in np.flatnonzero(ok & (label.objective > milp.upper_bound + 1e-7)):
+        out.append(f"customer {i}: value {label.objective[i]} above the MILP's bound {milp.upper_bound[i]}")
+    for i in np.flatnonzero(ok & (label.upper_bound < milp.objective - 1e-7)):
+        out.append(f"customer {i}: bound {label.upper_bound[i]} below the MILP's value {milp.objective[i]}")
+    value = batch.schedule_value(label.x)
+    for i in np.flatnonzero(ok & (np.abs(value - label.objective) > 1e-7)):
+        out.append(f"customer {i}: objective {label.objective[i]} is not the plan's value {value[i]}")
     for i in np.flatnonzero(ok):
-        assert violations(policy, campaigns, channels, batch.history[i], label.x[i]) == []
+        out += [
+            f"customer {i}: {v}"
+            for v in violations(policy, campaigns, channels, batch.history[i], label.x[i])
+        ]
+    return out
 
 
 @SETTINGS
 @given(cases())
 def test_the_catalogue_kernel_matches_the_milp_on_every_rule_type(case: tuple) -> None:
-    _agree(*case)
+    policy, campaigns, channels, batch = case
+    compiled = compile_policy(policy, campaigns, channels)
+    if any(a.window > 1 for a in compiled.campaign_atoms):
+        # distinct campaigns over several months: a set the kernel has no state for
+        with pytest.raises(StateSpaceTooLargeError):
+            solve(compiled, batch, method="label")
+        return
+    assert _disagreements(policy, campaigns, channels, batch) == []
 
 
 @st.composite
@@ -161,7 +179,7 @@ def test_the_catalogue_kernel_matches_the_milp_on_catalogues_of_up_to_8_offers(c
     result = solve(compiled, batch)
     # the automaton takes small catalogues; beyond it the catalogue kernel, never the MILP
     assert set(result.solver.tolist()) <= {SolverKind.DP, SolverKind.LABEL}
-    _agree(policy, offers, channels, batch)
+    assert _disagreements(policy, offers, channels, batch) == []
 
 
 def _yearly_cap_case() -> tuple[PolicyConfig, KernelBatch]:
