@@ -148,7 +148,7 @@ def solve_customer(
         p_lam[atoms] = 0.0
         p_lam_cap = float(np.sum(p_lam * cap_end))
         p_bound = backward(rules, val, atoms, lower, kept, p_lam, priceable)
-        p_st, _g, _lstart, p_tab, p_tstart, p_tsize = kept
+        p_st, _g, _lstart, p_tab, p_tstart, p_tsize, _dom = kept
         p_use = True
         p_atoms = atoms
         tracked |= broken

@@ -11,15 +11,19 @@ are dropped, by three bounds on the rest of the horizon:
 * ``priced[t] - lam . used`` - the same with the yearly caps priced (Lagrangian), minus
   what the label used of the caps it tracks;
 * the previous round's bound at the label's projected state (:func:`backward`), with the
-  caps that round did not track priced at ``prev_lam``. A projected state that round never
-  created lies only on paths it proved no better than its ``lower``: dropped too.
+  caps that round did not track priced at ``prev_lam``, when that round reached the state
+  (it may not have: dominated labels are not expanded).
 
 The tracked atoms are stepped in loops written out in :func:`forward` and
 :func:`backward`, not through a helper taking the rule arrays: on this hot path every
 array argument of a call costs reference counting, and the helper made the kernel 1.6x
 slower (measured).
 
-Storage: labels ``st[P, d]``, ``g``, ``parent``, ``act``; layer t is
+Before a month's labels are expanded, those another label of the month dominates are
+set aside (:mod:`contact_spark.solver.label_dominance`): kept in the table, never
+expanded, bounded by their dominator.
+
+Storage: labels ``st[P, d]``, ``g``, ``parent``, ``act``, dominator ``dom``; layer t is
 ``lstart[t]:lstart[t+1]``, its open-addressing table of label ids is
 ``tab[tstart[t] : tstart[t] + tsize[t]]`` (kept for :func:`backward` and the next round).
 """
@@ -31,6 +35,7 @@ from numba import njit
 
 from contact_spark.solver.label_atoms import NEG, slots, step_atom
 from contact_spark.solver.label_bounds import priced_values
+from contact_spark.solver.label_dominance import mark_dominated
 
 
 @njit(cache=True)
@@ -136,7 +141,7 @@ def forward(
 
     ``bounds = (plain, priced, lam)``; ``prev = (use, st, tab, tstart, tsize, bound, lam,
     lam_cap, proj)`` (``proj`` picks the previous round's slots out of this round's state).
-    Returns (value, plan, labels, finished, (st, g, lstart, tab, tstart, tsize)); value is
+    Returns (value, plan, labels, finished, (st, g, lstart, tab, tstart, tsize, dom)); value is
     NEG when no plan beats ``lower``, ``finished`` False when ``max_labels`` ran out.
     """
     plain, priced, lam = bounds
@@ -151,6 +156,7 @@ def forward(
     g = np.empty(size, dtype=np.float64)
     parent = np.empty(size, dtype=np.int64)
     act = np.empty(size, dtype=np.int64)
+    dom = np.full(size, -1, dtype=np.int64)  # the label that dominates, -1: none
     st[0, : init_row.shape[0]] = init_row
     g[0], parent[0], act[0] = 0.0, -1, -1
     lstart = np.zeros(n_t + 2, dtype=np.int64)
@@ -169,7 +175,10 @@ def forward(
         while ts < 4 * (stop - start):
             ts *= 2
         table = np.full(ts, -1, dtype=np.int64)
+        mark_dominated(typ, win, ismin, atoms, toff, st, g, start, new_start, dom)
         for lab in range(start, new_start):
+            if dom[lab] >= 0:
+                continue  # its dominator's continuations cover it
             for q in range(best.shape[1]):
                 a = best[t, q]
                 if a < 0:
@@ -193,7 +202,12 @@ def forward(
                     for s in range(proj.shape[0]):
                         old[s] = tmp[proj[s]]
                     e_old = _find(p_st, p_tab, p_tstart[t + 1], p_tsize[t + 1], old)
-                    if e_old < 0 or v + p_bound[e_old] + p_lam_cap - _used(p_lam, atoms, toff, tmp) <= lower:
+                    # not found: that round never reached the state (a dominated label's
+                    # successor, or pruned): no bound from it
+                    if (
+                        e_old >= 0
+                        and v + p_bound[e_old] + p_lam_cap - _used(p_lam, atoms, toff, tmp) <= lower
+                    ):
                         continue
                 pos = _probe(st, table, 0, ts, tmp)
                 e = table[pos]
@@ -207,12 +221,13 @@ def forward(
                         np.zeros(n_t, dtype=np.int64),
                         stop,
                         False,
-                        (st, g, lstart, tab, tstart, tsize),
+                        (st, g, lstart, tab, tstart, tsize, dom),
                     )
                 if stop >= size:
                     size *= 2
-                    st, g, parent, act = _grow(st, g, parent, act, stop, size)
+                    st, g, parent, act, dom = _grow(st, g, parent, act, dom, stop, size)
                 st[stop] = tmp
+                dom[stop] = -1
                 g[stop], parent[stop], act[stop] = v, lab, a
                 table[pos] = stop
                 stop += 1
@@ -227,7 +242,7 @@ def forward(
         tab_used += ts
         lstart[t + 2] = stop
         if new_start == stop:
-            return NEG, np.zeros(n_t, dtype=np.int64), stop, True, (st, g, lstart, tab, tstart, tsize)
+            return NEG, np.zeros(n_t, dtype=np.int64), stop, True, (st, g, lstart, tab, tstart, tsize, dom)
     top = int(lstart[n_t])
     for lab in range(lstart[n_t], stop):
         if g[lab] > g[top]:
@@ -237,21 +252,23 @@ def forward(
     for t in range(n_t - 1, -1, -1):
         plan[t] = act[back]
         back = parent[back]
-    return g[top], plan, stop, True, (st, g, lstart, tab, tstart, tsize)
+    return g[top], plan, stop, True, (st, g, lstart, tab, tstart, tsize, dom)
 
 
 @njit(cache=True)
-def _grow(st: np.ndarray, g: np.ndarray, parent: np.ndarray, act: np.ndarray, used: int, size: int) -> tuple:
+def _grow(
+    st: np.ndarray, g: np.ndarray, parent: np.ndarray, act: np.ndarray, dom: np.ndarray, used: int, size: int
+) -> tuple:
     """The label arrays with room for ``size`` labels (the first ``used`` kept)."""
     st2 = np.zeros((size, st.shape[1]), dtype=np.int32)
     st2[:used] = st[:used]
-    g2 = np.empty(size, dtype=np.float64)
-    g2[:used] = g[:used]
-    p2 = np.empty(size, dtype=np.int64)
-    p2[:used] = parent[:used]
-    a2 = np.empty(size, dtype=np.int64)
-    a2[:used] = act[:used]
-    return st2, g2, p2, a2
+    out = (np.empty(size, dtype=np.float64), np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64))
+    out[0][:used] = g[:used]
+    out[1][:used] = parent[:used]
+    out[2][:used] = act[:used]
+    dom2 = np.full(size, -1, dtype=np.int64)
+    dom2[:used] = dom[:used]
+    return st2, out[0], out[1], out[2], dom2
 
 
 @njit(cache=True)
@@ -278,7 +295,7 @@ def backward(
     dropped ones (``lower - g``), whichever is larger. Contacts of the long windows this
     round did not track are priced at ``lam_u``: a true continuation is worth at most
     ``bound + sum(lam_u[j] * (cap_end[j] - used_j))`` (Lagrangian relaxation)."""
-    st, g, lstart, tab, tstart, tsize = labels
+    st, g, lstart, tab, tstart, tsize, dom = labels
     typ, win, lim, ismin, fp, _off, cap = rules
     n_t = val.shape[0]
     toff = layout(rules, atoms)
@@ -288,6 +305,8 @@ def backward(
     tmp = np.zeros(st.shape[1], dtype=np.int32)
     for t in range(n_t - 1, -1, -1):
         for lab in range(lstart[t], lstart[t + 1]):
+            if dom[lab] >= 0:
+                continue  # takes its dominator's bound, below
             b = lower - g[lab]
             for q in range(best.shape[1]):
                 a = best[t, q]
@@ -307,4 +326,7 @@ def backward(
                 if e >= 0 and pv[t, a] + bound[e] > b:
                     b = pv[t, a] + bound[e]
             bound[lab] = b
+        for lab in range(lstart[t], lstart[t + 1]):
+            if dom[lab] >= 0:
+                bound[lab] = bound[dom[lab]]
     return bound
