@@ -242,3 +242,27 @@ def test_a_customer_over_the_label_budget_keeps_a_legal_plan_with_a_proved_bound
     x = model.action_cells[sol.actions[0]].reshape(1, 4, 2, 1)
     assert violations(policy, ["A", "B"], ["DEM"], batch.history[0], x[0]) == []
     assert batch.schedule_value(x)[0] == pytest.approx(sol.value[0], abs=1e-12)
+
+
+def test_freedom_numbers_grow_with_what_a_state_still_allows() -> None:
+    """One atom of each type, states side by side: a max window's running sums (most recent
+    first) count against, a min window's for; a pair's age is freest when there is none
+    (never_together, window 3: none = 3 > age 2 > age 1); only_after's prerequisite is
+    freest when recent (window 4: age 1 -> 4, age 4 -> 1, none -> 0)."""
+    from contact_spark.solver.label_atoms import AFTER, LONG, SHORT, TOGETHER
+    from contact_spark.solver.label_dominance import freedom
+
+    typ = np.array([SHORT, SHORT, LONG, TOGETHER, AFTER])
+    win = np.array([3, 3, 12, 3, 4])
+    ismin = np.array([False, True, False, False, False])
+    atoms = np.arange(5)
+    toff = np.array([0, 2, 4, 5, 7, 8])
+
+    def numbers(row: list[int]) -> list[int]:
+        out = np.zeros(8, dtype=np.int32)
+        freedom(typ, win, ismin, atoms, toff, np.array(row, dtype=np.int32), out)
+        return out.tolist()
+
+    assert numbers([1, 1, 1, 1, 2, 0, 2, 1]) == [-1, -2, 1, 2, -2, 3, 2, 4]
+    assert numbers([0, 2, 0, 0, 0, 1, 0, 4]) == [0, -2, 0, 0, 0, 1, 3, 1]
+    assert numbers([0, 0, 0, 0, 0, 0, 0, 0])[6:] == [3, 0]
