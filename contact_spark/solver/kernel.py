@@ -9,12 +9,14 @@ import numpy as np
 from contact_spark.policy.compiler import CompiledPolicy
 from contact_spark.solver import label_dp
 from contact_spark.solver.automaton import StateSpaceTooLargeError
-from contact_spark.solver.catalogue import get_catalogue_model, solve_catalogue
+from contact_spark.solver.catalogue import MAX_LABELS, get_catalogue_model, solve_catalogue
 from contact_spark.solver.dp import OVERFLOW, disable_model, get_model, solve_dp
 from contact_spark.solver.milp import solve_milp_with_bounds
 from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, SolverKind
 
 Method = Literal["auto", "dp", "label", "milp"]
+
+HANDOFF_LABELS = 20_000  # labels a round before "auto" hands a catalogue customer to the MILP
 
 
 def solve(
@@ -25,11 +27,11 @@ def solve(
     ``auto`` uses the automaton DP when the policy's automaton is small enough, else the
     catalogue kernel (:mod:`contact_spark.solver.catalogue`: label DP with state-space
     refinement) when the policy's month actions can be enumerated, and the MILP for the
-    rest (customers the DP overflowed, or a min rule left the catalogue kernel without a
-    legal plan). A catalogue customer that hits the kernel's work limit keeps its legal
-    plan with a proved upper bound, like a time-limited MILP. ``dp`` raises
-    StateSpaceTooLargeError instead of falling back; ``label`` forces the catalogue kernel
-    (MILP only where it finds no legal plan). ``time_limit`` bounds
+    rest: customers the DP overflowed, catalogue customers the kernel did not prove within
+    ``HANDOFF_LABELS`` labels a round, or a min rule left without a legal plan. ``dp``
+    raises StateSpaceTooLargeError instead of falling back; ``label`` forces the catalogue
+    kernel (``MAX_LABELS`` a round; a customer past it keeps its legal plan with a proved
+    upper bound, like a time-limited MILP; the MILP only where it finds no legal plan). ``time_limit`` bounds
     each MILP (seconds): a customer it cuts short keeps the best legal plan HiGHS found,
     with HiGHS's proved upper bound (``KernelResult.upper_bound``), or gets
     SOLVER_FAILURE when HiGHS found none.
@@ -73,8 +75,11 @@ def solve(
         if catalogue is None and method == "label":
             raise StateSpaceTooLargeError("the policy's month actions cannot be enumerated")
         if catalogue is not None:
-            sol = solve_catalogue(catalogue, batch, for_milp)
-            found = sol.status != label_dp.NO_PLAN
+            # "auto": a smaller label budget, and the MILP for the few customers past it
+            # (it is faster than a long label search there: measured on catalogue_50)
+            budget = HANDOFF_LABELS if method == "auto" else MAX_LABELS
+            sol = solve_catalogue(catalogue, batch, for_milp, budget)
+            found = sol.status == label_dp.DONE if method == "auto" else sol.status != label_dp.NO_PLAN
             done = for_milp[found]
             x[done] = catalogue.action_cells[sol.actions[found]].reshape(-1, n_t, n_c, n_h)
             status[done] = ErrorCode.OK

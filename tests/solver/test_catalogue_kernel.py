@@ -266,3 +266,46 @@ def test_freedom_numbers_grow_with_what_a_state_still_allows() -> None:
     assert numbers([1, 1, 1, 1, 2, 0, 2, 1]) == [-1, -2, 1, 2, -2, 3, 2, 4]
     assert numbers([0, 2, 0, 0, 0, 1, 0, 4]) == [0, -2, 0, 0, 0, 1, 3, 1]
     assert numbers([0, 0, 0, 0, 0, 0, 0, 0])[6:] == [3, 0]
+
+
+def test_auto_hands_a_customer_past_the_label_budget_to_the_milp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """6 offers x 4 channels (24 cells: past the automaton) with one campaign a month and a
+    yearly cap of 2 on O0: refinement needs a second round. With a hand-off budget of 3
+    labels "auto" gives the customer to the MILP; with the default it stays with the
+    catalogue kernel; both prove the same optimum."""
+    import contact_spark.solver.kernel as kernel
+
+    offers = [f"O{i}" for i in range(6)]
+    channels = ["DEM", "SMS", "TLS", "APP"]
+    policy = PolicyConfig.model_validate(
+        {
+            "rules": [
+                {"name": "one_a_month", "type": "max_campaigns", "window_months": 1, "limit": 1},
+                {
+                    "name": "o0_twice",
+                    "type": "max_offers",
+                    "campaigns": ["O0"],
+                    "window_months": 12,
+                    "limit": 2,
+                },
+            ]
+        }
+    )
+    compiled = compile_policy(policy, offers, channels)
+    propensity = np.full((1, 6, 4), 0.01)
+    propensity[0, 0] = 0.3  # O0 is the best offer every month
+    batch = KernelBatch(
+        propensity=propensity,
+        eligible=np.ones((1, 6, 4), dtype=bool),
+        history=np.zeros((1, 1, 6, 4), dtype=np.int64),
+        success_value=np.full(6, 100.0),
+        channel_cost=np.full(4, 0.5),
+        horizon=6,
+    )
+    default = solve(compiled, batch)
+    monkeypatch.setattr(kernel, "HANDOFF_LABELS", 3)
+    handed = solve(compiled, batch)
+    assert default.solver.tolist() == [SolverKind.LABEL]
+    assert handed.solver.tolist() == [SolverKind.MILP]
+    assert default.proved.all() and handed.proved.all()
+    assert handed.objective[0] == pytest.approx(default.objective[0], abs=1e-9)
