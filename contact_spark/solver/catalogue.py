@@ -32,6 +32,8 @@ from contact_spark.solver.problem import KernelBatch
 
 MAX_ACTIONS = 20_000
 MAX_LABELS = 200_000  # per round and customer: beyond it the customer keeps a bounded plan
+# a customer whose round needs more labels gets prices on every window row (label_lagrange)
+ROW_PRICES_AFTER = 1_000
 
 
 def enumerate_catalogue_actions(policy: CompiledPolicy) -> list[frozenset[int]]:
@@ -206,7 +208,10 @@ class CatalogueSolution:
 
 
 def solve_catalogue(
-    model: CatalogueModel, batch: KernelBatch, customers: np.ndarray, max_labels: int = MAX_LABELS
+    model: CatalogueModel,
+    batch: KernelBatch,
+    customers: np.ndarray,
+    max_labels: int = MAX_LABELS,
 ) -> CatalogueSolution:
     """Solve ``customers`` of ``batch``; the arrays are indexed like ``customers``."""
     m, n_t = customers.size, batch.horizon
@@ -243,6 +248,7 @@ def solve_catalogue(
             max_labels,
             model.nz_ptr,
             model.nz_idx,
+            ROW_PRICES_AFTER,
         )
         out.actions[i] = plan
         out.value[i] = value if status != label_dp.NO_PLAN else np.nan

@@ -14,8 +14,16 @@ The catalogue kernel's core. One customer at a time, no Spark, no Python objects
   Each round only adds atoms, so bounds never increase and the loop ends.
 * Each round is a label-setting DP with action classes and bound pruning
   (:mod:`contact_spark.solver.label_search`); its bounds come from
-  :mod:`contact_spark.solver.label_bounds` and from the round before. The best legal plan
-  known (the pruning threshold) is each round's plan repaired month by month.
+  :mod:`contact_spark.solver.label_bounds` and from the round before. The best legal
+  plan known (the pruning threshold) is each round's plan repaired month by month.
+* **Row prices.** Once a round needs more than ``price_after`` labels (large
+  catalogues), every window row gets a Lagrangian price
+  (:mod:`contact_spark.solver.label_lagrange`), near the LP optimum. Then, in order:
+  the month tops under the prices, repaired, often are the optimum, and when the
+  Lagrangian bound meets them the customer is settled with no search (half of
+  bench_milp's 50-offer customers); else a one-round exact search over every atom among
+  the actions the prices leave open (reduced-cost fixing, :func:`_fixed_search`, with a
+  small budget); else the refinement goes on with the row bound in its pruning.
 
 Work is bounded: a round that would create more than ``max_labels`` labels stops, and the
 customer keeps the best legal plan found with the last proved bound (not proved optimal).
@@ -28,6 +36,15 @@ from numba import njit
 
 from contact_spark.solver.label_atoms import LONG, NEG, check_plan, repair
 from contact_spark.solver.label_bounds import completion, month_best, prices
+from contact_spark.solver.label_lagrange import (
+    dual_prices,
+    month_charges,
+    priced_rows,
+    row_caps,
+    row_priced_values,
+    suffix_bound,
+    suffix_prices,
+)
 from contact_spark.solver.label_search import backward, forward, layout
 
 __all__ = ["BOUNDED", "DONE", "NEG", "NO_PLAN", "solve_customer"]
@@ -37,6 +54,8 @@ BOUNDED = 1  # legal plan, upper bound above it (work limit)
 NO_PLAN = 2  # no legal plan found (min rules the repair could not meet)
 
 PRICE_STEPS = 40  # subgradient steps for the yearly caps' prices
+ROW_PRICE_STEPS = 1000  # subgradient steps for the prices of every window row
+FIXED_LABELS = 2_000  # budget of the one-round search over every atom (_fixed_search)
 
 
 @njit(cache=True)
@@ -75,6 +94,78 @@ def _compact(rules: tuple, init: np.ndarray, atoms: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def _fixed_search(
+    rules: tuple,
+    val: np.ndarray,
+    init: np.ndarray,
+    lower: float,
+    lag_bound: float,
+    pv_row: np.ndarray,
+    bounds: tuple,
+    budget: int,
+) -> tuple[np.ndarray, float, int, bool]:
+    """The exact DP over every atom, among the actions the row prices leave open: a plan
+    with month t's action a is worth at most ``lag_bound - (top_t - pv_row[t, a])`` (the
+    Lagrangian bound ``L(u)`` with that month fixed; not any other upper bound), so actions that cannot beat ``lower`` are
+    dropped first (reduced-cost fixing). With prices near the LP optimum and a good
+    incumbent only a few actions a month stay, and one round over the whole state
+    settles the customer. Returns (plan, value, labels, finished): value NEG when nothing
+    beats ``lower`` (the incumbent is optimal); finished False past ``budget`` labels."""
+    n_t, n_a = val.shape
+    typ = rules[0]
+    open_val = val.copy()
+    tol = 1e-9 * max(1.0, abs(lower))
+    for t in range(n_t):
+        top = NEG
+        for a in range(n_a):
+            if pv_row[t, a] > top:
+                top = pv_row[t, a]
+        for a in range(n_a):
+            if open_val[t, a] > NEG and lag_bound - (top - pv_row[t, a]) <= lower + tol:
+                open_val[t, a] = NEG
+    # only the atoms an open action touches can forbid a plan of open actions (and the
+    # min atoms, which an empty month can break): the others stay out of the state
+    fp, ismin = rules[4], rules[3]
+    touched = ismin.copy()
+    for a in range(n_a):
+        is_open = False
+        for t in range(n_t):
+            if open_val[t, a] > NEG:
+                is_open = True
+                break
+        if is_open:
+            for j in range(typ.shape[0]):
+                if fp[a, j] != 0:
+                    touched[j] = True
+    every = np.flatnonzero(touched)
+    plain, priced, lam, lsuf, lu, lusum = bounds
+    none = np.zeros(0, dtype=np.int64)
+    n_j = typ.shape[0]
+    no_prev = (
+        False,
+        np.zeros((1, 1), dtype=np.int32),
+        np.full(1, -1, dtype=np.int64),
+        np.zeros(n_t + 2, dtype=np.int64),
+        np.ones(n_t + 2, dtype=np.int64),
+        np.zeros(1),
+        np.zeros(n_j),
+        0.0,
+        none,
+    )
+    value, plan, used, finished, _kept = forward(
+        rules,
+        open_val,
+        _compact(rules, init, every),
+        every,
+        lower + tol,
+        (plain, priced, lam, lsuf, lu, lusum, pv_row),
+        no_prev,
+        budget,
+    )
+    return plan, value, used, finished
+
+
+@njit(cache=True)
 def solve_customer(
     val: np.ndarray,
     rules: tuple,
@@ -83,6 +174,7 @@ def solve_customer(
     max_labels: int,
     nz_ptr: np.ndarray,
     nz_idx: np.ndarray,
+    price_after: int,
 ) -> tuple[np.ndarray, float, float, int, int, int]:
     """Optimal month actions of one customer: (plan, value, upper bound, status, rounds,
     labels). ``val[t, a]`` is action a's value in month t (NEG: not allowed); ``rules`` as
@@ -106,6 +198,16 @@ def solve_customer(
     lam = prices(val, fp, priceable, cap_end, lower, PRICE_STEPS) if have else np.zeros(n_j)
     priced = completion(val, fp, lam, priceable, cap_end)
     upper = min(plain[0], priced[0])
+    # prices of every max window row, for the strong bound on the months left: computed
+    # once a round needed more than ``price_after`` labels (small catalogues rarely do:
+    # measured at 8 offers, pricing every customer halves the kernel's speed)
+    rows = priced_rows(typ, ismin)
+    lu = np.zeros((n_j, n_t))
+    lsuf = np.full(n_t + 1, np.inf)
+    lusum = np.zeros((n_j, n_t + 1))
+    row_priced = False
+    pv_row = val  # val less the row prices' charges (none yet)
+    last_used = 0
     tracked = tracked0.copy()
     broken = np.zeros(n_j, dtype=np.bool_)
     rounds = 0
@@ -122,13 +224,51 @@ def solve_customer(
     p_lam_cap = 0.0
     while True:
         rounds += 1
+        if not row_priced and last_used > price_after and have:
+            row_priced = True
+            rcap = row_caps(rules, init, rows, n_t)
+            lu, lag_bound, top = dual_prices(rules, val, nz_ptr, nz_idx, rows, rcap, lower, ROW_PRICE_STEPS)
+            upper = min(upper, lag_bound)
+            lsuf = suffix_bound(val, fp, nz_ptr, nz_idx, typ, rules[1], rows, lu, rcap)
+            lusum = suffix_prices(typ, rows, lu)
+            pv_row = row_priced_values(val, fp, nz_ptr, nz_idx, month_charges(typ, rules[1], rows, lu))
+            # the month tops under the prices, repaired: often the optimum itself
+            heur = repair(rules, top, val, init, nz_ptr, nz_idx)
+            if heur[0] >= 0 and _plan_value(val, heur) > lower:
+                best_plan, lower = heur, _plan_value(val, heur)
+            if upper <= lower + 1e-9 * max(1.0, abs(lower)):
+                break
+            fixed_plan, fixed_value, fixed_used, fixed_done = _fixed_search(
+                rules,
+                val,
+                init,
+                lower,
+                lag_bound,
+                pv_row,
+                (plain, priced, lam, lsuf, lu, lusum),
+                FIXED_LABELS,
+            )
+            labels += fixed_used
+            if fixed_done:
+                if fixed_value > lower:
+                    best_plan, lower = fixed_plan, fixed_value
+                upper = lower
+                break
         atoms = np.flatnonzero(tracked)
         proj = _projection(rules, atoms, p_atoms)
         prev = (p_use, p_st, p_tab, p_tstart, p_tsize, p_bound, p_lam, p_lam_cap, proj)
         value, plan, used, finished, kept = forward(
-            rules, val, _compact(rules, init, atoms), atoms, lower, (plain, priced, lam), prev, max_labels
+            rules,
+            val,
+            _compact(rules, init, atoms),
+            atoms,
+            lower,
+            (plain, priced, lam, lsuf, lu, lusum, pv_row),
+            prev,
+            max_labels,
         )
         labels += used
+        last_used = used
         if not finished:
             break
         if value <= NEG:

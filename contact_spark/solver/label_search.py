@@ -12,7 +12,10 @@ are dropped, by three bounds on the rest of the horizon:
   what the label used of the caps it tracks;
 * the previous round's bound at the label's projected state (:func:`backward`), with the
   caps that round did not track priced at ``prev_lam``, when that round reached the state
-  (it may not have: dominated labels are not expanded).
+  (it may not have: dominated labels are not expanded);
+* ``lsuf[t] - straddle_use(state)`` - every window row priced
+  (:mod:`contact_spark.solver.label_lagrange`), less what the tracked atoms already used
+  of the rows that straddle the month (infinite until the row prices are computed).
 
 The tracked atoms are stepped in loops written out in :func:`forward` and
 :func:`backward`, not through a helper taking the rule arrays: on this hot path every
@@ -36,6 +39,7 @@ from numba import njit
 from contact_spark.solver.label_atoms import NEG, slots, step_atom
 from contact_spark.solver.label_bounds import priced_values
 from contact_spark.solver.label_dominance import mark_dominated
+from contact_spark.solver.label_lagrange import straddle_use
 
 
 @njit(cache=True)
@@ -83,9 +87,9 @@ def _find(st: np.ndarray, tab: np.ndarray, t0: int, tsize: int, row: np.ndarray)
 
 
 @njit(cache=True)
-def _class_best(pv: np.ndarray, fp: np.ndarray, atoms: np.ndarray) -> np.ndarray:
-    """``[T, Q]`` best action of each footprint class on ``atoms`` per month (-1: none);
-    actions never allowed (NEG in every month) belong to no class."""
+def _class_best(pv: np.ndarray, fp: np.ndarray, atoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[T, Q]`` best action of each footprint class on ``atoms`` per month (-1: none),
+    and each action's class (-1: never allowed, NEG in every month)."""
     n_t, n_a = pv.shape
     cls = np.full(n_a, -1, dtype=np.int64)
     reps = np.empty(n_a, dtype=np.int64)
@@ -113,7 +117,42 @@ def _class_best(pv: np.ndarray, fp: np.ndarray, atoms: np.ndarray) -> np.ndarray
             q = cls[a]
             if q >= 0 and pv[t, a] > NEG and (best[t, q] < 0 or pv[t, a] > pv[t, best[t, q]]):
                 best[t, q] = a
-    return best
+    return best, cls
+
+
+@njit(cache=True)
+def _class_max(x: np.ndarray, cls: np.ndarray, n_q: int) -> np.ndarray:
+    """``[T, Q]`` the largest ``x[t, a]`` over the actions of each class (NEG: none)."""
+    n_t, n_a = x.shape
+    out = np.full((n_t, n_q), NEG)
+    for a in range(n_a):
+        q = cls[a]
+        if q < 0:
+            continue
+        for t in range(n_t):
+            if x[t, a] > out[t, q]:
+                out[t, q] = x[t, a]
+    return out
+
+
+@njit(cache=True)
+def _by_value(key_q: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """``[T, Q]`` each month's classes (with an action) by ``key_q``, highest first (-1 after)."""
+    n_t, n_q = best.shape
+    out = np.full((n_t, n_q), -1, dtype=np.int64)
+    key = np.empty(n_q, dtype=np.float64)
+    for t in range(n_t):
+        n = 0
+        for q in range(n_q):
+            if best[t, q] >= 0:
+                out[t, n] = q
+                key[n] = -key_q[t, q]
+                n += 1
+        idx = np.argsort(key[:n], kind="mergesort")  # stable: ties keep the class order
+        row = out[t, :n].copy()
+        for k in range(n):
+            out[t, k] = row[idx[k]]
+    return out
 
 
 @njit(cache=True)
@@ -139,18 +178,31 @@ def forward(
 ) -> tuple:
     """Best plan under the ``atoms`` only, among plans worth more than ``lower``.
 
-    ``bounds = (plain, priced, lam)``; ``prev = (use, st, tab, tstart, tsize, bound, lam,
+    ``bounds = (plain, priced, lam, lsuf, lu, lusum, pv_row)``: the row prices ``lu``,
+    their suffix sums ``lusum`` and the values less every row's charges ``pv_row``
+    (:mod:`label_lagrange`); ``prev = (use, st, tab, tstart, tsize, bound, lam,
     lam_cap, proj)`` (``proj`` picks the previous round's slots out of this round's state).
     Returns (value, plan, labels, finished, (st, g, lstart, tab, tstart, tsize, dom)); value is
     NEG when no plan beats ``lower``, ``finished`` False when ``max_labels`` ran out.
     """
-    plain, priced, lam = bounds
+    plain, priced, lam, lsuf, lu, lusum, pv_row = bounds
     typ, win, lim, ismin, fp, _off, cap = rules
     use_prev, p_st, p_tab, p_tstart, p_tsize, p_bound, p_lam, p_lam_cap, proj = prev
     n_t = val.shape[0]
     toff = layout(rules, atoms)
     d = max(int(toff[-1]), 1)
-    best = _class_best(val, fp, atoms)
+    best, cls = _class_best(val, fp, atoms)
+    # the actions of a class reach the same tracked state: the DP expands the one worth
+    # most (``best``), and the priced bounds take the class's largest priced values
+    # (another action of the class may be priced higher)
+    row_q = _class_max(pv_row, cls, best.shape[1])
+    order = _by_value(row_q, best)
+    pre = np.minimum(plain, lsuf)  # both bound the months left; the state is not needed
+    top_row = np.full(n_t, NEG)
+    for t in range(n_t):
+        for a in range(pv_row.shape[1]):
+            if pv_row[t, a] > top_row[t]:
+                top_row[t] = pv_row[t, a]
     size = 1024
     st = np.zeros((size, d), dtype=np.int32)
     g = np.empty(size, dtype=np.float64)
@@ -179,12 +231,19 @@ def forward(
         for lab in range(start, new_start):
             if dom[lab] >= 0:
                 continue  # its dominator's continuations cover it
-            for q in range(best.shape[1]):
+            # the row bound with month t still open (the Lagrangian bound of the rest, the
+            # tracked rows' use so far taken off): a class q is worth trying only while
+            # lab_bound + row_q[t, q] beats lower; the classes come by row_q, so the first
+            # that does not ends the month
+            used_t = straddle_use(typ, win, lu, lusum, atoms, toff, st[lab], t)
+            lab_bound = g[lab] + lsuf[t] - used_t - top_row[t]
+            for k in range(order.shape[1]):
+                q = order[t, k]
+                if q < 0 or lab_bound + row_q[t, q] <= lower:
+                    break
                 a = best[t, q]
-                if a < 0:
-                    continue
                 v = g[lab] + val[t, a]
-                if v + plain[t + 1] <= lower:
+                if v + pre[t + 1] <= lower:
                     continue
                 ok = True
                 for i in range(atoms.shape[0]):
@@ -197,6 +256,8 @@ def forward(
                 if not ok:
                     continue
                 if v + priced[t + 1] - _used(lam, atoms, toff, tmp) <= lower:
+                    continue
+                if v + lsuf[t + 1] - straddle_use(typ, win, lu, lusum, atoms, toff, tmp, t + 1) <= lower:
                     continue
                 if use_prev:
                     for s in range(proj.shape[0]):
@@ -300,7 +361,7 @@ def backward(
     n_t = val.shape[0]
     toff = layout(rules, atoms)
     pv = priced_values(val, fp, lam_u, priceable)
-    best = _class_best(pv, fp, atoms)
+    best, _cls = _class_best(pv, fp, atoms)
     bound = np.zeros(lstart[n_t + 1], dtype=np.float64)
     tmp = np.zeros(st.shape[1], dtype=np.int32)
     for t in range(n_t - 1, -1, -1):
