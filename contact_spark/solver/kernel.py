@@ -16,7 +16,12 @@ from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, S
 
 Method = Literal["auto", "dp", "label", "milp"]
 
-HANDOFF_LABELS = 20_000  # labels a round before "auto" hands a catalogue customer to the MILP
+# Labels a round before "auto" hands a catalogue customer to the MILP. Measured on 200
+# customers (session 8, docs/benchmarks.md): on bench_milp's 50-offer policy the MILP
+# needs 3-5 s on the customers past 20,000 labels and the kernel finishes them sooner
+# (20,000: 12.8 customers/s, 50,000: 49.7); on catalogue_50.yaml's policy the MILP is
+# the faster one there (20,000: 9.7, 50,000: 7.4). 50,000 costs the second a quarter.
+HANDOFF_LABELS = 50_000
 
 
 def solve(

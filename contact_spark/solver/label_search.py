@@ -198,6 +198,7 @@ def forward(
     row_q = _class_max(pv_row, cls, best.shape[1])
     order = _by_value(row_q, best)
     pre = np.minimum(plain, lsuf)  # both bound the months left; the state is not needed
+    rows_on = lsuf[0] < np.inf  # row prices computed (else their tests are skipped)
     top_row = np.full(n_t, NEG)
     for t in range(n_t):
         for a in range(pv_row.shape[1]):
@@ -235,8 +236,10 @@ def forward(
             # tracked rows' use so far taken off): a class q is worth trying only while
             # lab_bound + row_q[t, q] beats lower; the classes come by row_q, so the first
             # that does not ends the month
-            used_t = straddle_use(typ, win, lu, lusum, atoms, toff, st[lab], t)
-            lab_bound = g[lab] + lsuf[t] - used_t - top_row[t]
+            lab_bound = np.inf
+            if rows_on:
+                used_t = straddle_use(typ, win, lu, lusum, atoms, toff, st[lab], t)
+                lab_bound = g[lab] + lsuf[t] - used_t - top_row[t]
             for k in range(order.shape[1]):
                 q = order[t, k]
                 if q < 0 or lab_bound + row_q[t, q] <= lower:
@@ -244,7 +247,9 @@ def forward(
                 a = best[t, q]
                 v = g[lab] + val[t, a]
                 if v + pre[t + 1] <= lower:
-                    continue
+                    if rows_on:
+                        continue
+                    break  # without prices the classes come by value: none of the rest passes
                 ok = True
                 for i in range(atoms.shape[0]):
                     j = atoms[i]
@@ -257,7 +262,10 @@ def forward(
                     continue
                 if v + priced[t + 1] - _used(lam, atoms, toff, tmp) <= lower:
                     continue
-                if v + lsuf[t + 1] - straddle_use(typ, win, lu, lusum, atoms, toff, tmp, t + 1) <= lower:
+                if (
+                    rows_on
+                    and v + lsuf[t + 1] - straddle_use(typ, win, lu, lusum, atoms, toff, tmp, t + 1) <= lower
+                ):
                     continue
                 if use_prev:
                     for s in range(proj.shape[0]):

@@ -131,3 +131,23 @@ def test_a_row_cap_takes_the_history_off_and_the_state_counts_only_plan_months()
     assert L.straddle_use(model.typ, model.win, u, usum, atoms, toff, entering_2, 2) == 7.0
     entering_1 = np.array([0, 1], dtype=np.int32)  # nothing in month 0, A in month -1
     assert L.straddle_use(model.typ, model.win, u, usum, atoms, toff, entering_1, 1) == 0.0
+
+
+def test_with_row_prices_the_yearly_cap_case_is_settled_before_any_refinement_round() -> None:
+    """test_catalogue_kernel's yearly-cap customer (A worth 50 a month at most twice, B
+    10) with the row prices computed first: the cap's rows get a price between B's and
+    A's worth, the Lagrangian bound is the LP bound, which a cardinality cap makes exact
+    (135), and the repaired tops or the descent's first search reach it. So the customer
+    is proved in round 1, where refinement needs 2 rounds."""
+    from .test_catalogue_kernel import _yearly_cap_case
+
+    policy, batch = _yearly_cap_case()
+    model = get_catalogue_model(compile_policy(policy, ["A", "B"], ["DEM"]), 4)
+    assert model is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalogue, "ROW_PRICES_AFTER", -1)
+        sol = solve_catalogue(model, batch, np.array([0]))
+    assert sol.status.tolist() == [0]
+    assert sol.rounds.tolist() == [1]
+    assert sol.value[0] == pytest.approx(135.0, abs=1e-9)
+    assert sol.upper[0] == pytest.approx(135.0, abs=1e-9)
