@@ -16,11 +16,11 @@ from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, S
 
 Method = Literal["auto", "dp", "label", "milp"]
 
-# Labels a round before "auto" hands a catalogue customer to the MILP. Measured on 200
-# customers (session 8, docs/benchmarks.md): on bench_milp's 50-offer policy the MILP
-# needs 3-5 s on the customers past 20,000 labels and the kernel finishes them sooner
-# (20,000: 12.8 customers/s, 50,000: 49.7); on catalogue_50.yaml's policy the MILP is
-# the faster one there (20,000: 9.7, 50,000: 7.4). 50,000 costs the second a quarter.
+# Labels a round before "auto" hands a catalogue customer to the MILP. Measured in
+# session 8 (docs/benchmarks.md), seconds of kernel.solve("auto") at 20,000 / 50,000 labels:
+# the 75 planned customers of `make run CONFIG=conf/examples/catalogue_50.yaml
+# CUSTOMERS=100` 163 / 146 (the MILP needs ~2 s on each hard one); 200 of bench_milp's
+# 50-offer customers 15.6 / 4.0 (the MILP needs 3-5 s on the hard ones there).
 HANDOFF_LABELS = 50_000
 
 

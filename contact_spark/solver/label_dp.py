@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from contact_spark.solver.label_atoms import LONG, NEG, check_plan, repair
+from contact_spark.solver.label_atoms import LONG, NEG, check_plan, repair, value_first
 from contact_spark.solver.label_bounds import completion, month_best, prices
 from contact_spark.solver.label_lagrange import (
     dual_prices,
@@ -202,9 +202,15 @@ def _row_prices_first(
     lsuf = suffix_bound(val, fp, nz_ptr, nz_idx, typ, win, rows, lu, rcap)
     lusum = suffix_prices(typ, rows, lu)
     pv_row = row_priced_values(val, fp, nz_ptr, nz_idx, month_charges(typ, win, rows, lu))
-    heur = repair(rules, top, val, init, nz_ptr, nz_idx)
-    if heur[0] >= 0 and _plan_value(val, heur) > lower:
-        best_plan, lower = heur, _plan_value(val, heur)
+    # incumbents: the month tops repaired by value and by priced value (the prices know
+    # which caps are scarce), and the most valuable contacts first (value_first)
+    for heur in (
+        repair(rules, top, val, init, nz_ptr, nz_idx),
+        repair(rules, top, pv_row, init, nz_ptr, nz_idx),
+        value_first(rules, val, init, nz_ptr, nz_idx),
+    ):
+        if heur[0] >= 0 and _plan_value(val, heur) > lower:
+            best_plan, lower = heur, _plan_value(val, heur)
     labels = 0
     gap = DESCENT_START * max(1.0, abs(lag_bound))
     while upper > lower + 1e-9 * max(1.0, abs(lower)):
