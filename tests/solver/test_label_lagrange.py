@@ -28,7 +28,9 @@ from contact_spark.solver.problem import KernelBatch
 
 from .test_catalogue_kernel import _disagreements, catalogues
 
-SETTINGS = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _rules(model: catalogue.CatalogueModel, caps: np.ndarray) -> tuple:
@@ -64,7 +66,9 @@ def test_the_row_bound_never_falls_below_the_optimum_along_the_optimal_plan(case
         u_rand[np.setdiff1d(every, rows)] = 0.0
         assert b_sub >= sol.value[i] - 1e-7
         for u in (u_sub, u_rand):
-            lsuf = L.suffix_bound(val, model.fp, model.nz_ptr, model.nz_idx, model.typ, model.win, rows, u, rcap)
+            lsuf = L.suffix_bound(
+                val, model.fp, model.nz_ptr, model.nz_idx, model.typ, model.win, rows, u, rcap
+            )
             usum = L.suffix_prices(model.typ, rows, u)
             assert lsuf[0] >= sol.value[i] - 1e-7
             cur = init[i].astype(np.int32)
@@ -78,7 +82,9 @@ def test_the_row_bound_never_falls_below_the_optimum_along_the_optimal_plan(case
                     )  # fmt: skip
                 cur[:] = nxt
                 g += val[t, a]
-                bound = g + lsuf[t + 1] - L.straddle_use(model.typ, model.win, u, usum, every, toff, cur, t + 1)
+                bound = (
+                    g + lsuf[t + 1] - L.straddle_use(model.typ, model.win, u, usum, every, toff, cur, t + 1)
+                )
                 assert bound >= sol.value[i] - 1e-7, f"customer {i}, month {t}: {bound} < {sol.value[i]}"
 
 
@@ -101,7 +107,17 @@ def test_a_row_cap_takes_the_history_off_and_the_state_counts_only_plan_months()
     month, so row 1 (price 3) counts 0 units although slot 1 holds A (its cap already
     lost that unit)."""
     policy = PolicyConfig.model_validate(
-        {"rules": [{"name": "a_quarterly", "type": "max_offers", "campaigns": ["A"], "window_months": 3, "limit": 1}]}
+        {
+            "rules": [
+                {
+                    "name": "a_quarterly",
+                    "type": "max_offers",
+                    "campaigns": ["A"],
+                    "window_months": 3,
+                    "limit": 1,
+                }
+            ]
+        }
     )
     model = get_catalogue_model(compile_policy(policy, ["A", "B"], ["DEM"]), 6)
     assert model is not None
@@ -151,3 +167,58 @@ def test_with_row_prices_the_yearly_cap_case_is_settled_before_any_refinement_ro
     assert sol.rounds.tolist() == [1]
     assert sol.value[0] == pytest.approx(135.0, abs=1e-9)
     assert sol.upper[0] == pytest.approx(135.0, abs=1e-9)
+
+
+def test_value_first_keeps_a_yearly_cap_for_a_second_contact_of_the_best_offer() -> None:
+    """P is worth 100 a month but at most once in 3 months, W worth 5; P and W together at
+    most twice a year; 4 months. Filling the months in order (repair) takes P in month 0,
+    W in month 1 (P is spaced out) and then the yearly cap is spent: 105. The most
+    valuable month-actions first take P in month 0, skip P in months 1 and 2 (spacing),
+    take P in month 3, and the cap is full: 200, the optimum."""
+    policy = PolicyConfig.model_validate(
+        {
+            "rules": [
+                {"name": "one_a_month", "type": "max_campaigns", "window_months": 1, "limit": 1},
+                {
+                    "name": "p_quarterly",
+                    "type": "max_offers",
+                    "campaigns": ["P"],
+                    "window_months": 3,
+                    "limit": 1,
+                },
+                {
+                    "name": "twice_a_year",
+                    "type": "max_offers",
+                    "campaigns": ["P", "W"],
+                    "window_months": 12,
+                    "limit": 2,
+                },
+            ]
+        }
+    )
+    model = get_catalogue_model(compile_policy(policy, ["P", "W"], ["DEM"]), 4)
+    assert model is not None
+    batch = KernelBatch(
+        propensity=np.array([[[1.0], [0.05]]]),
+        eligible=np.ones((1, 2, 1), dtype=bool),
+        history=np.zeros((1, 1, 2, 1), dtype=np.int64),
+        success_value=np.array([100.0, 100.0]),
+        channel_cost=np.array([0.0]),
+        horizon=4,
+        seasonality=np.ones(4),
+    )
+    val = np.ascontiguousarray(np.where(np.isfinite(r := action_rewards(model, batch)[0]), r, A.NEG))
+    init = model.initial_states(batch.clean_history())[0]
+    rules = _rules(model, model.caps(batch.clean_history())[0])
+
+    def cells(plan: np.ndarray) -> list[list[bool]]:
+        return model.action_cells[plan].reshape(4, 2).tolist()
+
+    by_month = A.repair(rules, month_best(val), val, init, model.nz_ptr, model.nz_idx)
+    assert cells(by_month) == [[True, False], [False, True], [False, False], [False, False]]
+    assert val[np.arange(4), by_month].sum() == pytest.approx(105.0)
+    first = A.value_first(rules, val, init, model.nz_ptr, model.nz_idx)
+    assert cells(first) == [[True, False], [False, False], [False, False], [True, False]]
+    assert val[np.arange(4), first].sum() == pytest.approx(200.0)
+    sol = solve_catalogue(model, batch, np.array([0]))
+    assert sol.value[0] == pytest.approx(200.0)
