@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.months import month_index as plan_month_index
 from contact_spark.planning.frame import Layout, cell_column, layout_for
 from contact_spark.planning.solve import StaticInputs
 from contact_spark.planning.stage import PlanScope
@@ -128,7 +129,7 @@ def year_cells(
         keep &= F.col("_month") <= F.lit(months[-1])
     return cells.filter(keep).select(
         "customer_id",
-        F.months_between(F.col("_month"), F.lit(months[0])).cast("int").alias("t"),
+        plan_month_index(months[0])(F.col("_month")).alias("t"),
         "cell",
         "campaign",
         "channel",

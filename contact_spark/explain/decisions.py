@@ -40,6 +40,7 @@ from contact_spark.baseline import rules as R
 from contact_spark.baseline.customers import customer_frame, with_plan
 from contact_spark.capacity.constraints import expand_capacities
 from contact_spark.config.models import AppConfig
+from contact_spark.io.months import month_index
 from contact_spark.io.tables import TableStore
 from contact_spark.planning.frame import Layout
 
@@ -202,7 +203,6 @@ def contact_decisions(
 ) -> DataFrame:
     """Every customer × campaign × channel of the run's eligibility with its decision and reason."""
     n_h = len(config.channel_names)
-    first = F.lit(config.run.first_month).cast("date")
     cell = (
         (F.array_position(F.array(*[F.lit(c) for c in config.campaign_names]), F.col("campaign")) - 1) * n_h
         + F.array_position(F.array(*[F.lit(h) for h in config.channel_names]), F.col("channel"))
@@ -249,7 +249,7 @@ def contact_decisions(
     )
     plan_cells = plan.select(
         "customer_id",
-        F.months_between(F.col("month"), first).cast("int").alias("m"),
+        month_index(config.run.first_month)(F.col("month")).alias("m"),
         cell.alias("k"),
         "campaign",
         "channel",

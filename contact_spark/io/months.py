@@ -39,6 +39,15 @@ def month_index(first_month: dt.date) -> Callable[[Column], Column]:
     return index
 
 
+def months_apart(later: Column, earlier: Column) -> Column:
+    """Column, Column -> Column: whole months from the month of ``earlier`` to the month of
+    ``later`` (int; date or timestamp columns, the days ignored)."""
+    from pyspark.sql import functions as F
+
+    month = F.trunc(later.cast("date"), "month")
+    return F.months_between(month, F.trunc(earlier.cast("date"), "month")).cast("int")
+
+
 def month_of(first_month: dt.date) -> Callable[[Column], Column]:
     """Column -> Column: the first day of the month with a given plan month index."""
     from pyspark.sql import functions as F

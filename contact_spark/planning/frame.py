@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.months import month_index
 from contact_spark.policy.compiler import CompiledPolicy, compile_policy
 
 CUSTOMER_FRAME_COLUMNS = (
@@ -155,9 +156,7 @@ def _sparse_history(contact_history: DataFrame, layout: Layout, first_month: obj
                 F.array().cast("array<int>").alias("history_count"),
             )
         )
-    age = F.months_between(
-        F.lit(first_month).cast("date"), F.trunc(F.col("contact_date").cast("date"), "month")
-    ).cast("int")
+    age = -month_index(first_month)(F.col("contact_date"))  # 1: the month before the plan
     recent = (
         contact_history.withColumn("cell", cell_column(layout))
         .withColumn("age", age)

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.contract import BOOLEAN, NUMBER, STRING
 from contact_spark.errors import ColumnTypeError, MissingColumnError
+from contact_spark.io.months import months_apart
 
 if TYPE_CHECKING:  # settings import the config package, which imports these settings
     from contact_spark.config.propensity import FeatureSettings, PropensitySettings
@@ -175,7 +176,8 @@ def history_features(rows: DataFrame, monthly: DataFrame, lookback_months: int) 
         total("responses").alias("hist_responses"),
         total("failed").alias("hist_failed"),
         F.coalesce(
-            F.min(F.months_between(F.col("month"), F.col("h_month"))), F.lit(float(lookback_months + 1))
+            F.min(months_apart(F.col("month"), F.col("h_month"))).cast("double"),
+            F.lit(float(lookback_months + 1)),
         )
         .cast("double")
         .alias("hist_months_since_contact"),

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from contact_spark.config.models import AppConfig
 from contact_spark.contract import BOOLEAN, NUMBER
 from contact_spark.errors import ColumnTypeError, ContactSparkError, MissingColumnError
-from contact_spark.io.months import add_months
+from contact_spark.io.months import add_months, month_index
 
 SEGMENT_COLUMN = "behaviour_segment"
 BEHAVIOUR_FEATURES = (
@@ -67,7 +67,7 @@ def behaviour_features(
         F.count(F.lit(1)).cast("double").alias("contacts"),
         F.sum(outcome.isin("converted", "responded").cast("double")).alias("responses"),
         F.sum((outcome == "converted").cast("double")).alias("conversions"),
-        F.min(F.months_between(F.lit(plan_start), F.trunc(day, "month"))).alias("months_since_contact"),
+        F.min(-month_index(plan_start)(day)).cast("double").alias("months_since_contact"),
     )
     usable = contactability.groupBy("customer_id").agg(
         F.max(F.col("usable_contacts").cast("double")).alias("usable_contacts")
