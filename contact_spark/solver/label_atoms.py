@@ -213,15 +213,13 @@ def repair(
 def _atoms_hold(rules: tuple, plan: np.ndarray, init: np.ndarray, atoms: np.ndarray) -> bool:
     """True when the plan (month actions) breaks none of ``atoms``."""
     typ, win, lim, ismin, fp, off, cap = rules
+    at = off[atoms]
     cur = init.copy()
     nxt = init.copy()
     for t in range(plan.shape[0]):
-        a = plan[t]
-        for j in atoms:
-            if not step_atom(typ[j], win[j], lim[j], ismin[j], fp[a, j], cap[j, t], cur, off[j], nxt, off[j]):
-                return False
-            for s in range(off[j], off[j + 1]):
-                cur[s] = nxt[s]
+        if not step_compact(typ, win, lim, ismin, fp, cap, atoms, at, plan[t], t, cur, nxt):
+            return False
+        cur[:] = nxt
     return True
 
 

@@ -104,6 +104,8 @@ def _fixed_search(
     pv_row: np.ndarray,
     bounds: tuple,
     budget: int,
+    nz_ptr: np.ndarray,
+    nz_idx: np.ndarray,
 ) -> tuple[np.ndarray, float, int, bool]:
     """The exact DP over every atom, among the actions the row prices leave open: a plan
     with month t's action a is worth at most ``lag_bound - (top_t - pv_row[t, a])`` (the
@@ -126,18 +128,12 @@ def _fixed_search(
                 open_val[t, a] = NEG
     # only the atoms an open action touches can forbid a plan of open actions (and the
     # min atoms, which an empty month can break): the others stay out of the state
-    fp, ismin = rules[4], rules[3]
-    touched = ismin.copy()
+    touched = rules[3].copy()  # the min atoms
     for a in range(n_a):
-        is_open = False
         for t in range(n_t):
             if open_val[t, a] > NEG:
-                is_open = True
+                touched[nz_idx[nz_ptr[a] : nz_ptr[a + 1]]] = True
                 break
-        if is_open:
-            for j in range(typ.shape[0]):
-                if fp[a, j] != 0:
-                    touched[j] = True
     every = np.flatnonzero(touched)
     plain, priced, lam, lsuf, lu, lusum = bounds
     none = np.zeros(0, dtype=np.int64)
@@ -199,9 +195,9 @@ def _row_prices_first(
     rcap = row_caps(rules, init, rows, n_t)
     lu, lag_bound, top = dual_prices(rules, val, nz_ptr, nz_idx, rows, rcap, lower, ROW_PRICE_STEPS)
     upper = min(upper, lag_bound)
-    lsuf = suffix_bound(val, fp, nz_ptr, nz_idx, typ, win, rows, lu, rcap)
-    lusum = suffix_prices(typ, rows, lu)
     pv_row = row_priced_values(val, fp, nz_ptr, nz_idx, month_charges(typ, win, rows, lu))
+    lsuf = suffix_bound(pv_row, rows, lu, rcap)
+    lusum = suffix_prices(typ, rows, lu)
     # incumbents: the month tops repaired by value and by priced value (the prices know
     # which caps are scarce), and the most valuable contacts first (value_first)
     for heur in (
@@ -224,6 +220,8 @@ def _row_prices_first(
             pv_row,
             (plain, priced, lam, lsuf, lu, lusum),
             FIXED_LABELS,
+            nz_ptr,
+            nz_idx,
         )
         labels += used
         if not done:

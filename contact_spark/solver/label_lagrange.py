@@ -76,30 +76,6 @@ def month_charges(typ: np.ndarray, win: np.ndarray, rows: np.ndarray, u: np.ndar
 
 
 @njit(cache=True)
-def month_tops(
-    val: np.ndarray, fp: np.ndarray, nz_ptr: np.ndarray, nz_idx: np.ndarray, w_m: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each month's best action under the charges ``w_m`` and its priced value."""
-    n_t, n_a = val.shape
-    top = np.zeros(n_t, dtype=np.int64)
-    best = np.zeros(n_t, dtype=np.float64)
-    for t in range(n_t):
-        top_v = val[t, 0]
-        top_a = 0
-        for a in range(1, n_a):
-            v = val[t, a]
-            if v <= top_v:
-                continue  # charges only lower a value
-            for p in range(nz_ptr[a], nz_ptr[a + 1]):
-                v -= fp[a, nz_idx[p]] * w_m[nz_idx[p], t]
-            if v > top_v:
-                top_v, top_a = v, a
-        top[t] = top_a
-        best[t] = top_v
-    return top, best
-
-
-@njit(cache=True)
 def _by_raw_value(val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each month's allowed actions by value, highest first, and how many there are."""
     n_t, n_a = val.shape
@@ -254,25 +230,17 @@ def dual_prices(
 
 
 @njit(cache=True)
-def suffix_bound(
-    val: np.ndarray,
-    fp: np.ndarray,
-    nz_ptr: np.ndarray,
-    nz_idx: np.ndarray,
-    typ: np.ndarray,
-    win: np.ndarray,
-    rows: np.ndarray,
-    u: np.ndarray,
-    rcap: np.ndarray,
-) -> np.ndarray:
-    """``out[t]``: the priced months ``t..T-1`` plus ``u . rcap`` over the rows ending at
-    ``t`` or later, as if nothing before ``t`` used them (subtract :func:`straddle_use`)."""
-    n_t = val.shape[0]
-    w_m = month_charges(typ, win, rows, u)
-    _top, mb = month_tops(val, fp, nz_ptr, nz_idx, w_m)
+def suffix_bound(pv_row: np.ndarray, rows: np.ndarray, u: np.ndarray, rcap: np.ndarray) -> np.ndarray:
+    """``out[t]``: the best priced action (``pv_row``, :func:`row_priced_values`) of each
+    month ``t..T-1`` plus ``u . rcap`` over the rows ending at ``t`` or later, as if
+    nothing before ``t`` used them (subtract :func:`straddle_use`)."""
+    n_t = pv_row.shape[0]
     out = np.zeros(n_t + 1, dtype=np.float64)
     for t in range(n_t - 1, -1, -1):
-        s = mb[t]
+        s = NEG
+        for a in range(pv_row.shape[1]):
+            if pv_row[t, a] > s:
+                s = pv_row[t, a]
         for j in rows:
             s += u[j, t] * rcap[j, t]
         out[t] = out[t + 1] + s

@@ -33,6 +33,22 @@ SETTINGS = settings(
 )
 
 
+def _one_customer(
+    propensity: list[float], value: list[float], horizon: int, history: np.ndarray
+) -> KernelBatch:
+    """One customer, offers on DEM alone, no contact cost, flat seasonality."""
+    n_c = len(value)
+    return KernelBatch(
+        propensity=np.array(propensity).reshape(1, n_c, 1),
+        eligible=np.ones((1, n_c, 1), dtype=bool),
+        history=history,
+        success_value=np.array(value),
+        channel_cost=np.array([0.0]),
+        horizon=horizon,
+        seasonality=np.ones(horizon),
+    )
+
+
 def _rules(model: catalogue.CatalogueModel, caps: np.ndarray) -> tuple:
     return (model.typ, model.win, model.lim, model.ismin, model.fp, model.off, np.ascontiguousarray(caps))
 
@@ -66,9 +82,9 @@ def test_the_row_bound_never_falls_below_the_optimum_along_the_optimal_plan(case
         u_rand[np.setdiff1d(every, rows)] = 0.0
         assert b_sub >= sol.value[i] - 1e-7
         for u in (u_sub, u_rand):
-            lsuf = L.suffix_bound(
-                val, model.fp, model.nz_ptr, model.nz_idx, model.typ, model.win, rows, u, rcap
-            )
+            charges = L.month_charges(model.typ, model.win, rows, u)
+            pv_row = L.row_priced_values(val, model.fp, model.nz_ptr, model.nz_idx, charges)
+            lsuf = L.suffix_bound(pv_row, rows, u, rcap)
             usum = L.suffix_prices(model.typ, rows, u)
             assert lsuf[0] >= sol.value[i] - 1e-7
             cur = init[i].astype(np.int32)
@@ -123,15 +139,7 @@ def test_a_row_cap_takes_the_history_off_and_the_state_counts_only_plan_months()
     assert model is not None
     history = np.zeros((1, 2, 2, 1), dtype=np.int64)
     history[0, 0, 0, 0] = 1  # month -1: A by e-mail
-    batch = KernelBatch(
-        propensity=np.full((1, 2, 1), 0.1),
-        eligible=np.ones((1, 2, 1), dtype=bool),
-        history=history,
-        success_value=np.array([100.0, 50.0]),
-        channel_cost=np.array([0.0]),
-        horizon=6,
-        seasonality=np.ones(6),
-    )
+    batch = _one_customer([0.1, 0.1], [100.0, 50.0], 6, history)
     init = model.initial_states(batch.clean_history())[0]
     rules = _rules(model, model.caps(batch.clean_history())[0])
     rows = L.priced_rows(model.typ, model.ismin)
@@ -198,15 +206,7 @@ def test_value_first_keeps_a_yearly_cap_for_a_second_contact_of_the_best_offer()
     )
     model = get_catalogue_model(compile_policy(policy, ["P", "W"], ["DEM"]), 4)
     assert model is not None
-    batch = KernelBatch(
-        propensity=np.array([[[1.0], [0.05]]]),
-        eligible=np.ones((1, 2, 1), dtype=bool),
-        history=np.zeros((1, 1, 2, 1), dtype=np.int64),
-        success_value=np.array([100.0, 100.0]),
-        channel_cost=np.array([0.0]),
-        horizon=4,
-        seasonality=np.ones(4),
-    )
+    batch = _one_customer([1.0, 0.05], [100.0, 100.0], 4, np.zeros((1, 1, 2, 1), dtype=np.int64))
     val = np.ascontiguousarray(np.where(np.isfinite(r := action_rewards(model, batch)[0]), r, A.NEG))
     init = model.initial_states(batch.clean_history())[0]
     rules = _rules(model, model.caps(batch.clean_history())[0])
