@@ -57,3 +57,11 @@ class ColumnTypeError(InputContractError):
 
 class RunConflictError(ContactSparkError):
     """A write would mix rows of different runs or duplicate a run."""
+
+
+class CommitConflictError(ContactSparkError):
+    """A Delta commit kept losing races with other writers of the same table."""
+
+
+class RunLockedError(ContactSparkError):
+    """Another process holds the run (same run id), or took it over."""

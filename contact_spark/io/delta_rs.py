@@ -9,8 +9,10 @@ the file actions to ``_delta_log``. The few rows the driver builds itself
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import random
 import shutil
 import time
 import uuid
@@ -21,12 +23,23 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-from contact_spark.errors import MissingTableError, RunConflictError
-from contact_spark.io.rows import RUN_ID_COLUMN, LocalRows, Rows
+from contact_spark.errors import CommitConflictError, MissingTableError, RunConflictError
+from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN, LocalRows, Rows
 
 log = logging.getLogger(__name__)
 
 STAGING_DIR = "_staging"
+
+
+def _remove_staging(staging: Path) -> None:
+    """Remove a write's staging folder, and ``_staging`` when it is left empty.
+
+    Never fails a write: it runs after the commit, and a concurrent writer may remove or
+    refill ``_staging`` at the same moment.
+    """
+    shutil.rmtree(staging, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        staging.parent.rmdir()  # only succeeds when empty
 
 
 @dataclass
@@ -153,7 +166,63 @@ class DeltaRsBackend:
         partition_filters: list[tuple[str, str, str]] | None = None,
         remove_all: bool = False,
         app_txn: tuple[str, int] | None = None,
-    ) -> None:
+        tag: str | None = None,
+    ) -> int:
+        """Stage ``df`` and commit it; returns the committed version.
+
+        A commit that loses a race is retried against the new version of the log when
+        retrying is safe: appends, whole-table overwrites and the replacement of one run's
+        partition (each run owns its partition, so a concurrent commit of another run is no
+        real conflict). A merge (``remove_all``) is never retried: the rows it read are gone.
+        """
+        from deltalake.exceptions import CommitFailedError, DeltaError
+
+        schema = self._schema(df)
+        staged = self._stage(df, table, partition_by)
+        committed = False
+        try:
+            for attempt in range(1, COMMIT_ATTEMPTS + 1):
+                created = self.exists(table)
+                try:
+                    version = self._commit_staged(
+                        staged, table, schema, mode, partition_by, partition_filters, remove_all, app_txn, tag
+                    )
+                    committed = True
+                    return version
+                except DeltaError as error:
+                    # A lost race: a commit of the same version, or the table created by
+                    # another writer between our check and our create. Anything else is real.
+                    raced = isinstance(error, CommitFailedError) or (not created and self.exists(table))
+                    if not raced:
+                        raise
+                    if remove_all or attempt == COMMIT_ATTEMPTS:
+                        raise CommitConflictError(
+                            f"table '{table}' at {self.location(table)}: the {mode} commit lost "
+                            f"{attempt} race(s) with other writers of the table; run it again"
+                        ) from error
+                    log.info("table %s: commit attempt %d lost a race, retrying", table, attempt)
+                    time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+            raise AssertionError("unreachable")
+        finally:
+            if not committed:
+                # Files the log never references would only confuse a later reader.
+                root = Path(self.location(table))
+                for action in staged.actions:
+                    (root / action.path).unlink(missing_ok=True)
+            _remove_staging(staged.staging)
+
+    def _commit_staged(
+        self,
+        staged: _StagedFiles,
+        table: str,
+        schema: Any,
+        mode: str,
+        partition_by: list[str],
+        partition_filters: list[tuple[str, str, str]] | None,
+        remove_all: bool,
+        app_txn: tuple[str, int] | None,
+        tag: str | None,
+    ) -> int:
         import pyarrow as pa
         from deltalake import DeltaTable
         from deltalake.transaction import (
@@ -163,59 +232,50 @@ class DeltaRsBackend:
             create_table_with_add_actions,
         )
 
-        schema = self._schema(df)
-        staged = self._stage(df, table, partition_by)
-        committed = False
-        commit = CommitProperties(app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None)
-        try:
-            if not self.exists(table):
-                create_table_with_add_actions(
-                    self.location(table),
-                    schema,
-                    staged.actions,
-                    mode="error",
-                    partition_by=partition_by or None,
-                    commit_properties=commit,
-                )
-                committed = True
-                return
-            dt = DeltaTable(self.location(table))
-            actions: list[Any] = list(staged.actions)
-            if remove_all:
-                now_ms = int(time.time() * 1000)
-                current = pa.table(dt.get_add_actions(flatten=True)).to_pydict()
-                for path, size in zip(current["path"], current["size_bytes"], strict=True):
-                    actions.append(RemoveAction(path, True, now_ms, size))
-            dt.create_write_transaction(
-                actions,
-                mode,
+        commit = CommitProperties(
+            app_transactions=[Transaction(app_txn[0], app_txn[1])] if app_txn else None,
+            # Spark reads commitInfo.userMetadata as its history's userMetadata column.
+            custom_metadata={"userMetadata": tag} if tag else None,
+        )
+        if not self.exists(table):
+            create_table_with_add_actions(
+                self.location(table),
                 schema,
+                staged.actions,
+                mode="error",
                 partition_by=partition_by or None,
-                partition_filters=partition_filters,
                 commit_properties=commit,
             )
-            committed = True
-        finally:
-            if not committed:
-                # Files the log never references would only confuse a later reader.
-                root = Path(self.location(table))
-                for action in staged.actions:
-                    (root / action.path).unlink(missing_ok=True)
-            shutil.rmtree(staged.staging, ignore_errors=True)
-            parent = staged.staging.parent
-            if parent.exists() and not any(parent.iterdir()):
-                parent.rmdir()
+            return 0
+        dt = DeltaTable(self.location(table))
+        actions: list[Any] = list(staged.actions)
+        if remove_all:
+            now_ms = int(time.time() * 1000)
+            current = pa.table(dt.get_add_actions(flatten=True)).to_pydict()
+            for path, size in zip(current["path"], current["size_bytes"], strict=True):
+                actions.append(RemoveAction(path, True, now_ms, size))
+        dt.create_write_transaction(
+            actions,
+            mode,
+            schema,
+            partition_by=partition_by or None,
+            partition_filters=partition_filters,
+            commit_properties=commit,
+        )
+        return int(dt.version())  # the table object is at the version it committed
 
     def _partition_columns(self, table: str) -> list[str]:
         return list(self._dt(table).metadata().partition_columns) if self.exists(table) else []
 
-    def overwrite(self, df: Rows, table: str, partition_by: list[str]) -> None:
+    def overwrite(self, df: Rows, table: str, partition_by: list[str], tag: str | None = None) -> None:
         if self.exists(table) and self._partition_columns(table) != partition_by:
             # A change of partitioning cannot be committed as one overwrite by delta-rs.
             shutil.rmtree(self.location(table))
-        self._commit(df, table, "overwrite", partition_by)
+        self._commit(df, table, "overwrite", partition_by, tag=tag)
 
-    def append(self, df: Rows, table: str, app_id: str | None, txn_version: int | None) -> bool:
+    def append(
+        self, df: Rows, table: str, app_id: str | None, txn_version: int | None, tag: str | None = None
+    ) -> bool:
         app_txn = (app_id, txn_version) if app_id is not None and txn_version is not None else None
         if app_txn and self.exists(table):
             done = self._dt(table).transaction_version(app_id)
@@ -223,10 +283,10 @@ class DeltaRsBackend:
                 log.info("skip append to %s: transaction %s/%s already committed", table, *app_txn)
                 return False
         partition_by = self._partition_columns(table)
-        self._commit(df, table, "append", partition_by, app_txn=app_txn)
+        self._commit(df, table, "append", partition_by, app_txn=app_txn, tag=tag)
         return True
 
-    def replace_run(self, df: Rows, table: str, run_id: str) -> None:
+    def replace_run(self, df: Rows, table: str, run_id: str, tag: str | None = None) -> None:
         if self.exists(table) and self._partition_columns(table) != [RUN_ID_COLUMN]:
             raise RunConflictError(
                 f"table '{table}' at {self.location(table)} is not partitioned by run_id; "
@@ -238,6 +298,7 @@ class DeltaRsBackend:
             "overwrite",
             [RUN_ID_COLUMN],
             partition_filters=[(RUN_ID_COLUMN, "=", run_id)],
+            tag=tag,
         )
 
     def merge(self, df: DataFrame, table: str, keys: list[str]) -> None:
@@ -250,8 +311,8 @@ class DeltaRsBackend:
         # New files are written (reading the old ones) before the old ones are removed.
         self._commit(merged, table, "append", self._partition_columns(table), remove_all=True)
 
-    def history(self, table: str) -> list[dict[str, Any]]:
-        return self._dt(table).history()
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        return self._dt(table).history(limit)
 
     def version(self, table: str) -> int:
         return int(self._dt(table).version())

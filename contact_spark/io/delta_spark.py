@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.errors import MissingTableError, RunConflictError
-from contact_spark.io.rows import RUN_ID_COLUMN
+from contact_spark.errors import CommitConflictError, MissingTableError, RunConflictError
+from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +67,56 @@ class SparkDeltaBackend:
         else:
             writer.save(self.location(table))
 
-    def overwrite(self, df: DataFrame, table: str, partition_by: list[str]) -> None:
-        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+    def _retrying(self, table: str, what: str, write: Callable[[], None]) -> None:
+        """Run a write, again when it lost a race that Delta's conflict check reports.
+
+        Every write this is used for may be retried: appends, whole-table overwrites and
+        the replacement of one run's partition (each run owns its partition).
+        """
+        from delta.exceptions.base import (
+            ConcurrentAppendException,
+            ConcurrentDeleteReadException,
+            ConcurrentTransactionException,
+            ConcurrentWriteException,
+            DeltaConcurrentModificationException,
+            MetadataChangedException,
+            ProtocolChangedException,
+        )
+
+        races = (
+            ConcurrentAppendException,
+            ConcurrentDeleteReadException,
+            ConcurrentTransactionException,
+            ConcurrentWriteException,
+            DeltaConcurrentModificationException,
+            MetadataChangedException,
+            ProtocolChangedException,
+        )
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                write()
+                return
+            except races as error:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise CommitConflictError(
+                        f"table '{table}' at {self.location(table)}: the {what} commit lost "
+                        f"{attempt} race(s) with other writers of the table; run it again"
+                    ) from error
+                log.info("table %s: commit attempt %d lost a race, retrying", table, attempt)
+                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+
+    def overwrite(self, df: DataFrame, table: str, partition_by: list[str], tag: str | None = None) -> None:
+        writer = _tagged(df.write.format("delta").mode("overwrite").option("overwriteSchema", "true"), tag)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
-        self._save(writer, table)
+        self._retrying(table, "overwrite", lambda: self._save(writer, table))
 
-    def append(self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None) -> bool:
-        writer = df.write.format("delta").mode("append")
+    def append(
+        self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None, tag: str | None = None
+    ) -> bool:
+        writer = _tagged(df.write.format("delta").mode("append"), tag)
         if app_id is None or txn_version is None:
-            self._save(writer, table)
+            self._retrying(table, "append", lambda: self._save(writer, table))
             return True
         # Delta skips a write whose (txnAppId, txnVersion) it has already committed, silently:
         # the skip shows only as no new commit. (A concurrent writer committing in between
@@ -85,7 +128,7 @@ class SparkDeltaBackend:
             return False
         return True
 
-    def replace_run(self, df: DataFrame, table: str, run_id: str) -> None:
+    def replace_run(self, df: DataFrame, table: str, run_id: str, tag: str | None = None) -> None:
         if self.exists(table):
             partition_columns = list(self._delta_table(table).detail().collect()[0]["partitionColumns"])
             if partition_columns != [RUN_ID_COLUMN]:
@@ -96,15 +139,18 @@ class SparkDeltaBackend:
             if self.namespace:
                 # saveAsTable in overwrite mode replaces a catalog table whole (REPLACE TABLE AS
                 # SELECT) and fails with replaceWhere; the v2 writer overwrites only the run.
-                df.writeTo(self.location(table)).overwrite(F.col(RUN_ID_COLUMN) == run_id)
+                v2 = df.writeTo(self.location(table))
+                v2 = v2.option("userMetadata", tag) if tag else v2
+                self._retrying(table, "replace_run", lambda: v2.overwrite(F.col(RUN_ID_COLUMN) == run_id))
                 return
-        writer = (
+        writer = _tagged(
             df.write.format("delta")
             .mode("overwrite")
             .option("replaceWhere", f"{RUN_ID_COLUMN} = '{run_id}'")
-            .partitionBy(RUN_ID_COLUMN)
+            .partitionBy(RUN_ID_COLUMN),
+            tag,
         )
-        self._save(writer, table)
+        self._retrying(table, "replace_run", lambda: self._save(writer, table))
 
     def merge(self, df: DataFrame, table: str, keys: list[str]) -> None:
         if not self.exists(table):
@@ -120,9 +166,15 @@ class SparkDeltaBackend:
             .execute()
         )
 
-    def history(self, table: str) -> list[dict[str, Any]]:
-        rows = self._delta_table(table).history().collect()  # one row per commit, not per customer
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        history = self._delta_table(table).history(limit) if limit else self._delta_table(table).history()
+        rows = history.collect()  # one row per commit, not per customer
         return [row.asDict(recursive=True) for row in rows]
 
     def version(self, table: str) -> int:
         return int(self._delta_table(table).history(1).collect()[0]["version"])
+
+
+def _tagged(writer: Any, tag: str | None) -> Any:
+    """The writer with ``tag`` as the commit's ``userMetadata`` (found again in the history)."""
+    return writer.option("userMetadata", tag) if tag else writer

@@ -17,6 +17,7 @@ from pyspark.sql.types import StructType
 from contact_spark.errors import RunConflictError
 
 RUN_ID_COLUMN = "run_id"
+COMMIT_ATTEMPTS = 8  # a commit that keeps losing races to other writers gives up after this
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 

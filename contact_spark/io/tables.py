@@ -70,11 +70,13 @@ class Backend(Protocol):
     def location(self, table: str) -> str: ...
     def exists(self, table: str) -> bool: ...
     def read(self, table: str, version: int | None) -> DataFrame: ...
-    def overwrite(self, df: Rows, table: str, partition_by: list[str]) -> None: ...
-    def append(self, df: Rows, table: str, app_id: str | None, txn_version: int | None) -> bool: ...
-    def replace_run(self, df: Rows, table: str, run_id: str) -> None: ...
+    def overwrite(self, df: Rows, table: str, partition_by: list[str], tag: str | None = None) -> None: ...
+    def append(
+        self, df: Rows, table: str, app_id: str | None, txn_version: int | None, tag: str | None = None
+    ) -> bool: ...
+    def replace_run(self, df: Rows, table: str, run_id: str, tag: str | None = None) -> None: ...
     def merge(self, df: DataFrame, table: str, keys: list[str]) -> None: ...
-    def history(self, table: str) -> list[dict[str, Any]]: ...
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]: ...
     def version(self, table: str) -> int: ...
 
 
@@ -115,9 +117,15 @@ class TableStore:
             return df.to_frame(self.spark)
         return df
 
-    def overwrite(self, df: Rows, table: str, partition_by: list[str] | None = None) -> None:
-        """Replace the whole table with ``df`` (schema included)."""
-        self.backend.overwrite(self._rows(df), _check_table_name(table), list(partition_by or []))
+    def overwrite(
+        self, df: Rows, table: str, partition_by: list[str] | None = None, *, tag: str | None = None
+    ) -> None:
+        """Replace the whole table with ``df`` (schema included).
+
+        ``tag`` is stored as the commit's ``userMetadata``: :meth:`tagged_version` finds the
+        version this write committed, even when other writers committed after it.
+        """
+        self.backend.overwrite(self._rows(df), _check_table_name(table), list(partition_by or []), tag)
 
     def append(
         self,
@@ -125,18 +133,24 @@ class TableStore:
         table: str,
         app_id: str | None = None,
         txn_version: int | None = None,
+        *,
+        tag: str | None = None,
     ) -> bool:
         """Append rows. With ``app_id``/``txn_version`` a repeated transaction is skipped.
 
         Returns False when the transaction had already been committed.
         """
-        return self.backend.append(self._rows(df), _check_table_name(table), app_id, txn_version)
+        return self.backend.append(self._rows(df), _check_table_name(table), app_id, txn_version, tag)
 
-    def replace_run(self, df: Rows, table: str, run_id: str) -> None:
-        """Atomically replace the rows of ``run_id`` with ``df`` (all rows must be of that run)."""
+    def replace_run(self, df: Rows, table: str, run_id: str, *, tag: str | None = None) -> None:
+        """Atomically replace the rows of ``run_id`` with ``df`` (all rows must be of that run).
+
+        A commit that races with other runs' commits to the table is retried (each run owns
+        its partition); one that keeps losing ends with :class:`CommitConflictError`.
+        """
         check_run_id(run_id)
         _single_run(df, table, run_id)
-        self.backend.replace_run(self._rows(df), _check_table_name(table), run_id)
+        self.backend.replace_run(self._rows(df), _check_table_name(table), run_id, tag)
 
     def merge(self, df: Rows, table: str, keys: list[str]) -> None:
         """Upsert: rows of ``df`` replace target rows with the same keys, others are inserted."""
@@ -151,9 +165,16 @@ class TableStore:
         """The rows of one run of a run-scoped table."""
         return self.read(table).filter(F.col(RUN_ID_COLUMN) == check_run_id(run_id))
 
-    def history(self, table: str) -> list[dict[str, Any]]:
-        """Delta commit history, newest first."""
-        return self.backend.history(_check_table_name(table))
+    def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Delta commit history, newest first (the last ``limit`` commits when given)."""
+        return self.backend.history(_check_table_name(table), limit)
+
+    def tagged_version(self, table: str, tag: str, search: int = 1000) -> int:
+        """The version committed by the write tagged ``tag`` (among the last ``search``)."""
+        for commit in self.history(table, search):
+            if commit.get("userMetadata") == tag:
+                return int(commit["version"])
+        raise LookupError(f"table '{table}': no commit tagged '{tag}' among its last {search} commits")
 
     def version(self, table: str) -> int:
         """Current Delta version of a table."""
