@@ -33,7 +33,7 @@ from contact_spark.config.models import AppConfig
 from contact_spark.contacts.stage import run_contacts_stage
 from contact_spark.eligibility.stage import run_eligibility_stage
 from contact_spark.explain.decisions import DECISIONS_TABLE, run_decisions_stage
-from contact_spark.inputs import load_inputs, write_demo_data
+from contact_spark.inputs import PINNED_TABLES, load_inputs, write_demo_data
 from contact_spark.io.catalog import (
     CONTACT_TABLES,
     ELIGIBILITY_TABLES,
@@ -43,6 +43,7 @@ from contact_spark.io.catalog import (
     RUN_STAGES_TABLE,
     SEGMENT_TABLES,
 )
+from contact_spark.io.run_inputs import current_versions, pin_inputs, pinned_versions, run_fingerprint
 from contact_spark.io.runs import RUN_STAGES_SCHEMA, Inputs, require_run
 from contact_spark.io.tables import LocalRows, TableStore, check_run_id
 from contact_spark.planning.stage import run_planning_stage
@@ -86,11 +87,37 @@ class StageContext:
     run_id: str
     report_dir: str = "reports"
     loaded: Inputs | None = None
+    # The input versions the run reads (``io.run_inputs``); None until pinned or looked up.
+    input_versions: dict[str, int] | None = None
+
+    def pin_inputs(self, versions: dict[str, int] | None = None, source: str = "latest") -> None:
+        """Pin the run's inputs: ``versions`` (those a generate wrote), else the latest."""
+        self.input_versions = (
+            versions if versions is not None else current_versions(self.store, PINNED_TABLES)
+        )
+        pin_inputs(self.store, self.run_id, self.input_versions, source)
+        self.loaded = None
+
+    def start_inputs(self) -> None:
+        """The first stage of a run reading inputs: pins the latest versions unless this
+        application pinned them already (a generate just wrote them). A rerun of the run
+        thus reads the inputs as they are now."""
+        if self.input_versions is None:
+            self.pin_inputs()
+
+    def versions(self) -> dict[str, int]:
+        """The run's pinned input versions (pinned now if the run has none yet)."""
+        if self.input_versions is None:
+            self.input_versions = pinned_versions(self.store, self.run_id) or None
+            if self.input_versions is None:
+                self.pin_inputs()
+        assert self.input_versions is not None
+        return self.input_versions
 
     def inputs(self) -> Inputs:
-        """The checked input tables, read once per context."""
+        """The checked input tables as of the run's pinned versions, read once per context."""
         if self.loaded is None:
-            self.loaded = load_inputs(self.store, self.config)
+            self.loaded = load_inputs(self.store, self.config, self.versions())
         return self.loaded
 
     def outcome(self, stage: str, tables: dict[str, str], count_table: str | None = None) -> StageOutcome:
@@ -124,18 +151,21 @@ class Stage:
 
 # ------------------------------------------------------------------ the stage functions
 def _generate(ctx: StageContext) -> StageOutcome:
-    out = ctx.outcome("generate", write_demo_data(ctx.spark, ctx.store, ctx.config))
-    out.rows = ctx.store.read("customers").count()
+    ctx.pin_inputs(write_demo_data(ctx.spark, ctx.store, ctx.config), source="generate")
+    out = ctx.outcome("generate", {name: ctx.store.location(name) for name in INPUT_TABLES})
+    out.rows = ctx.inputs().customers.count()
     return out
 
 
 def _load_inputs(ctx: StageContext) -> StageOutcome:
+    ctx.start_inputs()
     out = ctx.outcome("load_inputs", {name: ctx.store.location(name) for name in INPUT_TABLES})
     out.rows = ctx.inputs().customers.count()
     return out
 
 
 def _contacts(ctx: StageContext) -> StageOutcome:
+    ctx.start_inputs()
     tables = run_contacts_stage(ctx.spark, ctx.store, ctx.config, ctx.inputs(), ctx.run_id)
     return ctx.outcome("contacts", tables, "best_contacts")
 
@@ -176,7 +206,8 @@ def _plan(ctx: StageContext) -> StageOutcome:
         inputs.contact_history,
         inputs.customers,
         ctx.run_id,
-        config_hash(ctx.config),
+        # Recorded price iterations resume only with the same config *and* inputs.
+        run_fingerprint(config_hash(ctx.config), ctx.versions()),
     )
     out = ctx.outcome("plan", planning.tables, "plan")
     capacity = out.capacity = planning.capacity

@@ -139,15 +139,20 @@ class IterationLog(Evaluator):
         """State after this run's last recorded dual iteration, to resume from."""
         if self.store is None or not self.store.exists(ITERATIONS_TABLE):
             return None
-        previous = (
-            self.store.read(ITERATIONS_TABLE)
-            .filter(
-                (F.col("run_id") == self.run_id)
-                & (F.col("config_hash") == self.config_hash)
-                & (F.col("phase") == "dual")
-            )
+        recorded = (
+            self.store.read_run(ITERATIONS_TABLE, self.run_id)
+            .filter(F.col("phase") == "dual")
             .collect()  # iterations × constraints rows: the price history, never per customer
         )
+        previous = [row for row in recorded if row["config_hash"] == self.config_hash]
+        if len(previous) < len(recorded):
+            # config_hash holds the run's fingerprint: its config and its pinned input versions.
+            log.warning(
+                "capacity: run %s has price iterations recorded with other inputs or another "
+                "config; they are not resumed: starting afresh",
+                self.run_id,
+            )
+            return None
         if not previous:
             return None
         names = [c.name for c in self.constraints]

@@ -23,3 +23,4 @@ ELIGIBILITY_TABLES = ("eligibility", "eligibility_funnel", "inputs_rejected")
 ITERATIONS_TABLE = "capacity_iterations"
 PLAN_TABLES = ("plan", "plan_quarantine", "capacity_sensitivity", "plan_summary", ITERATIONS_TABLE)
 RUN_STAGES_TABLE = "run_stages"
+RUN_INPUTS_TABLE = "run_inputs"  # the input versions each run reads (io/run_inputs.py)

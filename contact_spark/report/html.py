@@ -24,9 +24,11 @@ from contact_spark.io.catalog import (
     INPUT_TABLES,
     PLAN_TABLES,
     PROPENSITY_TABLES,
+    RUN_INPUTS_TABLE,
     RUN_STAGES_TABLE,
     SEGMENT_TABLES,
 )
+from contact_spark.io.run_inputs import read_pinned
 from contact_spark.io.tables import TableStore
 from contact_spark.report.capacity import convergence_section, sensitivity_section
 from contact_spark.report.propensity import propensity_section, segments_section
@@ -357,9 +359,9 @@ def warnings_section(store: TableStore, run_id: str) -> str:
     )
 
 
-def input_overview(store: TableStore, config: AppConfig) -> str:
-    """Sizes of the inputs and the consent/flag counts (nulls count as 'no')."""
-    customers = store.read("customers")
+def input_overview(store: TableStore, config: AppConfig, run_id: str) -> str:
+    """Sizes of the inputs and the consent/flag counts (nulls count as 'no'), as the run read them."""
+    customers = read_pinned(store, "customers", run_id)
     flag_columns = ["churn_risk", "outbound", "privacy_consent"] + [
         f"optout_{c.lower()}" for c in config.channel_names
     ]
@@ -409,6 +411,7 @@ def _table_locations(store: TableStore) -> list[tuple[str, str]]:
         METRICS_TABLE,
         DECISIONS_TABLE,
         RUN_STAGES_TABLE,
+        RUN_INPUTS_TABLE,
     )
     return sorted((name, store.location(name)) for name in names if store.exists(name))
 
@@ -441,7 +444,7 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, run_
             segments_section(charts, store, run_id),
             "<h2>Inputs</h2>",
             html_table(["table", "rows"], inputs),
-            input_overview(store, config),
+            input_overview(store, config, run_id),
             "<h2>Stages</h2>",
             html_table(["stage", "seconds", "rows"], _stage_rows(store, run_id)),
             "<h2>Delta tables</h2>",

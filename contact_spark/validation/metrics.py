@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.io.catalog import INPUT_TABLES
+from contact_spark.io.run_inputs import pinned_versions
 from contact_spark.io.tables import TableStore
 from contact_spark.validation.capacity import capacity_usage, plan_attributes
 
@@ -146,10 +147,12 @@ def plan_metrics(
 def run_metrics(spark: SparkSession, store: TableStore, config: AppConfig, run_id: str) -> DataFrame:
     """Every metric of the run (optimizer and, when written, greedy baseline)."""
     eligibility = store.read_run("eligibility", run_id)
-    customers = store.read("customers")
+    versions = pinned_versions(store, run_id)  # the inputs as the run read them
+    customers = store.read("customers", version=versions.get("customers"))
     frames: list[DataFrame] = []
     for table in INPUT_TABLES:
-        frames.append(_rows(store.read(table).agg(F.count(F.lit(1)).alias("n")), "input", table, F.col("n")))
+        count = store.read(table, version=versions.get(table)).agg(F.count(F.lit(1)).alias("n"))
+        frames.append(_rows(count, "input", table, F.col("n")))
     funnel = store.read_run("eligibility_funnel", run_id)
     frames.append(
         _rows(

@@ -8,6 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.run_inputs import read_pinned
 from contact_spark.io.tables import TableStore
 from contact_spark.validation.frames import ERROR, WARNING
 from contact_spark.validation.run import PlanValidationError, ValidationInputs, validate_plan
@@ -31,10 +32,10 @@ def stored_inputs(store: TableStore, run_id: str, plan: DataFrame | None = None)
     )
     return ValidationInputs(
         plan=plan if plan is not None else store.read_run("plan", run_id),
-        customers=store.read("customers"),
+        customers=read_pinned(store, "customers", run_id),
         eligibility=store.read_run("eligibility", run_id),
         best_contacts=store.read_run("best_contacts", run_id),
-        contact_history=store.read("contact_history"),
+        contact_history=read_pinned(store, "contact_history", run_id),
         quarantine=quarantine,
         reported_shortfalls=shortfalls,
         applied_events=applied_events(store, run_id),

@@ -3,6 +3,7 @@ exceptions, resume and rerun of the recorded iterations, shadow prices."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,7 @@ class Instance:
         store: TableStore | None = None,
         run_id: str = "cap",
         customers: int | None = None,
+        fingerprint: str = "h",
         **settings: object,
     ) -> tuple[CapacityEngine, DataFrame]:
         capacities = CapacitySettings.model_validate({"rules": rules})
@@ -92,7 +94,7 @@ class Instance:
             attributes,
             store=store,
             run_id=run_id,
-            config_hash="h",
+            config_hash=fingerprint,
         )
         return engine, frame
 
@@ -272,6 +274,32 @@ def test_resume_and_rerun_of_recorded_iterations(instance: Instance, store: Tabl
     assert len(c) == len(a) and not c.duplicated(key).any()
     dual = c[c["phase"] == "dual"].sort_values(["iteration", "constraint_name"])
     assert dual["dual_bound"].notna().all() and (dual["usage"] >= 0).all()
+    frame.unpersist()
+
+
+def test_iterations_recorded_with_other_inputs_are_not_resumed(
+    instance: Instance, store: TableStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The run's fingerprint (config and pinned input versions) differs from the recorded
+    one: a rerun after the inputs changed starts afresh instead of resuming old prices."""
+    rules = capacity_rules(100)
+    stopped, frame = instance.engine(
+        rules, store, "changed", customers=100, max_iterations=1, repair_rounds=1
+    )
+    stopped.run()
+    rerun, _ = instance.engine(
+        rules, store, "changed", customers=100, fingerprint="new-inputs", max_iterations=2, repair_rounds=1
+    )
+    rerun.frame = frame
+    with caplog.at_level(logging.INFO, logger="contact_spark.capacity"):
+        rerun.run()
+    assert "recorded with other inputs or another config" in caplog.text
+    assert "resuming run" not in caplog.text
+    rows = iteration_rows(store, "changed")
+    assert set(rows["config_hash"]) == {"new-inputs"}
+    dual = rows[rows["phase"] == "dual"]
+    assert sorted(set(dual["iteration"])) == [0, 1]  # both iterations computed again
+    assert not rows.duplicated(["phase", "iteration", "constraint_name"]).any()
     frame.unpersist()
 
 
