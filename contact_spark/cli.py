@@ -39,6 +39,16 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def add_lock_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--force`` of the jobs that hold a run's lock (``contact_spark.io.run_lock``)."""
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="take the run id over from a process that holds it but has shown no sign of life "
+        "for 10 minutes (one on this host that has exited is taken over without it)",
+    )
+
+
 def setup_logging(level: str) -> None:
     """Log progress lines (stage, rows, iteration, gap) – never personal data."""
     logging.basicConfig(
@@ -59,9 +69,7 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     # Loading is pure; whether the rules allow any contact is asked here, bounded in time.
     from contact_spark.solver.satisfiability import check_satisfiable
 
-    check_satisfiable(
-        config.policy, list(config.campaigns), list(config.channels), config.run.horizon_months
-    )
+    check_satisfiable(config.policy, list(config.campaigns), list(config.channels), config.run.horizon_months)
     return config
 
 

@@ -17,6 +17,7 @@ from pyspark.sql import SparkSession
 from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.models import AppConfig
 from contact_spark.io.catalog import RUN_STAGES_TABLE
+from contact_spark.io.run_lock import RunLock
 from contact_spark.io.tables import TableStore
 from contact_spark.stages import STAGES, Stage, StageContext, StageOutcome, execute, record_stages
 
@@ -53,8 +54,13 @@ def run_pipeline(
     *,
     generate: bool = False,
     report_dir: str | None = "reports",
+    lock: RunLock | None = None,
 ) -> PipelineResult:
-    """Run every stage for ``run_id``: rerunning the same run_id replaces its rows."""
+    """Run every stage for ``run_id``: rerunning the same run_id replaces its rows.
+
+    With ``lock`` (held by the caller), the run stops before its next stage once another
+    process took the run over.
+    """
     result = PipelineResult(run_id=run_id)
     ctx = StageContext(spark, store, config, run_id, report_dir=report_dir or "reports")
     recorded = False
@@ -63,6 +69,8 @@ def run_pipeline(
             # Stages that read run_stages (the report) come after the timings are written.
             record_stages(store, run_id, result.stages)
             recorded = True
+        if lock is not None:
+            lock.check()
         # The producers of every need ran just before in this loop: no Spark job to check them.
         outcome = execute(stage, ctx, needs_checked=True)
         result.tables.update(outcome.tables)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
-from contact_spark.cli import base_parser, config_from_args, default_run_id, setup_logging
+from contact_spark.cli import add_lock_arguments, base_parser, config_from_args, default_run_id, setup_logging
 from contact_spark.io.tables import check_run_id
 
 
@@ -25,6 +25,7 @@ def stage_job(
 
     enable_wheel_imports()  # before the config check imports the solver
     parser = base_parser(description)
+    add_lock_arguments(parser)
     if add_arguments:
         add_arguments(parser)
     args = parser.parse_args(argv)
@@ -33,12 +34,16 @@ def stage_job(
     run_id = check_run_id(args.run_id or default_run_id(config))
 
     from contact_spark.deploy import job_session
+    from contact_spark.io.run_lock import RunLock
     from contact_spark.io.tables import TableStore
     from contact_spark.stages import run_stage
 
     spark = job_session(f"contact_spark.{stage}")
     store = TableStore(spark, config.storage)
-    outcome = run_stage(stage, spark, store, config, run_id, **(stage_kwargs(args) if stage_kwargs else {}))
+    with RunLock(store, run_id).hold(force=args.force):  # one process per run id
+        outcome = run_stage(
+            stage, spark, store, config, run_id, **(stage_kwargs(args) if stage_kwargs else {})
+        )
     print(
         f"run {run_id} stage {stage} finished in {outcome.seconds:.1f}s ({store.backend.name} Delta backend)"
     )

@@ -8,8 +8,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from contact_spark.cli import base_parser, config_from_args, default_run_id, main_guard, setup_logging
+from contact_spark.cli import (
+    add_lock_arguments,
+    base_parser,
+    config_from_args,
+    default_run_id,
+    main_guard,
+    setup_logging,
+)
 from contact_spark.deploy import enable_wheel_imports, job_session, package_archive, package_location
+from contact_spark.io.run_lock import RunLock
 from contact_spark.io.tables import TableStore, check_run_id
 
 
@@ -19,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--generate", action="store_true", help="generate the demo input tables first")
     parser.add_argument("--report-dir", default="reports", help="where the HTML report is written")
+    add_lock_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     config = config_from_args(args)
@@ -29,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     spark = job_session("contact_spark.run_pipeline")
     store = TableStore(spark, config.storage)
-    result = run_pipeline(spark, store, config, run_id, generate=args.generate, report_dir=args.report_dir)
+    with RunLock(store, run_id).hold(force=args.force) as lock:  # one process per run id
+        result = run_pipeline(
+            spark, store, config, run_id, generate=args.generate, report_dir=args.report_dir, lock=lock
+        )
     print(f"run {result.run_id} finished ({store.backend.name} Delta backend)")
     print(f"  package contact_spark from {package_archive() or package_location()}")
     for name, location in sorted(result.tables.items()):
