@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-CONFIG ?= conf/default.yaml
+CONFIG ?= contact_spark/config/default.yaml
 CUSTOMERS ?=
 RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMERS),)
 PYTEST_ARGS ?=

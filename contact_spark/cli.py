@@ -22,7 +22,11 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         # ``--help`` would print an empty description: a job passes its docstring's first line.
         raise ValueError("a job's argument parser needs a description (its docstring's first line)")
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", default=None, help="YAML config file (default: conf/default.yaml)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML config file (default: the packaged contact_spark/config/default.yaml)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -59,9 +63,7 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     # Loading is pure; whether the rules allow any contact is asked here, bounded in time.
     from contact_spark.solver.satisfiability import check_satisfiable
 
-    check_satisfiable(
-        config.policy, list(config.campaigns), list(config.channels), config.run.horizon_months
-    )
+    check_satisfiable(config.policy, list(config.campaigns), list(config.channels), config.run.horizon_months)
     return config
 
 

@@ -98,7 +98,7 @@ def test_notebooks_run_the_pipeline_on_local_spark(spark: SparkSession, tmp_path
     from deltalake import DeltaTable
 
     common = {
-        "config_path": str(ROOT / "conf" / "default.yaml"),
+        "config_path": str(ROOT / "contact_spark" / "config" / "default.yaml"),
         # The test session has native Delta (tests/conftest.py), which the shared demo run
         # covers; the notebook keeps delta-rs so each backend's run is paid for once.
         "overrides": "demo.customers=80; demo.partitions=2\ncapacities.lagrangian.max_iterations=3\n"
