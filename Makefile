@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
-CONFIG ?= conf/default.yaml
+CONFIG ?= contact_spark/config/default.yaml
 CUSTOMERS ?=
 RUN_ARGS := --config $(CONFIG) $(if $(CUSTOMERS),--set demo.customers=$(CUSTOMERS),)
 PYTEST_ARGS ?=
@@ -69,7 +69,7 @@ docs: install ## Regenerate docs/input_contract.md from the contract in code
 wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
 	$(PIP) wheel -q --no-deps -w dist .
 
-test-deploy: check-java install delta-jars ## Deployment tests only: spark-submit of the wheel, Databricks notebooks on local Spark, bundle
+test-deploy: check-java install delta-jars ## Deployment tests only: the wheel (installed, spark-submit local and to a standalone cluster), Databricks notebooks on local Spark, bundle
 	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
 submit: check-java wheel ## Run the pipeline the cluster way: spark-submit --py-files dist/*.whl in local mode (CUSTOMERS=n)

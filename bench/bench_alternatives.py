@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_alternatives.py --customers 300 --customers 1000 \
         --milp-customers 100 --milp-customers 300 [--milp-time-limit 600]
 
-For each size N (``conf/default.yaml`` with ``demo.customers = N`` and capacities scaled to
+For each size N (``contact_spark/config/default.yaml`` with ``demo.customers = N`` and capacities scaled to
 N so they bind: TLS calls N/20 per month, N/40 in August, SMS cost budget N/5 per year),
 the demo base is generated and run through the pipeline's contacts and eligibility
 stages, then, in the same process and on the same customer frame:
@@ -90,7 +90,7 @@ def capacity_rules(n: int) -> list[dict[str, Any]]:
 
 
 def instance_config(n: int, base: Path, config_path: str | None) -> AppConfig:
-    """``conf/default.yaml`` with ``n`` demo customers, scaled capacities, a private lakehouse."""
+    """``contact_spark/config/default.yaml`` with ``n`` demo customers, scaled capacities, a private lakehouse."""
     return load_config(
         config_path,
         overrides={

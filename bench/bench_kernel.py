@@ -28,7 +28,7 @@ from contact_spark.solver.problem import ErrorCode, KernelBatch, KernelResult, S
 
 CAMPAIGNS = ["CROSS_SELLING", "SOLUTION"]
 CHANNELS = ["DEM", "SMS", "TLS"]
-SUCCESS_VALUE = np.array([120.0, 450.0])  # conf/default.yaml
+SUCCESS_VALUE = np.array([120.0, 450.0])  # contact_spark/config/default.yaml
 CHANNEL_COST = np.array([0.02, 0.06, 4.0])
 # Mean propensity per campaign x channel (SOLUTION converts less often than CROSS_SELLING).
 MEAN_PROPENSITY = np.array([[0.03, 0.02, 0.08], [0.006, 0.004, 0.02]])

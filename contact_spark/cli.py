@@ -22,7 +22,11 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         # ``--help`` would print an empty description: a job passes its docstring's first line.
         raise ValueError("a job's argument parser needs a description (its docstring's first line)")
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", default=None, help="YAML config file (default: conf/default.yaml)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="YAML config file (default: the packaged contact_spark/config/default.yaml)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

@@ -5,7 +5,9 @@ do not follow it by themselves:
 
 * **numba's on-disk cache** (``@njit(cache=True)`` in the solver) has no cache locator
   for modules inside a ``.whl`` (it knows plain files and ``.zip``) and refuses to
-  import; :class:`WheelCacheLocator` caches such modules in numba's user-wide cache dir.
+  import; :class:`WheelCacheLocator` caches such modules in ``NUMBA_CACHE_DIR`` when set
+  (numba's own zip locator ignores it), else in numba's user-wide cache dir, else — an
+  executor whose home is not writable — in a directory under the temporary directory.
 * **Python workers**: PySpark puts ``--py-files`` entries on the workers' ``sys.path``
   only for ``.zip``/``.egg``/``.jar`` names; :func:`job_session` registers the wheel too.
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -61,7 +64,23 @@ except ImportError:  # pragma: no cover - older numba: modules in a wheel are no
 if _ZipCacheLocator is not None:
 
     class WheelCacheLocator(_ZipCacheLocator):
-        """numba cache locator for modules imported from inside a ``.whl`` file."""
+        """numba cache locator for modules imported from inside a ``.whl`` file.
+
+        The cache goes to the first writable of ``NUMBA_CACHE_DIR``, numba's user-wide cache
+        dir (``$XDG_CACHE_HOME/numba``, ``~/.cache/numba``) and ``<tmp>/contact_spark-numba``.
+        """
+
+        def __init__(self, py_func: Any, py_file: str) -> None:
+            super().__init__(py_func, py_file)
+            subpath = self.get_suitable_cache_subpath(py_file)
+            for path in _cache_dirs(self._cache_path, subpath):
+                self._cache_path = path
+                try:
+                    self.ensure_cache_path()
+                    return
+                except OSError:
+                    continue
+            raise OSError(f"no writable numba cache directory for {py_file}: set NUMBA_CACHE_DIR")
 
         @staticmethod
         def _split_zip_path(py_file: str) -> tuple[str, str]:
@@ -75,6 +94,14 @@ if _ZipCacheLocator is not None:
             if _split_archive_path(py_file) is None:
                 return None
             return cls(py_func, py_file)
+
+
+def _cache_dirs(user_wide: str, subpath: str) -> list[str]:
+    """Where a wheel module's kernels may be cached, in order of preference."""
+    from numba.core import config
+
+    dirs = [os.path.join(config.CACHE_DIR, subpath)] if config.CACHE_DIR else []
+    return [*dirs, user_wide, os.path.join(tempfile.gettempdir(), "contact_spark-numba", subpath)]
 
 
 def _locator_spec() -> str:

@@ -2,7 +2,7 @@
 
 Reads the run's plan inputs (jobs/plan.py, same --run-id); never fails on the baseline's violations.
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/baseline.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/baseline.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

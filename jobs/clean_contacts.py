@@ -2,7 +2,7 @@
 
 Checks the four input tables first. Stage 2 of a run; the next is jobs/eligibility.py.
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/clean_contacts.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/clean_contacts.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

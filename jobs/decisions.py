@@ -2,7 +2,7 @@
 
 Reads the run's plan, eligibility and capacity sensitivity (jobs/plan.py, same --run-id).
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/decisions.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/decisions.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

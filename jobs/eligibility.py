@@ -3,7 +3,7 @@
 Reads the input tables and the run's best_contacts (jobs/clean_contacts.py, same --run-id);
 the next stage is jobs/plan.py.
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/eligibility.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/eligibility.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Reads the run's plan, eligibility, violations and baseline (jobs/baseline.py, same --run-id).
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/metrics.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/metrics.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Reads the run's eligibility (jobs/eligibility.py, same --run-id) and the input tables; logs
 each capacity price iteration and the final gap. The next stage is jobs/report.py.
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/plan.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/plan.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

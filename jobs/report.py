@@ -2,7 +2,7 @@
 
 Reads the run's plan (jobs/plan.py, same --run-id), the other stages' tables and run_stages.
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/report.py --config conf/default.yaml --report-dir /dbfs/reports
+spark-submit --py-files dist/contact_spark-*.whl jobs/report.py --config contact_spark/config/default.yaml --report-dir /dbfs/reports
 """
 
 from __future__ import annotations

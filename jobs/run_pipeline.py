@@ -1,6 +1,6 @@
 """Run the whole contact_spark pipeline for one run.
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/run_pipeline.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/run_pipeline.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Reads the input tables and the run's contactability (jobs/clean_contacts.py, sam
 With segments.enabled: true, jobs/eligibility.py joins the label as customer column
 behaviour_segment for include/exclude rules (docs/propensity.md).
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/segment_customers.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/segment_customers.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Reads the input tables and the run's best_contacts and contactability (jobs/clea
 same --run-id). With propensity.source: model the next stage, jobs/eligibility.py, uses the
 learned scores; with source: table the job only evaluates the models (docs/propensity.md).
 
-spark-submit --py-files dist/contact_spark-*.whl jobs/train_propensity.py --config conf/default.yaml
+spark-submit --py-files dist/contact_spark-*.whl jobs/train_propensity.py --config contact_spark/config/default.yaml
 """
 
 from __future__ import annotations

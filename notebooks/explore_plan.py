@@ -10,7 +10,7 @@
 # COMMAND ----------
 
 # ruff: noqa: E402, F821  -- a notebook: cells import late; dbutils, display and spark come from the runtime
-dbutils.widgets.text("config_path", "../conf/default.yaml", "Config YAML")
+dbutils.widgets.text("config_path", "../contact_spark/config/default.yaml", "Config YAML")
 dbutils.widgets.text("overrides", "", "Overrides (key=value; ...)")
 dbutils.widgets.text("catalog", "", "Unity Catalog catalog")
 dbutils.widgets.text("schema", "", "Unity Catalog schema")

@@ -11,8 +11,8 @@
 # MAGIC
 # MAGIC The cluster needs the `contact_spark` wheel as a library (the bundle's job installs
 # MAGIC it; on an interactive cluster: `%pip install /Volumes/<catalog>/<schema>/<volume>/contact_spark-0.1.0-py3-none-any.whl`).
-# MAGIC The configuration is a YAML file (`conf/default.yaml` of the repository, synced by the
-# MAGIC bundle); **overrides** takes `key=value` pairs separated by `;` or new lines.
+# MAGIC The configuration is a YAML file (`contact_spark/config/default.yaml` of the repository,
+# MAGIC synced by the bundle); **overrides** takes `key=value` pairs separated by `;` or new lines.
 
 # COMMAND ----------
 
@@ -21,7 +21,7 @@ from contact_spark.stages import BY_NAME, STAGES
 
 # Every stage that runs on its own (load_inputs is part of each of them; generate has its widget).
 RUNNABLE = [s.name for s in STAGES if s.job is not None and s.name != "generate"]
-dbutils.widgets.text("config_path", "../conf/default.yaml", "Config YAML")
+dbutils.widgets.text("config_path", "../contact_spark/config/default.yaml", "Config YAML")
 dbutils.widgets.text("overrides", "", "Overrides (key=value; ...)")
 dbutils.widgets.text("catalog", "", "Unity Catalog catalog")
 dbutils.widgets.text("schema", "", "Unity Catalog schema")

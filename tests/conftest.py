@@ -8,36 +8,13 @@ from pathlib import Path
 import pytest
 from demo_run import DEMO_RUN_ID, DemoRun
 from pyspark.sql import SparkSession
+from spark_conf import delta_conf
 
 from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
 from contact_spark.io.tables import TableStore
 from contact_spark.pipeline import run_pipeline
 from contact_spark.spark import get_spark
-
-DELTA_JARS = Path(__file__).resolve().parent.parent / ".cache" / "delta-jars"
-
-
-def delta_conf() -> dict[str, str]:
-    """Spark settings that load native Delta from the jars `make delta-jars` fetched.
-
-    One JVM holds one SparkContext, so the table-layer tests cannot start a second session
-    with Delta: the shared session has it, and the delta-rs backend is chosen explicitly
-    (``backend: deltalake``) wherever a test wants it.
-    """
-    jars = sorted(DELTA_JARS.glob("*.jar"))
-    if not any(j.name.startswith("delta-spark_") for j in jars):
-        raise pytest.UsageError(
-            f"no Delta Spark jars in {DELTA_JARS}: run 'make delta-jars' (make test does)"
-        )
-    return {
-        "spark.jars": ",".join(str(j) for j in jars),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-        # Delta rebuilds a table's state from its log in 50 partitions by default: 50 tasks
-        # per commit and read on 2 cores, for logs of a few lines.
-        "spark.databricks.delta.snapshotPartitions": "2",
-    }
 
 
 @pytest.fixture(scope="session")

@@ -1,11 +1,38 @@
-"""Temporary Spark SQL settings for the tests of tiny inputs."""
+"""Spark settings of the tests: native Delta from the fetched jars, lean settings for tiny inputs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import pytest
 from pyspark.sql import SparkSession
+
+DELTA_JARS = Path(__file__).resolve().parent.parent / ".cache" / "delta-jars"
+
+
+def delta_conf() -> dict[str, str]:
+    """Spark settings that load native Delta from the jars `make delta-jars` fetched.
+
+    One JVM holds one SparkContext, so the table-layer tests cannot start a second session
+    with Delta: the shared session has it, and the delta-rs backend is chosen explicitly
+    (``backend: deltalake``) wherever a test wants it.
+    """
+    jars = sorted(DELTA_JARS.glob("*.jar"))
+    if not any(j.name.startswith("delta-spark_") for j in jars):
+        raise pytest.UsageError(
+            f"no Delta Spark jars in {DELTA_JARS}: run 'make delta-jars' (make test does)"
+        )
+    return {
+        "spark.jars": ",".join(str(j) for j in jars),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        # Delta rebuilds a table's state from its log in 50 partitions by default: 50 tasks
+        # per commit and read on 2 cores, for logs of a few lines.
+        "spark.databricks.delta.snapshotPartitions": "2",
+    }
+
 
 # One shuffle partition and no adaptive re-planning or broadcast jobs: a tiny input's
 # queries run in fewer, shorter Spark jobs.

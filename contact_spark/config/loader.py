@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,14 @@ from pydantic import ValidationError
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ConfigError
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "default.yaml"
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # pragma: no cover - Python 3.10
+    from importlib.abc import Traversable
+
+# The energy retailer of the design documents: package data, so an installed wheel (or one on
+# ``--py-files``, read from inside the zip) has it too. ``load_config()`` without a path reads it.
+DEFAULT_CONFIG: Traversable = resources.files("contact_spark.config") / "default.yaml"
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -22,7 +31,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 def _describe(error: Mapping[str, Any]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling; see conf/default.yaml for the valid keys)"
+        message = "unknown key (check the spelling; see contact_spark/config/default.yaml for the valid keys)"
     elif error["type"] == "missing":
         message = "required key is missing"
     loc = tuple(error["loc"])
@@ -62,8 +71,9 @@ def config_from_dict(
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> AppConfig:
-    """Load and validate a YAML config file; ``overrides`` maps dotted keys to values."""
-    file = Path(path) if path is not None else DEFAULT_CONFIG
+    """Load and validate a YAML config file (default: the packaged ``default.yaml``);
+    ``overrides`` maps dotted keys to values."""
+    file: Traversable = Path(path) if path is not None else DEFAULT_CONFIG
     if not file.is_file():
         raise ConfigError(str(file), ["file not found"])
     try:

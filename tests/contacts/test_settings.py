@@ -10,7 +10,7 @@ from contact_spark.errors import ConfigError
 
 
 def test_default_yaml_section_equals_the_model_defaults() -> None:
-    """conf/default.yaml documents the defaults: it must not drift from the code."""
+    """contact_spark/config/default.yaml documents the defaults: it must not drift from the code."""
     assert load_config().contacts == ContactSettings()
 
 

@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.runs import StageOrderError
-from contact_spark.stages import STAGES, run_stage, stage_order
+from contact_spark.stages import BY_NAME, STAGES, run_stage, stage_order
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -98,7 +98,7 @@ def test_notebooks_run_the_pipeline_on_local_spark(spark: SparkSession, tmp_path
     from deltalake import DeltaTable
 
     common = {
-        "config_path": str(ROOT / "conf" / "default.yaml"),
+        "config_path": str(ROOT / "contact_spark" / "config" / "default.yaml"),
         # The test session has native Delta (tests/conftest.py), which the shared demo run
         # covers; the notebook keeps delta-rs so each backend's run is paid for once.
         "overrides": "demo.customers=80; demo.partitions=2\ncapacities.lagrangian.max_iterations=3\n"
@@ -163,3 +163,27 @@ def test_bundle_has_one_task_per_registry_stage_with_a_job() -> None:
     config_file = bundle["variables"]["config_file"]["default"]
     assert (ROOT / config_file).is_file()
     assert bundle["artifacts"]["contact_spark_wheel"]["type"] == "whl"
+
+
+def test_bundle_schedules_a_paused_monthly_run() -> None:
+    bundle = yaml.safe_load((ROOT / "databricks.yml").read_text(encoding="utf-8"))
+    (job,) = bundle["resources"]["jobs"].values()
+    # Quartz: second minute hour day-of-month month day-of-week; the 1st of every month, 06:00.
+    assert job["schedule"] == {
+        "quartz_cron_expression": "0 0 6 1 * ?",
+        "timezone_id": "UTC",
+        "pause_status": "PAUSED",
+    }
+    assert job["max_concurrent_runs"] == 1  # a late run never overlaps the next month's
+
+
+@pytest.mark.parametrize("stage", ["segments", "propensity"])
+def test_the_optional_tasks_skip_themselves_when_the_config_turns_them_off(
+    spark: SparkSession, store: Any, small_config: Any, stage: str
+) -> None:
+    """The bundle's segments and propensity tasks always run; the default config (no
+    segments, propensities read from the input table) makes each a no-op."""
+    assert not BY_NAME[stage].enabled(small_config)
+    outcome = run_stage(stage, spark, store, small_config, "r-options")
+    assert (outcome.details, outcome.tables) == ({"skipped": True}, {})
+    assert not store.exists("run_stages")

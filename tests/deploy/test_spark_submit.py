@@ -2,83 +2,74 @@
 
 One end-to-end run in local mode on a 100-customer demo base. The Python interpreter is a
 throw-away venv that sees the project's dependencies but not the editable install, and the
-job runs from an empty directory: the driver *and* the Python workers can only import
-``contact_spark`` from the wheel on ``--py-files``.
+job runs from an empty directory without ``--config``: the driver *and* the Python workers
+can only import ``contact_spark`` from the wheel on ``--py-files``, and the default
+configuration is read from inside it. The wheel installed with pip loads it too.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import subprocess
-import sys
-import sysconfig
 import zipfile
 from pathlib import Path
 
-import pytest
+from contact_spark.config import load_config
 
-ROOT = Path(__file__).resolve().parents[2]
-SPARK_SUBMIT = Path(sys.executable).parent / "spark-submit"
-
-
-def build_wheel(dist: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (wheel,) = dist.glob("contact_spark-*.whl")
-    return wheel
-
-
-def venv_without_project(where: Path) -> Path:
-    """A venv whose site-packages points at this one's, minus the editable contact_spark."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
-    python = where / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    deps = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
-    # Plain directory lines: the .pth files in there (the editable finder) are not run.
-    (Path(site) / "_project_deps.pth").write_text("\n".join(sorted(deps)) + "\n")
-    return python
+from .packaging import ROOT, SPARK_SUBMIT, install_wheel, isolated_env, site_packages, venv_without_project
 
 
 def test_wheel_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "contact_spark/config/default_policy.yaml" in names
+    assert {"contact_spark/config/default.yaml", "contact_spark/config/default_policy.yaml"} <= names
+    packaged = zipfile.ZipFile(wheel).read("contact_spark/config/default.yaml")
+    assert packaged == (ROOT / "contact_spark" / "config" / "default.yaml").read_bytes()
     assert "contact_spark/deploy.py" in names and "contact_spark/stages.py" in names
     assert not any(n.startswith(("tests/", "jobs/", "conf/")) for n in names)
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_wheel(tmp_path_factory.mktemp("dist"))
+def test_installed_wheel_loads_its_default_config(wheel: Path, tmp_path: Path) -> None:
+    """``pip install`` of the wheel alone, outside the repository: ``load_config()`` reads the
+    default configuration the wheel carries."""
+    python = venv_without_project(tmp_path / "venv")
+    install_wheel(wheel, python)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    script = (
+        "import json, contact_spark; from contact_spark.config import load_config; c = load_config(); "
+        "print(contact_spark.__file__); print(c.campaign_names, c.channel_names, c.run.first_month); "
+        "print(c.model_dump_json())"
+    )
+    done = subprocess.run(
+        [str(python), "-c", script],
+        cwd=empty,
+        env=isolated_env(python, tmp_path / "cache"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    location, names, dumped = done.stdout.splitlines()
+    assert location == str(site_packages(python) / "contact_spark" / "__init__.py")
+    assert names == "['CROSS_SELLING', 'SOLUTION'] ['DEM', 'SMS', 'TLS'] 2027-01-01"
+    assert json.loads(dumped) == json.loads(load_config().model_dump_json())
+    assert list(empty.iterdir()) == []
 
 
 def test_spark_submit_runs_the_pipeline_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     from deltalake import DeltaTable
 
     python = venv_without_project(tmp_path / "venv")
+    env = isolated_env(python, tmp_path / "cache")
     isolated = subprocess.run(
-        [str(python), "-c", "import contact_spark"], cwd=tmp_path, capture_output=True, timeout=60
+        [str(python), "-c", "import contact_spark"], cwd=tmp_path, env=env, capture_output=True, timeout=60
     )
     assert isolated.returncode != 0, "the test venv must not see the source tree"
     base = tmp_path / "lakehouse"
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    env = {
-        **os.environ,
-        "PYSPARK_PYTHON": str(python),
-        "PYSPARK_DRIVER_PYTHON": str(python),
-        "XDG_CACHE_HOME": str(tmp_path / "cache"),  # numba's cache of the wheel's kernels
-    }
-    env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [
             str(SPARK_SUBMIT),
@@ -95,8 +86,7 @@ def test_spark_submit_runs_the_pipeline_from_the_wheel(wheel: Path, tmp_path: Pa
             "--py-files",
             str(wheel),
             str(ROOT / "jobs" / "run_pipeline.py"),
-            "--config",
-            str(ROOT / "conf" / "default.yaml"),
+            # No --config: the default configuration is read from inside the wheel.
             "--set",
             "demo.customers=100",
             "--generate",
