@@ -10,6 +10,7 @@ import pytest
 from contact_spark.cli import default_run_id, parse_override
 from contact_spark.config import load_config
 from contact_spark.config.loader import DEFAULT_CONFIG
+from contact_spark.config.yaml_loader import safe_load
 from contact_spark.errors import ConfigError
 
 
@@ -61,6 +62,44 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, "run:\n  first_month: [2027\n")
     with pytest.raises(ConfigError, match=r"line \d+, column \d+: not valid YAML"):
         load_config(path)
+
+
+def test_a_key_given_twice_is_an_error_naming_the_file_line_and_key(tmp_path: Path) -> None:
+    # The last value used to win: a call centre capped at 250 became uncapped-looking 2500.
+    path = write(tmp_path, default_text().replace("      max: 250\n", "      max: 250\n      max: 2500\n"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert (
+        str(err.value)
+        == f"invalid config {path}: line 169: key 'max' is given twice (lines 168 and 169): keep one"
+    )
+
+
+def test_a_key_given_twice_in_a_flow_mapping_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        default_text().replace("{month: 2027-08-01, max: 125}", "{month: 2027-08-01, max: 125, max: 0}"),
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"invalid config {path}: line 170: key 'max' is given twice (line 170): keep one"
+
+
+def test_a_key_merged_from_an_anchor_may_be_overridden() -> None:
+    text = "tls: &tls {channels: [TLS], max: 250}\nrule:\n  <<: *tls\n  max: 200\n"
+    assert safe_load(text) == {
+        "tls": {"channels": ["TLS"], "max": 250},
+        "rule": {"channels": ["TLS"], "max": 200},
+    }
+
+
+def test_a_key_given_twice_in_an_override_is_an_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_override("demo={customers: 10, customers: 20}")
+    assert (
+        str(err.value)
+        == "invalid config --set: demo: not a YAML value (key 'customers' is given twice (line 1): keep one)"
+    )
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
