@@ -123,6 +123,110 @@ def test_bad_values_say_what_is_wrong(override: dict[str, object], expected: str
     assert expected in str(err.value)
 
 
+FINITE = "must be a finite number: .nan and .inf are not allowed (leave an optional bound out for no limit)"
+NO_CONTACT_SUMS_TO_0 = (
+    "a negative max on a sum can never hold (a plan with no contact sums to 0): give a max >= 0"
+)
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("{name: cap, channels: [TLS], max: .nan}", f"capacities.rules.0.max: {FINITE}"),
+        ("{name: cap, channels: [TLS], max: .inf}", f"capacities.rules.0.max: {FINITE}"),
+        ("{name: cap, channels: [TLS], min: -.inf}", f"capacities.rules.0.min: {FINITE}"),
+        ("{name: cap, channels: [TLS], max: nan}", f"capacities.rules.0.max: {FINITE}"),
+        (
+            "{name: cap, channels: [TLS], max: 1e308}",
+            "capacities.rules.0: capacity rule 'cap': max 1e+308 is beyond ±1e+12: "
+            "give a realistic bound (leave 'max' out for no limit)",
+        ),
+        (
+            "{name: cap, channels: [TLS], max: 250, exceptions: [{month: 2027-08-01, max: 1.0e+13}]}",
+            "capacities.rules.0: capacity rule 'cap': exceptions 2027-08 max 1e+13 is beyond ±1e+12: "
+            "give a realistic bound (leave 'max' out for no limit)",
+        ),
+        (
+            "{name: cap, channels: [TLS], max: 250, exceptions: [{month: 2027-08-01, max: .inf}]}",
+            f"capacities.rules.0.exceptions.0.max: {FINITE}",
+        ),
+        (
+            "{name: cap, channels: [TLS], min: 100, max: 250, exceptions: [{month: 2027-08-01, max: 50}]}",
+            "capacities.rules.0: capacity rule 'cap': in 2027-08 min 100 is above max 50",
+        ),
+        (
+            "{name: cap, channels: [TLS], max: -1}",
+            "capacities.rules.0: capacity rule 'cap': max -1: a number of contacts cannot be negative: "
+            "give a bound >= 0",
+        ),
+        (
+            "{name: budget, measure: sum, column: cost, channels: [SMS], period: year, max: -1500}",
+            "capacities.rules.0: capacity rule 'budget': max -1500: a sum of cost cannot be negative: "
+            "give a bound >= 0",
+        ),
+        (
+            "{name: margin, measure: sum, column: expected_value, period: year, max: -10}",
+            f"capacities.rules.0: capacity rule 'margin': max -10: {NO_CONTACT_SUMS_TO_0}",
+        ),
+        (
+            "{name: quality, measure: average, column: propensity, min: 5}",
+            "capacities.rules.0: capacity rule 'quality': min 5: an average propensity is at most 1: "
+            "give e.g. 0.05 for 5 %",
+        ),
+    ],
+)
+def test_a_capacity_bound_must_be_finite_and_signed_as_its_measure_allows(rule: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"capacities.rules": [safe_load(rule)]})
+    assert err.value.problems == [problem]
+
+
+@pytest.mark.parametrize(
+    ("rule", "bounds"),
+    [
+        ("{name: cap, channels: [TLS], max: 1.0e+12}", (None, 1e12)),
+        ("{name: margin, measure: sum, column: expected_value, period: year, min: -100, max: 0}", (-100, 0)),
+        ("{name: value, measure: average, column: expected_value, min: -5}", (-5, None)),
+        ("{name: quality, measure: average, column: propensity, min: 0.05, max: 1}", (0.05, 1)),
+    ],
+)
+def test_a_capacity_bound_the_measure_allows_loads(
+    rule: str, bounds: tuple[float | None, float | None]
+) -> None:
+    loaded = load_config(overrides={"capacities.rules": [safe_load(rule)]}).capacities.rules[0]
+    assert (loaded.min, loaded.max) == bounds
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ({"channels.DEM.cost": float("nan")}, f"channels.DEM.cost: {FINITE}"),
+        (
+            {"campaigns.SOLUTION.success_value": 1e308},
+            "campaigns.SOLUTION.success_value: Input should be less than or equal to 1000000000000",
+        ),
+        ({"seasonality": [1.0] * 11 + [float("inf")]}, f"seasonality.11: {FINITE}"),
+        ({"contacts.sources.weights": {"CRM": float("nan")}}, f"contacts.sources.weights.CRM: {FINITE}"),
+        (
+            {"capacities.lagrangian.gap_tolerance": 2},
+            "capacities.lagrangian.gap_tolerance: Input should be less than or equal to 1",
+        ),
+        (
+            {"triggers.events.CONTRACT_ENDING.boost.factor": float("inf")},
+            f"triggers.events.CONTRACT_ENDING.boost.factor: {FINITE}",
+        ),
+        (
+            {"propensity.logistic_regression.reg_param": float("nan")},
+            f"propensity.logistic_regression.reg_param: {FINITE}",
+        ),
+    ],
+)
+def test_every_number_of_the_config_is_finite(override: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=override)
+    assert err.value.problems == [problem]
+
+
 def test_campaign_names_must_be_identifiers(tmp_path: Path) -> None:
     path = write(tmp_path, default_text().replace("  SOLUTION:\n", "  solution offer:\n"))
     with pytest.raises(ConfigError, match="name 'solution offer' must be upper-case"):

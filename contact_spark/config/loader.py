@@ -26,6 +26,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         message = "unknown key (check the spelling; see conf/default.yaml for the valid keys)"
     elif error["type"] == "missing":
         message = "required key is missing"
+    elif error["type"] == "finite_number":
+        message = "must be a finite number: .nan and .inf are not allowed (leave an optional bound out for no limit)"
     loc = tuple(error["loc"])
     return f"{_dotted(loc)}: {message}" if loc else message
 
