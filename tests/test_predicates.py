@@ -109,6 +109,10 @@ WHERE_LINE = re.compile(r"\bwhere:\s*(?P<predicate>[^#}\n]+?)\s*}?\s*(?:#.*)?$",
             id="backslash",
         ),
         pytest.param(
+            'segment = "VIP"', "write strings in single quotes: 'VIP', not \"…", id="double-quoted-string"
+        ),
+        pytest.param("segment = r'VIP'", "'r'VIP'' is not a plain string: write 'text'", id="raw-string"),
+        pytest.param(
             "c.segment = 'VIP'",
             "'c.segment' is a qualified name: write the column name alone",
             id="qualified",

@@ -14,8 +14,9 @@ load), and every node of the parsed expression must be of a kind this module lis
 
 Anything else is refused, including a node kind this module does not know (fail closed):
 another function or a UDF, subqueries, generators, window functions, aggregates, lambdas,
-comments, ``;``, ``${…}`` variable substitution and backslashes (where two SQL parsers
-could disagree on where a string ends). The column names are checked separately, by
+comments, ``;``, ``${…}`` variable substitution, backslashes, and strings other than
+``'single-quoted'`` (where two SQL parsers could disagree on where a string ends or what
+it is). The column names are checked separately, by
 :func:`predicate_columns`, once the customers table's schema is known.
 """
 
@@ -226,6 +227,11 @@ def parse_predicate(text: str) -> exp.Expr:
             raise _refused("comments (-- or /* */) are not allowed: text after -- would be silently ignored")
         if token.token_type == TokenType.SEMICOLON:
             raise _refused("';' is not allowed: give one expression, not statements")
+        if token.token_type != TokenType.STRING and "STRING" in token.token_type.name:
+            raise _refused(f"'{text[token.start : token.end + 1]}' is not a plain string: write 'text'")
+        if token.token_type == TokenType.STRING and text[token.start] != "'":
+            # Spark reads "x" as a column when spark.sql.ansi.doubleQuotedIdentifiers is on.
+            raise _refused(f"write strings in single quotes: '{token.text}', not {text[token.start]}…")
     try:
         trees = sqlglot.parse(text, read=_DIALECT)
     except SqlglotError as exc:
