@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "numba>=0.60",
     "pydantic>=2.6,<3",
     "PyYAML>=6",
+    "sqlglot>=30.31,<31",  # parses eligibility predicates at config load (no Spark): config/predicates.py
     "phonenumbers>=8.13",
     "email-validator>=2.1,<3",
     "disposable-email-domains>=0.0.100",

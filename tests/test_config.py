@@ -10,6 +10,7 @@ import pytest
 from contact_spark.cli import default_run_id, parse_override
 from contact_spark.config import load_config
 from contact_spark.config.loader import DEFAULT_CONFIG
+from contact_spark.config.yaml_loader import safe_load
 from contact_spark.errors import ConfigError
 
 
@@ -63,6 +64,44 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
         load_config(path)
 
 
+def test_a_key_given_twice_is_an_error_naming_the_file_line_and_key(tmp_path: Path) -> None:
+    # The last value used to win: a call centre capped at 250 became uncapped-looking 2500.
+    path = write(tmp_path, default_text().replace("      max: 250\n", "      max: 250\n      max: 2500\n"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert (
+        str(err.value)
+        == f"invalid config {path}: line 169: key 'max' is given twice (lines 168 and 169): keep one"
+    )
+
+
+def test_a_key_given_twice_in_a_flow_mapping_is_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        default_text().replace("{month: 2027-08-01, max: 125}", "{month: 2027-08-01, max: 125, max: 0}"),
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"invalid config {path}: line 170: key 'max' is given twice (line 170): keep one"
+
+
+def test_a_key_merged_from_an_anchor_may_be_overridden() -> None:
+    text = "tls: &tls {channels: [TLS], max: 250}\nrule:\n  <<: *tls\n  max: 200\n"
+    assert safe_load(text) == {
+        "tls": {"channels": ["TLS"], "max": 250},
+        "rule": {"channels": ["TLS"], "max": 200},
+    }
+
+
+def test_a_key_given_twice_in_an_override_is_an_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_override("demo={customers: 10, customers: 20}")
+    assert (
+        str(err.value)
+        == "invalid config --set: demo: not a YAML value (key 'customers' is given twice (line 1): keep one)"
+    )
+
+
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope.yaml: file not found"):
         load_config(tmp_path / "nope.yaml")
@@ -82,6 +121,110 @@ def test_bad_values_say_what_is_wrong(override: dict[str, object], expected: str
     with pytest.raises(ConfigError) as err:
         load_config(overrides=override)
     assert expected in str(err.value)
+
+
+FINITE = "must be a finite number: .nan and .inf are not allowed (leave an optional bound out for no limit)"
+NO_CONTACT_SUMS_TO_0 = (
+    "a negative max on a sum can never hold (a plan with no contact sums to 0): give a max >= 0"
+)
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ("{name: cap, channels: [TLS], max: .nan}", f"capacities.rules.0.max: {FINITE}"),
+        ("{name: cap, channels: [TLS], max: .inf}", f"capacities.rules.0.max: {FINITE}"),
+        ("{name: cap, channels: [TLS], min: -.inf}", f"capacities.rules.0.min: {FINITE}"),
+        ("{name: cap, channels: [TLS], max: nan}", f"capacities.rules.0.max: {FINITE}"),
+        (
+            "{name: cap, channels: [TLS], max: 1e308}",
+            "capacities.rules.0: capacity rule 'cap': max 1e+308 is beyond ±1e+12: "
+            "give a realistic bound (leave 'max' out for no limit)",
+        ),
+        (
+            "{name: cap, channels: [TLS], max: 250, exceptions: [{month: 2027-08-01, max: 1.0e+13}]}",
+            "capacities.rules.0: capacity rule 'cap': exceptions 2027-08 max 1e+13 is beyond ±1e+12: "
+            "give a realistic bound (leave 'max' out for no limit)",
+        ),
+        (
+            "{name: cap, channels: [TLS], max: 250, exceptions: [{month: 2027-08-01, max: .inf}]}",
+            f"capacities.rules.0.exceptions.0.max: {FINITE}",
+        ),
+        (
+            "{name: cap, channels: [TLS], min: 100, max: 250, exceptions: [{month: 2027-08-01, max: 50}]}",
+            "capacities.rules.0: capacity rule 'cap': in 2027-08 min 100 is above max 50",
+        ),
+        (
+            "{name: cap, channels: [TLS], max: -1}",
+            "capacities.rules.0: capacity rule 'cap': max -1: a number of contacts cannot be negative: "
+            "give a bound >= 0",
+        ),
+        (
+            "{name: budget, measure: sum, column: cost, channels: [SMS], period: year, max: -1500}",
+            "capacities.rules.0: capacity rule 'budget': max -1500: a sum of cost cannot be negative: "
+            "give a bound >= 0",
+        ),
+        (
+            "{name: margin, measure: sum, column: expected_value, period: year, max: -10}",
+            f"capacities.rules.0: capacity rule 'margin': max -10: {NO_CONTACT_SUMS_TO_0}",
+        ),
+        (
+            "{name: quality, measure: average, column: propensity, min: 5}",
+            "capacities.rules.0: capacity rule 'quality': min 5: an average propensity is at most 1: "
+            "give e.g. 0.05 for 5 %",
+        ),
+    ],
+)
+def test_a_capacity_bound_must_be_finite_and_signed_as_its_measure_allows(rule: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"capacities.rules": [safe_load(rule)]})
+    assert err.value.problems == [problem]
+
+
+@pytest.mark.parametrize(
+    ("rule", "bounds"),
+    [
+        ("{name: cap, channels: [TLS], max: 1.0e+12}", (None, 1e12)),
+        ("{name: margin, measure: sum, column: expected_value, period: year, min: -100, max: 0}", (-100, 0)),
+        ("{name: value, measure: average, column: expected_value, min: -5}", (-5, None)),
+        ("{name: quality, measure: average, column: propensity, min: 0.05, max: 1}", (0.05, 1)),
+    ],
+)
+def test_a_capacity_bound_the_measure_allows_loads(
+    rule: str, bounds: tuple[float | None, float | None]
+) -> None:
+    loaded = load_config(overrides={"capacities.rules": [safe_load(rule)]}).capacities.rules[0]
+    assert (loaded.min, loaded.max) == bounds
+
+
+@pytest.mark.parametrize(
+    ("override", "problem"),
+    [
+        ({"channels.DEM.cost": float("nan")}, f"channels.DEM.cost: {FINITE}"),
+        (
+            {"campaigns.SOLUTION.success_value": 1e308},
+            "campaigns.SOLUTION.success_value: Input should be less than or equal to 1000000000000",
+        ),
+        ({"seasonality": [1.0] * 11 + [float("inf")]}, f"seasonality.11: {FINITE}"),
+        ({"contacts.sources.weights": {"CRM": float("nan")}}, f"contacts.sources.weights.CRM: {FINITE}"),
+        (
+            {"capacities.lagrangian.gap_tolerance": 2},
+            "capacities.lagrangian.gap_tolerance: Input should be less than or equal to 1",
+        ),
+        (
+            {"triggers.events.CONTRACT_ENDING.boost.factor": float("inf")},
+            f"triggers.events.CONTRACT_ENDING.boost.factor: {FINITE}",
+        ),
+        (
+            {"propensity.logistic_regression.reg_param": float("nan")},
+            f"propensity.logistic_regression.reg_param: {FINITE}",
+        ),
+    ],
+)
+def test_every_number_of_the_config_is_finite(override: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=override)
+    assert err.value.problems == [problem]
 
 
 def test_campaign_names_must_be_identifiers(tmp_path: Path) -> None:

@@ -6,6 +6,11 @@
   contacts (``cost``, ``expected_value``, ``propensity`` or a numeric customers column).
   An average bound is linear: ``Σ (attr − bound)·x ≤ 0``.
 * ``spread`` – each month's volume within ``±tolerance`` of the yearly average.
+
+Every bound is finite and at most ``MAX_MAGNITUDE`` (1e12) in size, and signed as its
+measure allows: a number of contacts, and a sum or average of ``cost`` or ``propensity``,
+cannot be negative; an average propensity is at most 1; and a sum's max cannot be negative
+(even a plan with no contact sums to 0).
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from contact_spark.config.base import StrictModel
+from contact_spark.config.base import MAX_MAGNITUDE, StrictModel
 
 CONSTRAINT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 BUILTIN_ATTRIBUTES = ("cost", "expected_value", "propensity")
+NON_NEGATIVE_ATTRIBUTES = ("cost", "propensity")
 
 
 class MonthException(StrictModel):
@@ -69,15 +75,45 @@ class CapacityRule(StrictModel):
                 f"capacity rule '{self.name}': a {self.measure} needs 'column' "
                 f"({', '.join(BUILTIN_ATTRIBUTES)} or a numeric customers column)"
             )
-        if self.measure == "contacts":
-            for bound in (self.min, self.max):
-                if bound is not None and bound < 0:
-                    raise ValueError(f"capacity rule '{self.name}': a number of contacts cannot be negative")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"capacity rule '{self.name}': min {self.min} is above max {self.max}")
         if self.exceptions and self.period != "month":
             raise ValueError(f"capacity rule '{self.name}': month exceptions need period: month")
+        bounds = [("min", self.min), ("max", self.max)]
+        for e in self.exceptions:
+            bounds += [(f"exceptions {e.month:%Y-%m} min", e.min), (f"exceptions {e.month:%Y-%m} max", e.max)]
+            low = e.min if e.min is not None else self.min
+            high = e.max if e.max is not None else self.max
+            if low is not None and high is not None and low > high:
+                raise ValueError(
+                    f"capacity rule '{self.name}': in {e.month:%Y-%m} min {low:g} is above max {high:g}"
+                )
+        for key, bound in bounds:
+            if bound is not None:
+                self._check_bound(key, bound)
         return self
+
+    def _check_bound(self, key: str, bound: float) -> None:
+        """Raise ValueError, saying how to fix it, for a bound the measure cannot take."""
+        where = f"capacity rule '{self.name}': {key} {bound:g}"
+        if abs(bound) > MAX_MAGNITUDE:
+            raise ValueError(
+                f"{where} is beyond ±{MAX_MAGNITUDE:g}: give a realistic bound "
+                f"(leave '{key.split()[-1]}' out for no limit)"
+            )
+        if self.measure == "contacts" and bound < 0:
+            raise ValueError(f"{where}: a number of contacts cannot be negative: give a bound >= 0")
+        if self.column in NON_NEGATIVE_ATTRIBUTES and bound < 0:
+            raise ValueError(
+                f"{where}: a {self.measure} of {self.column} cannot be negative: give a bound >= 0"
+            )
+        if self.measure == "sum" and key.endswith("max") and bound < 0:
+            raise ValueError(
+                f"{where}: a negative max on a sum can never hold (a plan with no contact sums to 0): "
+                "give a max >= 0"
+            )
+        if self.measure == "average" and self.column == "propensity" and bound > 1:
+            raise ValueError(f"{where}: an average propensity is at most 1: give e.g. 0.05 for 5 %")
 
 
 class SpreadRule(StrictModel):
@@ -100,7 +136,9 @@ class LagrangianSettings(StrictModel):
     """Price iterations: bundle method on the smoothed dual, then a primal price phase (docs/capacity.md)."""
 
     max_iterations: int = Field(30, ge=0, le=500)
-    gap_tolerance: float = Field(1e-3, gt=0, description="Stop when the relative dual/primal gap is below.")
+    gap_tolerance: float = Field(
+        1e-3, gt=0, le=1, description="Stop when the relative dual/primal gap is below."
+    )
     initial_step: float = Field(
         0.5, gt=0, description="Initial box radius of the bundle method, in mean contact values."
     )

@@ -96,9 +96,9 @@ DEFAULT_ROLE_LOCAL_PARTS = [
 
 
 class StrictModel(BaseModel):
-    """Same as ``contact_spark.config.base.StrictModel``: unknown keys rejected, immutable."""
+    """Same as ``contact_spark.config.base.StrictModel``: unknown keys rejected, immutable, finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SourceSettings(StrictModel):

@@ -1,9 +1,11 @@
 """Configuration of eligibility: include/exclude rules in the spirit of Unica's
 "Customers in" and "Interactions where" rules.
 
-A rule is data, never code: ``where`` is a Spark SQL boolean expression that is
-parsed and analysed by Spark against the candidate columns before any job runs
-(never passed to Python's ``eval``).
+A rule is data, never code: ``where`` is a Spark SQL boolean expression (never passed to
+Python's ``eval``). At config load it is parsed in pure Python and must use only the
+expression kinds of :mod:`contact_spark.config.predicates` (columns, literals, comparisons,
+boolean logic, arithmetic and a short list of functions); the eligibility stage then checks
+its columns and its type against the customers table before any job runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
+from contact_spark.config.predicates import PredicateError, check_predicate
 
 RULE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
@@ -29,7 +32,11 @@ class EligibilityRule(StrictModel):
     name: str
     action: Literal["exclude", "include"] = "exclude"
     segments: list[str] | None = Field(None, description="'Customers in' these segments.")
-    where: str | None = Field(None, description="Spark SQL predicate over customer and candidate columns.")
+    where: str | None = Field(
+        None,
+        description="Spark SQL predicate over customer and candidate columns, of the allowed kinds "
+        "(contact_spark/config/predicates.py).",
+    )
     campaigns: list[str] | Literal["any"] = "any"
     channels: list[str] | Literal["any"] = "any"
     description: str = ""
@@ -48,8 +55,6 @@ class EligibilityRule(StrictModel):
     def _where(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("'where' is empty: remove it or give a predicate, e.g. propensity < 0.01")
-        if value is not None and ";" in value:
-            raise ValueError("'where' must be a single Spark SQL expression (no ';')")
         return value
 
     @model_validator(mode="after")
@@ -58,6 +63,15 @@ class EligibilityRule(StrictModel):
             raise ValueError(f"rule '{self.name}' has neither 'segments' nor 'where': give at least one")
         if self.segments is not None and not self.segments:
             raise ValueError(f"rule '{self.name}': 'segments' is an empty list")
+        return self
+
+    @model_validator(mode="after")
+    def _where_only_filters(self) -> EligibilityRule:
+        if self.where is not None:
+            try:
+                check_predicate(self.where)
+            except PredicateError as exc:
+                raise ValueError(f"eligibility rule '{self.name}': 'where' refused: {exc}") from None
         return self
 
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from contact_spark.config.models import AppConfig
+from contact_spark.config.yaml_loader import DuplicateKeyError, safe_load
 from contact_spark.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -34,6 +35,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         message = "unknown key (check the spelling; see contact_spark/config/default.yaml for the valid keys)"
     elif error["type"] == "missing":
         message = "required key is missing"
+    elif error["type"] == "finite_number":
+        message = "must be a finite number: .nan and .inf are not allowed (leave an optional bound out for no limit)"
     loc = tuple(error["loc"])
     return f"{_dotted(loc)}: {message}" if loc else message
 
@@ -54,7 +57,12 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError("--set", [f"'{text}' must look like key.path=value"])
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    try:
+        return key.strip(), safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            "--set", [f"{key.strip()}: not a YAML value ({getattr(exc, 'problem', exc)})"]
+        ) from None
 
 
 def config_from_dict(
@@ -77,7 +85,9 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     if not file.is_file():
         raise ConfigError(str(file), ["file not found"])
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = safe_load(file.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError(str(file), [f"line {exc.problem_mark.line + 1}: {exc.problem}"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from contact_spark.config.base import StrictModel
+from contact_spark.config.base import MAX_MAGNITUDE, StrictModel
 from contact_spark.config.capacity import CapacityRule, CapacitySettings, SpreadRule
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.config.eligibility import EligibilityRule, EligibilitySettings
@@ -74,7 +74,9 @@ class StorageSettings(StrictModel):
 class CampaignSettings(StrictModel):
     """A campaign (offer type) and what one success is worth."""
 
-    success_value: float = Field(gt=0, description="Value of one converted customer, in currency.")
+    success_value: float = Field(
+        gt=0, le=MAX_MAGNITUDE, description="Value of one converted customer, in currency."
+    )
     trigger_only: bool = Field(
         False, description="Planned only while a trigger event of a customer activates it (triggers.events)."
     )
@@ -90,7 +92,7 @@ class CampaignSettings(StrictModel):
 class ChannelSettings(StrictModel):
     """A channel, what one contact costs and which kind of contact it needs."""
 
-    cost: float = Field(ge=0, description="Cost of one contact, in currency.")
+    cost: float = Field(ge=0, le=MAX_MAGNITUDE, description="Cost of one contact, in currency.")
     contact_kind: Literal["email", "mobile", "phone"] = Field(
         description="email for DEM, mobile for SMS, phone (mobile or landline) for TLS."
     )

@@ -67,6 +67,7 @@ from pydantic import (
     model_validator,
 )
 
+from contact_spark.config.yaml_loader import safe_load
 from contact_spark.errors import ContactSparkError
 
 # Final: the type checker reads it as Literal["any"], the default of every ``Names`` field.
@@ -337,9 +338,12 @@ class PolicyConfig(BaseModel):
     def from_yaml_text(cls, text: str, source: str = "<yaml text>") -> PolicyConfig:
         """Parse YAML text (safe loader) with top-level ``rules`` or ``policy: {rules}``."""
         try:
-            data = yaml.safe_load(text)  # safe loader: no tags, nothing is ever executed
+            data = safe_load(text)  # safe loader: no tags, nothing is ever executed
         except yaml.YAMLError as exc:
-            raise PolicyError("<policy>", f"{source}: not valid YAML: {exc}") from exc
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None) or exc
+            raise PolicyError("<policy>", f"{source}: {where}not valid YAML: {problem}") from exc
         if isinstance(data, dict) and "policy" in data and "rules" not in data:
             data = data["policy"]
         return cls.from_mapping(data, source)

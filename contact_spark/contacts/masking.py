@@ -1,13 +1,17 @@
 """Masked phones and addresses for logs, reports and the rejected table.
 
-``+39 347 123 4567`` → ``+39 347 *** **67``; ``mario.rossi@gmail.com`` → ``m***i@gmail.com``.
-Pure functions for Python code and the same functions as Spark Column functions
-(vectorised pandas UDFs), so a raw value never needs to leave its column unmasked.
+``+39 347 123 4567`` → ``+39 *** *** **67``; ``mario.rossi@gmail.com`` → ``m***@gmail.com``.
+A masked phone shows at most its country code and its last 2 digits, and always hides at
+least 6 digits, so it never narrows a number down to fewer than 10⁶ candidates; a masked
+address shows the first character of the local part and the domain. Pure functions for
+Python code and the same functions as Spark Column functions (vectorised pandas UDFs), so
+a raw value never needs to leave its column unmasked.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from pyspark.sql import Column
 from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import StringType
@@ -15,23 +19,38 @@ from pyspark.sql.types import StringType
 # Return types are objects, not DDL strings: DDL needs a session at import time.
 # Characters shown as typed: they carry the shape of a number, not its identity.
 _SEPARATORS = set("+ -./()")
-MAX_HEAD_DIGITS = 5
 TAIL_DIGITS = 2
+MIN_HIDDEN_DIGITS = 6
+# Country calling codes are prefix-free: at most one of a number's first 1-3 digits is one.
+_COUNTRY_CODES = frozenset(str(code) for code in COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _country_code(text: str, digits: str) -> str:
+    """The country calling code of a number written with a leading ``+``, else ``""``."""
+    if not text.startswith("+"):
+        return ""
+    return next((digits[:k] for k in (1, 2, 3) if digits[:k] in _COUNTRY_CODES), "")
 
 
 def mask_phone(value: str | None) -> str | None:
-    """Hide the middle digits of a phone: at most 5 leading and 2 trailing digits stay.
+    """Show at most the country code and the last 2 digits; at least 6 digits stay hidden.
 
-    The head shrinks with the number (``n - 7`` digits) so that at least 5 digits are
-    always hidden; with fewer than 7 digits all are hidden. Any other character (letters,
-    emoji) becomes ``*``; separators stay so the shape remains readable.
+    The country code (only for a number written with ``+``) is shown when at least 6
+    national digits remain to hide; the tail shrinks (2, 1, then 0 digits) so that 6 digits
+    are always hidden. A value of 1 to 5 digits becomes ``******``: its length would narrow
+    it down. Any other character (letters, emoji) becomes ``*``; separators stay so the
+    shape remains readable.
     """
     if value is None:
         return None
     text = value.strip()
-    n = sum(ch.isdigit() for ch in text)
-    head = min(MAX_HEAD_DIGITS, max(0, n - 7))
-    tail = TAIL_DIGITS if n >= 7 else 0
+    digits = "".join(ch for ch in text if ch.isdigit())
+    n = len(digits)
+    if 0 < n < MIN_HIDDEN_DIGITS:
+        return "*" * MIN_HIDDEN_DIGITS
+    code = _country_code(text, digits)
+    head = len(code) if n - len(code) >= MIN_HIDDEN_DIGITS else 0
+    tail = max(0, min(TAIL_DIGITS, n - head - MIN_HIDDEN_DIGITS))
     out, seen = [], 0
     for ch in text:
         if ch.isdigit():
@@ -43,7 +62,7 @@ def mask_phone(value: str | None) -> str | None:
 
 
 def mask_email(value: str | None) -> str | None:
-    """Keep the first and last character of the local part and the domain: ``m***o@gmail.com``.
+    """Keep the first character of the local part and the domain: ``m***@gmail.com``.
 
     Without an ``@`` the whole text is treated as a local part; a one-character local
     part becomes ``*``.
@@ -59,7 +78,7 @@ def mask_email(value: str | None) -> str | None:
     if len(local) <= 1:
         masked = "*" if local else ""
     else:
-        masked = f"{local[0]}***{local[-1]}"
+        masked = f"{local[0]}***"
     return f"{masked}{at}{domain}"
 
 

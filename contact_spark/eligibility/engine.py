@@ -18,6 +18,7 @@ from pyspark.sql import types as T
 
 from contact_spark.config.eligibility import EligibilityRule
 from contact_spark.config.models import AppConfig
+from contact_spark.config.predicates import predicate_columns
 from contact_spark.errors import ContactSparkError
 
 # Reason codes in funnel order: the first reason of a candidate is the earliest here.
@@ -89,15 +90,25 @@ def candidate_schema(customers_schema: T.StructType) -> T.StructType:
 def check_rules(
     spark: SparkSession, rules: Sequence[EligibilityRule], customers_schema: T.StructType
 ) -> None:
-    """Parse and analyse every predicate against the candidate columns; no Spark job runs.
+    """Check every predicate's columns, then analyse it with Spark; no Spark job runs.
 
-    Raises :class:`EligibilityRuleError` naming the rule on a syntax error, an unknown
-    column, an aggregate or a non-boolean result.
+    The expression kinds were checked at config load (``contact_spark.config.predicates``);
+    here the columns are, against the customers table's schema and the candidate columns.
+    Raises :class:`EligibilityRuleError` naming the rule on an unknown column, a syntax
+    error Spark finds or a non-boolean result.
     """
-    empty = spark.createDataFrame([], candidate_schema(customers_schema))
+    schema = candidate_schema(customers_schema)
+    known = {name.lower() for name in schema.names}
+    empty = spark.createDataFrame([], schema)
     for rule in rules:
         if rule.where is None:
             continue
+        unknown = [c for c in predicate_columns(rule.where) if c.lower() not in known]
+        if unknown:
+            raise EligibilityRuleError(
+                rule.name,
+                f"'where' names unknown column '{unknown[0]}' (columns: {', '.join(schema.names)})",
+            )
         try:
             analysed = empty.select(F.expr(rule.where).alias("__predicate__"))
             dtype = analysed.schema["__predicate__"].dataType

@@ -89,6 +89,16 @@ def test_duplicate_rule_names_are_rejected() -> None:
         parse(text)
 
 
+def test_a_key_given_twice_in_a_rule_is_an_error_naming_the_line_and_key() -> None:
+    text = "rules:\n  - {name: one_dem, type: max_offers, window_months: 1, limit: 1}\n  - name: x\n    limit: 1\n    limit: 3\n"
+    with pytest.raises(PolicyError) as info:
+        parse(text)
+    assert str(info.value) == (
+        "policy rule '<policy>': <yaml text>: line 5: not valid YAML: "
+        "key 'limit' is given twice (lines 4 and 5): keep one"
+    )
+
+
 def test_yaml_is_never_executed() -> None:
     with pytest.raises(PolicyError, match="not valid YAML"):
         parse("rules: !!python/object/apply:os.system ['echo hacked']")
