@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from contact_spark.config import load_config
+from contact_spark.config.loader import DEFAULT_CONFIG
 from contact_spark.config.predicates import (
     ALLOWED_SUMMARY,
     PredicateError,
@@ -164,7 +165,7 @@ def test_a_refused_predicate_stops_the_job_with_one_line_and_exit_code_2() -> No
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"error: invalid config {ROOT / 'conf' / 'default.yaml'}: eligibility.rules.0: "
+        f"error: invalid config {DEFAULT_CONFIG}: eligibility.rules.0: "
         f"eligibility rule 'spy': 'where' refused: reflect() calls Java methods; {ALLOWED_SUMMARY}"
     ]
 
