@@ -18,6 +18,7 @@ from contact_spark.contract import (
     validate_input,
 )
 from contact_spark.data.generator import generate_demo_data
+from contact_spark.errors import InputContractError
 from contact_spark.io.catalog import INPUT_TABLES
 from contact_spark.io.run_inputs import latest_commits_tagged
 from contact_spark.io.runs import Inputs
@@ -66,6 +67,8 @@ def load_inputs(store: TableStore, config: AppConfig, versions: Mapping[str, int
         name: validate_input(store.read(name, version=versions.get(name)), spec)
         for name, spec in specs.items()
     }
+    if frames["customers"].limit(1).count() == 0:
+        raise InputContractError("input table 'customers' has no rows: there is nobody to plan for")
     if store.exists(REALTIME_TABLE):
         # Contacts confirmed through the real-time check count as history (docs/realtime.md).
         from contact_spark.realtime.history import with_realtime_contacts

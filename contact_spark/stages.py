@@ -44,7 +44,7 @@ from contact_spark.io.catalog import (
     SEGMENT_TABLES,
 )
 from contact_spark.io.run_inputs import current_versions, pin_inputs, pinned_versions, run_fingerprint
-from contact_spark.io.runs import RUN_STAGES_SCHEMA, Inputs, require_run
+from contact_spark.io.runs import RUN_STAGES_SCHEMA, EmptyStageError, Inputs, require_run
 from contact_spark.io.tables import LocalRows, TableStore, check_run_id
 from contact_spark.planning.stage import run_planning_stage
 from contact_spark.propensity.stage import eligibility_inputs, run_propensity_stage, run_segments_stage
@@ -167,7 +167,13 @@ def _load_inputs(ctx: StageContext) -> StageOutcome:
 def _contacts(ctx: StageContext) -> StageOutcome:
     ctx.start_inputs()
     tables = run_contacts_stage(ctx.spark, ctx.store, ctx.config, ctx.inputs(), ctx.run_id)
-    return ctx.outcome("contacts", tables, "best_contacts")
+    out = ctx.outcome("contacts", tables, "best_contacts")
+    if out.rows == 0:
+        raise EmptyStageError(
+            f"run '{ctx.run_id}': no customer has a usable contact (best_contacts is empty); "
+            f"contacts_rejected gives the reason for every contact refused"
+        )
+    return out
 
 
 def _segments(ctx: StageContext) -> StageOutcome:

@@ -164,7 +164,10 @@ def _propensity_summary(propensities: DataFrame) -> DataFrame:
         F.min(F.col("propensity").cast("double")).alias("_p_min"),
         F.max(F.col("propensity").cast("double")).alias("_p_max"),
         F.count(F.lit(1)).alias("_p_rows"),
-        F.sum(F.when(F.isnan(F.col("propensity").cast("double")), 1).otherwise(0)).alias("_p_nan"),
+        # A null propensity is as invalid as NaN (the contract says not nullable).
+        F.sum(
+            F.when(F.isnan(F.col("propensity").cast("double")) | F.col("propensity").isNull(), 1).otherwise(0)
+        ).alias("_p_nan"),
     )
 
 
@@ -299,7 +302,10 @@ def compute_eligibility(
     reason_array = F.filter(F.array(*reasons), lambda r: r.isNotNull())
     with_reasons = candidates.withColumn("reasons", reason_array)
     # Consent is checked again on its own so no reason bookkeeping slip can open the gate.
-    eligible = (F.size("reasons") == 0) & (F.col("privacy_consent") == F.lit(True)) & p_ok
+    # Fail-closed: any unknown (null) part makes the candidate not eligible, never NULL.
+    eligible = F.coalesce(
+        (F.size("reasons") == 0) & (F.col("privacy_consent") == F.lit(True)) & p_ok, F.lit(False)
+    )
     eligibility = with_reasons.select(
         F.lit(run_id).alias("run_id"),
         "customer_id",

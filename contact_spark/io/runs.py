@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.catalog import RUN_STAGES_TABLE
 from contact_spark.io.tables import TableStore
 
 RUN_STAGES_SCHEMA = "run_id string, stage_order int, stage string, seconds double, rows long"
@@ -31,10 +33,24 @@ class StageOrderError(ContactSparkError):
     """A stage was run before the stage whose tables it reads, for this run id."""
 
 
+class EmptyStageError(ContactSparkError):
+    """A stage found nothing to write (no customers, no usable contact), so the next cannot run."""
+
+
 def require_run(store: TableStore, table: str, run_id: str, producer: str) -> None:
-    """Stop with one line when ``table`` has no rows of ``run_id`` yet."""
-    if not store.exists(table) or store.read_run(table, run_id).limit(1).count() == 0:
-        raise StageOrderError(
-            f"table '{table}' has no rows for run '{run_id}': run the {producer} stage "
-            f"for this run first (same config and --run-id)"
-        )
+    """Stop with one line when ``table`` has no rows of ``run_id`` yet: the producer stage
+    has not run for the run, or it ran and found nothing to write."""
+    if store.exists(table) and store.read_run(table, run_id).limit(1).count() > 0:
+        return
+    if store.exists(RUN_STAGES_TABLE):
+        ran = store.read_run(RUN_STAGES_TABLE, run_id).filter(F.col("stage") == producer)
+        if ran.limit(1).count() > 0:
+            raise EmptyStageError(
+                f"the {producer} stage of run '{run_id}' wrote no rows to table '{table}': there is "
+                f"nothing to go on with; check the run's input tables (the {producer} stage's other "
+                f"tables say why rows were left out)"
+            )
+    raise StageOrderError(
+        f"table '{table}' has no rows for run '{run_id}': run the {producer} stage "
+        f"for this run first (same config and --run-id)"
+    )

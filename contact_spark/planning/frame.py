@@ -92,9 +92,13 @@ def customer_frame(
         cells.groupBy("customer_id")
         .agg(
             F.max(F.col("eligible").cast("int")).alias("_any"),
+            # Only eligible cells carry their propensity: a cell made ineligible by a bad value
+            # (INVALID_PROPENSITY: NaN, > 1) must not make the kernel reject the whole customer.
             F.collect_list(
                 F.struct(
-                    "cell", F.coalesce("propensity", F.lit(0.0)).alias("p"), F.col("eligible").alias("e")
+                    "cell",
+                    F.when(F.col("eligible"), F.coalesce("propensity", F.lit(0.0))).otherwise(0.0).alias("p"),
+                    F.col("eligible").alias("e"),
                 )
             ).alias("_cells"),
         )

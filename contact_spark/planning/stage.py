@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
@@ -18,7 +18,7 @@ from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.catalog import PLAN_TABLES
 from contact_spark.io.tables import LocalRows, TableStore
-from contact_spark.planning.frame import Layout, customer_frame, layout_for
+from contact_spark.planning.frame import Layout, cell_column, customer_frame, layout_for
 from contact_spark.planning.solve import StaticInputs, plan_rows, quarantine_rows
 from contact_spark.policy.compiler import CompiledPolicy
 from contact_spark.spark import available_cores
@@ -36,6 +36,16 @@ class PlanningResult:
     capacity: CapacityResult
 
 
+def _dense(by_cell: Column, n_cells: int) -> Column:
+    """A cell → value map as an array over every cell, 0.0 where the map has none."""
+    # One-argument lambda: F.transform reads a two-argument one as (element, index); a
+    # default argument binding the column once became the index (UNRESOLVED_COLUMN _m_Column).
+    return F.transform(
+        F.sequence(F.lit(0), F.lit(n_cells - 1)),
+        lambda k: F.coalesce(F.element_at(by_cell, k.cast("long")), F.lit(0.0)),
+    )
+
+
 def _attribute_columns(
     frame: DataFrame,
     eligibility: DataFrame,
@@ -51,36 +61,23 @@ def _attribute_columns(
             costs = [config.channels[h].cost for _ in range(n_c) for h in layout.channels]
             frame = frame.withColumn("attr_cost", F.array(*[F.lit(float(c)) for c in costs]))
         elif name in ("expected_value", "propensity"):
+            # A cell that is not eligible is never planned; 0.0 keeps a bad value (NaN) of it
+            # out of the capacity sums.
+            value = F.when(F.col("eligible"), F.coalesce(F.col(name).cast("double"), F.lit(0.0)))
             cells = (
                 eligibility.select(
                     "customer_id",
                     F.struct(
-                        (
-                            F.array_position(
-                                F.array(*[F.lit(c) for c in layout.campaigns]), F.col("campaign")
-                            )
-                            - 1
-                        )
-                        * len(layout.channels)
-                        + F.array_position(F.array(*[F.lit(h) for h in layout.channels]), F.col("channel"))
-                        - 1,
-                        F.coalesce(F.col(name).cast("double"), F.lit(0.0)),
+                        cell_column(layout).alias("cell"), F.coalesce(value, F.lit(0.0)).alias("value")
                     ).alias("kv"),
                 )
+                .filter(F.col("kv.cell").isNotNull())
                 .groupBy("customer_id")
                 .agg(F.map_from_entries(F.collect_list("kv")).alias(f"_m_{name}"))
             )
             frame = (
                 frame.join(cells, "customer_id", "left")
-                .withColumn(
-                    f"attr_{name}",
-                    F.transform(
-                        F.sequence(F.lit(0), F.lit(layout.n_cells - 1)),
-                        lambda k, n=name: F.coalesce(
-                            F.element_at(F.col(f"_m_{n}"), k.cast("long")), F.lit(0.0)
-                        ),
-                    ),
-                )
+                .withColumn(f"attr_{name}", _dense(F.col(f"_m_{name}"), layout.n_cells))
                 .drop(f"_m_{name}")
             )
         else:

@@ -303,6 +303,45 @@ def test_iterations_recorded_with_other_inputs_are_not_resumed(
     frame.unpersist()
 
 
+def test_capacities_on_expected_value_and_propensity_hold(instance: Instance) -> None:
+    """The two documented per-contact columns besides cost: the expected responses a sales
+    team can follow up (a sum of propensities) and a cap on the expected value. Before,
+    either one crashed the plan stage (UNRESOLVED_COLUMN _m_Column<'y_12'>)."""
+
+    def rules(responses: float) -> list[dict]:
+        return [
+            {
+                "name": "responses",
+                "measure": "sum",
+                "column": "propensity",
+                "period": "year",
+                "max": responses,
+            },
+            {"name": "value_cap", "measure": "sum", "column": "expected_value", "period": "year", "max": 1e9},
+        ]
+
+    free, frame = instance.engine(rules(1e9), customers=100, max_iterations=1, repair_rounds=1)
+    unconstrained = free.run().usage[0]
+    engine, _ = instance.engine(rules(unconstrained / 2), customers=100, max_iterations=6, repair_rounds=2)
+    engine.frame = frame
+    result = engine.run()
+    assert not result.max_violations()
+    # Recounted from the schedules and the frame's per-cell values.
+    plans = schedules(result.solved, instance.layout)
+    rows = {r["customer_id"]: r for r in frame.collect()}
+    for j, column in enumerate(["attr_propensity", "attr_expected_value"]):
+        total = sum(
+            float((x.reshape(x.shape[0], -1) * np.array(rows[c][column])[None, :]).sum())
+            for c, x in plans.items()
+        )
+        assert result.usage[j] == pytest.approx(total, rel=1e-9), column
+    assert unconstrained / 2 * 0.9 <= result.usage[0] <= unconstrained / 2 + 1e-9, (
+        result.usage,
+        unconstrained,
+    )
+    frame.unpersist()
+
+
 def test_summarised_evaluation_equals_the_per_customer_aggregation(instance: Instance) -> None:
     """Price iterations sum usage in the Python workers; a kept candidate is aggregated from
     its per-customer schedules in Spark: both give the same totals at the same prices."""

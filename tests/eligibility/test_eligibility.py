@@ -265,6 +265,17 @@ def test_bad_propensities_are_reasons_not_crashes(spark: SparkSession) -> None:
     assert_df_equality(got.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_a_null_propensity_is_invalid_even_without_any_rule(spark: SparkSession) -> None:
+    """Before, a null propensity was flagged by nothing: without the default
+    negligible_propensity rule ``eligible`` was NULL with no reason, and the funnel crashed."""
+    props = spark.createDataFrame(
+        [("P", "CROSS_SELLING", "DEM", None), ("P", "CROSS_SELLING", "TLS", 0.2)], PROPENSITY_SCHEMA
+    )
+    got = decide(spark, [customer("P")], reachable(spark, ["P"]), props, small_config([]))
+    expected = summary(spark, [("P", "DEM", False, ["INVALID_PROPENSITY"]), ("P", "TLS", True, [])])
+    assert_df_equality(got.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True)
+
+
 def test_funnel_counts_every_reason_and_the_first_one(spark: SparkSession) -> None:
     customers = [
         customer("A"),

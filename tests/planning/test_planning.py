@@ -144,6 +144,26 @@ def test_ineligible_cells_are_never_planned_and_customers_without_any_are_left_o
     assert [r["customer_id"] for r in solved.collect()] == ["A"]
 
 
+def test_a_bad_propensity_removes_its_cell_not_the_customer(spark: SparkSession) -> None:
+    """DEM's propensity is NaN (eligibility made that cell INVALID_PROPENSITY, not eligible);
+    before, the NaN reached the kernel and the whole customer was quarantined."""
+    config = tiny_config([ONE_PER_MONTH])
+    elig = eligibility(
+        spark,
+        [
+            ("A", "OFFER", "DEM", False, "a@example.com", float("nan"), None),
+            ("A", "OFFER", "SMS", True, "+393471234567", 0.1, 8.0),
+            ("B", "OFFER", "DEM", False, "b@example.com", 1.5, None),
+            ("B", "OFFER", "SMS", True, "+393471234568", 0.1, 8.0),
+        ],
+    )
+    plan, solved = plan_for(spark, config, elig)
+    assert quarantine_rows(solved, "r1").count() == 0
+    assert sorted((r["customer_id"], r["month"].month, r["channel"]) for r in plan.collect()) == [
+        (c, m, "SMS") for c in "AB" for m in (1, 2, 3)
+    ]
+
+
 def test_a_customer_the_policy_cannot_serve_is_quarantined_with_a_reason(spark: SparkSession) -> None:
     """A minimum of one SMS a month cannot be met by a customer who may only get e-mail."""
     config = tiny_config(
