@@ -20,6 +20,7 @@ from contact_spark.contract import (
 from contact_spark.data.generator import generate_demo_data
 from contact_spark.errors import InputContractError
 from contact_spark.io.catalog import INPUT_TABLES
+from contact_spark.io.history import normalise_history
 from contact_spark.io.run_inputs import latest_commits_tagged
 from contact_spark.io.runs import Inputs
 from contact_spark.io.tables import TableStore
@@ -69,6 +70,10 @@ def load_inputs(store: TableStore, config: AppConfig, versions: Mapping[str, int
     }
     if frames["customers"].limit(1).count() == 0:
         raise InputContractError("input table 'customers' has no rows: there is nobody to plan for")
+    # Names as in the config, ignoring case and spaces: every rule counts these contacts.
+    frames["contact_history"] = normalise_history(
+        frames["contact_history"], config.campaign_names, config.channel_names
+    )
     if store.exists(REALTIME_TABLE):
         # Contacts confirmed through the real-time check count as history (docs/realtime.md).
         from contact_spark.realtime.history import with_realtime_contacts

@@ -43,6 +43,7 @@ from contact_spark.io.catalog import (
     RUN_STAGES_TABLE,
     SEGMENT_TABLES,
 )
+from contact_spark.io.history import normalise_history
 from contact_spark.io.run_inputs import current_versions, pin_inputs, pinned_versions, run_fingerprint
 from contact_spark.io.runs import RUN_STAGES_SCHEMA, EmptyStageError, Inputs, require_run
 from contact_spark.io.tables import LocalRows, TableStore, check_run_id
@@ -198,7 +199,15 @@ def _eligibility(ctx: StageContext) -> StageOutcome:
     customers, propensities = eligibility_inputs(
         ctx.store, ctx.config, ctx.run_id, inputs.customers, inputs.propensities
     )
-    tables = run_eligibility_stage(ctx.spark, ctx.store, ctx.config, customers, propensities, ctx.run_id)
+    # The history table as exported (realtime confirmations aside), for its rejected rows.
+    history = normalise_history(
+        ctx.store.read("contact_history", version=ctx.versions().get("contact_history")),
+        ctx.config.campaign_names,
+        ctx.config.channel_names,
+    )
+    tables = run_eligibility_stage(
+        ctx.spark, ctx.store, ctx.config, customers, propensities, ctx.run_id, contact_history=history
+    )
     return ctx.outcome("eligibility", tables, "eligibility")
 
 

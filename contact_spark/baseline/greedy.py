@@ -38,7 +38,7 @@ from pyspark.sql import functions as F
 from contact_spark.baseline.capacity import Materialized, attributes, cut, fill, shortfalls
 from contact_spark.baseline.customers import customer_frame, layout, per_customer, with_plan
 from contact_spark.config.models import AppConfig
-from contact_spark.io.run_inputs import read_pinned
+from contact_spark.io.run_inputs import read_history, read_pinned
 from contact_spark.planning.solve import plan_rows
 
 BASELINE_TABLE = "baseline_plan"
@@ -122,7 +122,7 @@ def run_baseline_stage(spark: SparkSession, store: Any, config: AppConfig, run_i
         spark,
         config,
         store.read_run("eligibility", run_id),
-        read_pinned(store, "contact_history", run_id),
+        read_history(store, run_id, config.campaign_names, config.channel_names),
         read_pinned(store, "customers", run_id),
         run_id,
     )

@@ -97,7 +97,10 @@ def build_clean_contacts(checked: DataFrame, history: DataFrame, config: AppConf
     channel_kinds = {ch: c.contact_kind for ch, c in config.channels.items()}
     # The checked rows double as a lookup: history contacts written like a contact are
     # not parsed again (phonenumbers is the stage's largest cost).
-    signals = history_signals(history, settings, channel_kinds, normalized=checked)
+    # Scores are as of the plan's first month: a contact dated later (bad data, or a
+    # real-time confirmation within the plan) says nothing about the contact before it.
+    past = history.filter(F.to_date("contact_date") < F.lit(config.run.first_month))
+    signals = history_signals(past, settings, channel_kinds, normalized=checked)
     return (
         checked.transform(merge_duplicates)
         .transform(attach_history, signals)

@@ -10,6 +10,7 @@ from contact_spark.config.models import AppConfig
 from contact_spark.eligibility.engine import BEST_CONTACT_COLUMNS, compute_eligibility, eligibility_funnel
 from contact_spark.errors import MissingColumnError
 from contact_spark.io.catalog import ELIGIBILITY_TABLES
+from contact_spark.io.history import history_rejections
 from contact_spark.io.tables import TableStore
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,13 @@ def run_eligibility_stage(
     propensities: DataFrame,
     run_id: str,
     best_contacts: DataFrame | None = None,
+    contact_history: DataFrame | None = None,
 ) -> dict[str, str]:
-    """Compute and write ``eligibility``, ``eligibility_funnel`` and ``inputs_rejected`` for the run."""
+    """Compute and write ``eligibility``, ``eligibility_funnel`` and ``inputs_rejected`` for the run.
+
+    ``contact_history`` (the input table, names normalised) adds its rows no rule can count
+    to ``inputs_rejected``.
+    """
     contacts = best_contacts if best_contacts is not None else best_contacts_for_run(store, run_id)
     household_best = None
     if config.contacts.household.suppress_other_members:
@@ -46,7 +52,14 @@ def run_eligibility_stage(
     written = store.read_run("eligibility", run_id)
 
     store.replace_run(eligibility_funnel(written, run_id), "eligibility_funnel", run_id)
-    store.replace_run(result.rejected, "inputs_rejected", run_id)
+    rejected = result.rejected
+    if contact_history is not None:
+        rejected = rejected.unionByName(
+            history_rejections(
+                contact_history, config.campaign_names, config.channel_names, config.run.first_month, run_id
+            )
+        )
+    store.replace_run(rejected, "inputs_rejected", run_id)
     for table in ELIGIBILITY_TABLES:
         log.info("eligibility: wrote %s", table)
     return {table: store.location(table) for table in ELIGIBILITY_TABLES}

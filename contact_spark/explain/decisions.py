@@ -41,7 +41,7 @@ from contact_spark.baseline.customers import customer_frame, with_plan
 from contact_spark.capacity.constraints import expand_capacities
 from contact_spark.config.models import AppConfig
 from contact_spark.io.months import month_index
-from contact_spark.io.run_inputs import read_pinned
+from contact_spark.io.run_inputs import read_history, read_pinned
 from contact_spark.io.tables import TableStore
 from contact_spark.planning.frame import Layout
 
@@ -301,7 +301,7 @@ def run_decisions_stage(spark: SparkSession, store: TableStore, config: AppConfi
         config,
         store.read_run("eligibility", run_id),
         store.read_run("plan", run_id),
-        read_pinned(store, "contact_history", run_id),
+        read_history(store, run_id, config.campaign_names, config.channel_names),
         run_id,
         store.read_run("plan_quarantine", run_id) if store.exists("plan_quarantine") else None,
         store.read_run("capacity_sensitivity", run_id) if store.exists("capacity_sensitivity") else None,

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from pyspark.sql import DataFrame
 
 from contact_spark.io.catalog import RUN_INPUTS_TABLE
+from contact_spark.io.history import normalise_history
 from contact_spark.io.rows import LocalRows
 from contact_spark.io.tables import TableStore
 
@@ -59,6 +60,13 @@ def pinned_versions(store: TableStore, run_id: str) -> dict[str, int]:
 def read_pinned(store: TableStore, table: str, run_id: str) -> DataFrame:
     """An input table as ``run_id`` reads it: at its pinned version, else the latest."""
     return store.read(table, version=pinned_versions(store, run_id).get(table))
+
+
+def read_history(
+    store: TableStore, run_id: str, campaigns: Sequence[str], channels: Sequence[str]
+) -> DataFrame:
+    """``contact_history`` as ``run_id`` reads it, names matched to the config (``io.history``)."""
+    return normalise_history(read_pinned(store, "contact_history", run_id), campaigns, channels)
 
 
 def run_fingerprint(config_hash: str, versions: Mapping[str, int]) -> str:

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.history import normalise_history_arrow
 from contact_spark.io.months import month_number
 from contact_spark.realtime.capacity import CapacityIndex
 from contact_spark.realtime.models import (
@@ -331,7 +332,11 @@ class Snapshot:
             )
         history_dt = _open(base, "contact_history")
         history = _months(
-            _read(history_dt, "contact_history", ["customer_id", "contact_date", "campaign", "channel"]),
+            normalise_history_arrow(
+                _read(history_dt, "contact_history", ["customer_id", "contact_date", "campaign", "channel"]),
+                config.campaign_names,
+                config.channel_names,
+            ),
             "contact_date",
         )
         plan_dt = _open(base, "plan")

@@ -8,7 +8,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
-from contact_spark.io.run_inputs import read_pinned
+from contact_spark.io.run_inputs import read_history, read_pinned
 from contact_spark.io.tables import TableStore
 from contact_spark.validation.frames import ERROR, WARNING
 from contact_spark.validation.run import PlanValidationError, ValidationInputs, validate_plan
@@ -19,7 +19,9 @@ VIOLATIONS_TABLE = "violations"
 BASELINE_VIOLATIONS = "baseline_violations"
 
 
-def stored_inputs(store: TableStore, run_id: str, plan: DataFrame | None = None) -> ValidationInputs:
+def stored_inputs(
+    store: TableStore, config: AppConfig, run_id: str, plan: DataFrame | None = None
+) -> ValidationInputs:
     """The plan of ``run_id`` (or ``plan``) and everything it is checked against, from Delta."""
     quarantine = store.read_run("plan_quarantine", run_id) if store.exists("plan_quarantine") else None
     # Min capacities the plan stage reported unmeetable (WARNING unless strict_min_capacity).
@@ -35,7 +37,7 @@ def stored_inputs(store: TableStore, run_id: str, plan: DataFrame | None = None)
         customers=read_pinned(store, "customers", run_id),
         eligibility=store.read_run("eligibility", run_id),
         best_contacts=store.read_run("best_contacts", run_id),
-        contact_history=read_pinned(store, "contact_history", run_id),
+        contact_history=read_history(store, run_id, config.campaign_names, config.channel_names),
         quarantine=quarantine,
         reported_shortfalls=shortfalls,
         applied_events=applied_events(store, run_id),
@@ -90,7 +92,7 @@ def run_validation_stage(
     capacities the plan stage reported unmeetable) are logged and never fail the run. With
     ``fail=False`` the violations are only written and counted (the greedy baseline).
     """
-    violations = validate_plan(spark, config, stored_inputs(store, run_id, plan), run_id)
+    violations = validate_plan(spark, config, stored_inputs(store, config, run_id, plan), run_id)
     store.replace_run(violations, table, run_id)
     warnings, warned = violation_summary(store.read_run(table, run_id), severity=WARNING)
     if warnings:
