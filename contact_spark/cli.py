@@ -40,6 +40,7 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         "--run-id", default=None, help="run id (default: derived from config, so reruns replace)"
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--debug", action="store_true", help="print the traceback of any error")
     return parser
 
 
@@ -92,13 +93,30 @@ def parse_month(text: str, option: str = "month") -> dt.date:
 
 
 def main_guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequence[str] | None], int]:
-    """Run a job's main: a user's mistake is one line on stderr and exit code 2."""
+    """Run a job's main: a user's mistake is one line on stderr and exit code 2.
+
+    Any other exception is a bug of ours: one line naming it and exit code 1. The
+    traceback is printed only with ``--debug``.
+    """
 
     def wrapped(argv: Sequence[str] | None = None) -> int:
+        debug = "--debug" in (sys.argv[1:] if argv is None else argv)
         try:
             return main(argv)
         except ContactSparkError as exc:
+            if debug:
+                raise
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:  # an escaped exception is a bug: say so in one line
+            if debug:
+                raise
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            print(
+                f"error: internal error {type(exc).__name__}: {first} (a bug of contact_spark: "
+                f"rerun with --debug for the traceback and report it)",
+                file=sys.stderr,
+            )
+            return 1
 
     return wrapped
