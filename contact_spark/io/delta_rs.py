@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import random
 import shutil
 import time
 import uuid
@@ -23,8 +22,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-from contact_spark.errors import CommitConflictError, MissingTableError, RunConflictError
-from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN, LocalRows, Rows
+from contact_spark.errors import MissingTableError, RunConflictError
+from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN, LocalRows, Rows, after_lost_race
 
 log = logging.getLogger(__name__)
 
@@ -195,13 +194,10 @@ class DeltaRsBackend:
                     raced = isinstance(error, CommitFailedError) or (not created and self.exists(table))
                     if not raced:
                         raise
-                    if remove_all or attempt == COMMIT_ATTEMPTS:
-                        raise CommitConflictError(
-                            f"table '{table}' at {self.location(table)}: the {mode} commit lost "
-                            f"{attempt} race(s) with other writers of the table; run it again"
-                        ) from error
-                    log.info("table %s: commit attempt %d lost a race, retrying", table, attempt)
-                    time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+                    # A merge is never retried: the rows it read may be gone.
+                    after_lost_race(
+                        table, self.location(table), mode, COMMIT_ATTEMPTS if remove_all else attempt, error
+                    )
             raise AssertionError("unreachable")
         finally:
             if not committed:

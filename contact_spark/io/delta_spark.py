@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,8 +10,8 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.errors import CommitConflictError, MissingTableError, RunConflictError
-from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN
+from contact_spark.errors import MissingTableError, RunConflictError
+from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN, after_lost_race
 
 log = logging.getLogger(__name__)
 
@@ -73,37 +71,23 @@ class SparkDeltaBackend:
         Every write this is used for may be retried: appends, whole-table overwrites and
         the replacement of one run's partition (each run owns its partition).
         """
-        from delta.exceptions.base import (
-            ConcurrentAppendException,
-            ConcurrentDeleteReadException,
-            ConcurrentTransactionException,
-            ConcurrentWriteException,
-            DeltaConcurrentModificationException,
-            MetadataChangedException,
-            ProtocolChangedException,
-        )
+        from delta.exceptions import base
 
         races = (
-            ConcurrentAppendException,
-            ConcurrentDeleteReadException,
-            ConcurrentTransactionException,
-            ConcurrentWriteException,
-            DeltaConcurrentModificationException,
-            MetadataChangedException,
-            ProtocolChangedException,
+            base.ConcurrentAppendException,
+            base.ConcurrentDeleteReadException,
+            base.ConcurrentTransactionException,
+            base.ConcurrentWriteException,
+            base.DeltaConcurrentModificationException,
+            base.MetadataChangedException,
+            base.ProtocolChangedException,
         )
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
                 write()
                 return
             except races as error:
-                if attempt == COMMIT_ATTEMPTS:
-                    raise CommitConflictError(
-                        f"table '{table}' at {self.location(table)}: the {what} commit lost "
-                        f"{attempt} race(s) with other writers of the table; run it again"
-                    ) from error
-                log.info("table %s: commit attempt %d lost a race, retrying", table, attempt)
-                time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+                after_lost_race(table, self.location(table), what, attempt, error)
 
     def overwrite(self, df: DataFrame, table: str, partition_by: list[str], tag: str | None = None) -> None:
         writer = _tagged(df.write.format("delta").mode("overwrite").option("overwriteSchema", "true"), tag)

@@ -6,7 +6,10 @@ and by :mod:`contact_spark.io.tables`.
 
 from __future__ import annotations
 
+import logging
+import random
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +17,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-from contact_spark.errors import RunConflictError
+from contact_spark.errors import CommitConflictError, RunConflictError
+
+log = logging.getLogger(__name__)
 
 RUN_ID_COLUMN = "run_id"
 COMMIT_ATTEMPTS = 8  # a commit that keeps losing races to other writers gives up after this
@@ -69,3 +74,15 @@ class LocalRows:
 
 
 Rows = DataFrame | LocalRows
+
+
+def after_lost_race(table: str, location: str, what: str, attempt: int, error: Exception) -> None:
+    """A commit lost a race with another writer: wait (jittered backoff) before the next
+    attempt, or give up with a one-line :class:`CommitConflictError` after the last one."""
+    if attempt >= COMMIT_ATTEMPTS:
+        raise CommitConflictError(
+            f"table '{table}' at {location}: the {what} commit lost {attempt} race(s) with other "
+            "writers of the table; run it again"
+        ) from error
+    log.info("table %s: commit attempt %d lost a race, retrying", table, attempt)
+    time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
