@@ -136,11 +136,8 @@ def remove_staging(store: TableStore, table: str, retention_hours: float, now: f
             removed += 1
             if not dry_run:
                 shutil.rmtree(folder, ignore_errors=True)
-    if not dry_run:
-        try:
-            staging.rmdir()  # only when empty; a write may refill it at any time
-        except OSError:
-            pass
+    # ``_staging`` itself stays: a write may be creating its folder in it right now (the
+    # last write to finish removes it when empty).
     return removed
 
 
@@ -183,7 +180,7 @@ def pinned_retention_hours(
             kept.append(version)
             needed = max(needed, age_hours)
     # Whole hours (delta-rs takes an integer) and one more, for the time the vacuum takes.
-    return (float(math.ceil(needed) + 1) if kept else 0.0), kept
+    return (float(math.ceil(round(needed, 6)) + 1) if kept else 0.0), kept
 
 
 def _races(store: TableStore) -> tuple[type[BaseException], ...]:
@@ -267,24 +264,32 @@ def vacuum(
         removed = _retrying(store, table, "vacuum", lambda: run(False))
         return len(removed), sum(sizes.get(path, 0) for path in removed)
 
-    conf = "spark.databricks.delta.retentionDurationCheck.enabled"
-    previous = store.spark.conf.get(conf, "true")
+    # Delta 4 ignores a RETAIN other than 0 hours unless told not to (it would use the
+    # table's 168 h, and so drop the files of a version pinned for longer); the retention
+    # check refuses less than 168 h unless a short retention was allowed.
+    settings = {"spark.databricks.delta.vacuum.retentionWindowIgnore.enabled": "false"}
     if allow_short_retention:
-        store.spark.conf.set(conf, "false")
+        settings["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
+    previous = {key: store.spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        store.spark.conf.set(key, value)
     try:
-        ident = (
-            store.location(table) if _local_root(store, table) is None else f"delta.`{store.location(table)}`"
-        )
+        location = store.location(table)
+        ident = location if _local_root(store, table) is None else f"delta.`{location}`"
         hours = math.ceil(retention_hours)
         listed = store.spark.sql(f"VACUUM {ident} RETAIN {hours} HOURS DRY RUN").collect()
-        paths = [str(row[0]) for row in listed]  # the files, not their rows
-        size = _file_bytes(Path(p.removeprefix("file:")) for p in paths)
+        paths = [Path(str(row[0]).removeprefix("file:")) for row in listed]  # the files, not rows
+        size = _file_bytes(paths)
         if dry_run or not paths:
             return len(paths), size
         _retrying(store, table, "vacuum", lambda: _native_table(store, table).vacuum(float(hours)))
-        return len(paths) - sum(Path(p.removeprefix("file:")).exists() for p in paths), size
+        return sum(not p.exists() for p in paths), size
     finally:
-        store.spark.conf.set(conf, previous)
+        for key, value in previous.items():
+            if value is None:
+                store.spark.conf.unset(key)
+            else:
+                store.spark.conf.set(key, value)
 
 
 def compact(store: TableStore, table: str) -> tuple[int, int]:
