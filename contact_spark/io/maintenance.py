@@ -279,6 +279,8 @@ def vacuum(
         hours = math.ceil(retention_hours)
         listed = store.spark.sql(f"VACUUM {ident} RETAIN {hours} HOURS DRY RUN").collect()
         paths = [Path(str(row[0]).removeprefix("file:")) for row in listed]  # the files, not rows
+        # Data files only: Hadoop's local file system adds a ``.<name>.crc`` beside each.
+        paths = [p for p in paths if not p.name.startswith(".")]
         size = _file_bytes(paths)
         if dry_run or not paths:
             return len(paths), size
