@@ -17,7 +17,7 @@ DELTA_JARS := .cache/delta-jars
 DELTA_STAMP := $(DELTA_JARS)/.fetched-$(DELTA_VERSION)-spark$(SPARK_MINOR)
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
+.PHONY: help check-java install run maintain test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ delta-jars: $(DELTA_STAMP) ## Fetch the Delta Spark jars (pinned delta_spark) in
 
 run: check-java install ## Generate the demo data and run the whole pipeline locally (CUSTOMERS=n to resize)
 	$(PY) jobs/run_pipeline.py --generate $(RUN_ARGS)
+
+maintain: check-java install ## Remove old staging folders and unreferenced files, compact small files (DRY_RUN=1 to only report; RETENTION_HOURS=n)
+	$(PY) jobs/maintain.py --config $(CONFIG) $(if $(RETENTION_HOURS),--retention-hours $(RETENTION_HOURS),) $(if $(DRY_RUN),--dry-run,)
 
 chromium: ## Install headless Chromium (Debian package) for the report tests, unless present
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
