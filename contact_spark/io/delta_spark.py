@@ -71,17 +71,7 @@ class SparkDeltaBackend:
         Every write this is used for may be retried: appends, whole-table overwrites and
         the replacement of one run's partition (each run owns its partition).
         """
-        from delta.exceptions import base
-
-        races = (
-            base.ConcurrentAppendException,
-            base.ConcurrentDeleteReadException,
-            base.ConcurrentTransactionException,
-            base.ConcurrentWriteException,
-            base.DeltaConcurrentModificationException,
-            base.MetadataChangedException,
-            base.ProtocolChangedException,
-        )
+        races = native_races()
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
                 write()
@@ -162,3 +152,19 @@ class SparkDeltaBackend:
 def _tagged(writer: Any, tag: str | None) -> Any:
     """The writer with ``tag`` as the commit's ``userMetadata`` (found again in the history)."""
     return writer.option("userMetadata", tag) if tag else writer
+
+
+def native_races() -> tuple[type[BaseException], ...]:
+    """The exceptions with which native Delta reports a commit that lost a race."""
+    from delta.exceptions import base
+
+    return (
+        base.ConcurrentAppendException,
+        base.ConcurrentDeleteDeleteException,
+        base.ConcurrentDeleteReadException,
+        base.ConcurrentTransactionException,
+        base.ConcurrentWriteException,
+        base.DeltaConcurrentModificationException,
+        base.MetadataChangedException,
+        base.ProtocolChangedException,
+    )

@@ -29,7 +29,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import random
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -37,10 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from contact_spark.errors import CommitConflictError, ContactSparkError
+from contact_spark.errors import ContactSparkError
 from contact_spark.io import catalog
 from contact_spark.io.delta_rs import STAGING_DIR, DeltaRsBackend
-from contact_spark.io.rows import COMMIT_ATTEMPTS
+from contact_spark.io.delta_spark import native_races
+from contact_spark.io.rows import COMMIT_ATTEMPTS, after_lost_race
 from contact_spark.io.run_lock import LOCKS_TABLE
 from contact_spark.io.tables import TableStore
 
@@ -188,18 +188,7 @@ def _races(store: TableStore) -> tuple[type[BaseException], ...]:
         from deltalake.exceptions import CommitFailedError
 
         return (CommitFailedError,)
-    from delta.exceptions import base
-
-    return (
-        base.ConcurrentAppendException,
-        base.ConcurrentDeleteDeleteException,
-        base.ConcurrentDeleteReadException,
-        base.ConcurrentTransactionException,
-        base.ConcurrentWriteException,
-        base.DeltaConcurrentModificationException,
-        base.MetadataChangedException,
-        base.ProtocolChangedException,
-    )
+    return native_races()
 
 
 def _retrying(store: TableStore, table: str, what: str, action: Callable[[], T]) -> T:
@@ -209,13 +198,7 @@ def _retrying(store: TableStore, table: str, what: str, action: Callable[[], T])
         try:
             return action()
         except races as error:
-            if attempt == COMMIT_ATTEMPTS:
-                raise CommitConflictError(
-                    f"table '{table}' at {store.location(table)}: the {what} lost {attempt} race(s) "
-                    "with other writers of the table; run the maintenance again"
-                ) from error
-            log.info("table %s: %s attempt %d lost a race, retrying", table, what, attempt)
-            time.sleep(min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5))
+            after_lost_race(table, store.location(table), what, attempt, error)
     raise AssertionError("unreachable")
 
 
@@ -267,7 +250,14 @@ def vacuum(
     # Delta 4 ignores a RETAIN other than 0 hours unless told not to (it would use the
     # table's 168 h, and so drop the files of a version pinned for longer); the retention
     # check refuses less than 168 h unless a short retention was allowed.
-    settings = {"spark.databricks.delta.vacuum.retentionWindowIgnore.enabled": "false"}
+    settings = {
+        "spark.databricks.delta.vacuum.retentionWindowIgnore.enabled": "false",
+        # Vacuum lists the table's folders in this many tasks (10,000 by default, most of
+        # them empty: a minute per table on 2 cores); a few per core are plenty.
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(
+            max(8, 4 * store.spark.sparkContext.defaultParallelism)
+        ),
+    }
     if allow_short_retention:
         settings["spark.databricks.delta.retentionDurationCheck.enabled"] = "false"
     previous = {key: store.spark.conf.get(key, None) for key in settings}
