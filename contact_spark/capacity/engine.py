@@ -36,7 +36,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from contact_spark.capacity.constraints import Constraint
 from contact_spark.capacity.evaluation import Evaluation, _split_by_charged_slots
-from contact_spark.capacity.repair import Repair
+from contact_spark.capacity.master import Master
 from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.capacity import LagrangianSettings
 from contact_spark.io.tables import TableStore
@@ -47,7 +47,7 @@ from contact_spark.policy.compiler import CompiledPolicy
 log = logging.getLogger(__name__)
 
 
-class CapacityEngine(Repair):
+class CapacityEngine(Master):
     """Runs the price iterations over a cached customer frame."""
 
     def __init__(
@@ -118,14 +118,17 @@ class CapacityEngine(Repair):
         candidate = self._primal_phase(state)
         result = self._repair(candidate, self._best_prices, centre, state.iteration)
         result = self._better_feasible_round(result)
+        result = self._master_step(result, centre)
         # The certificate: the exact (unsmoothed) dual, a valid upper bound on every plan
         # meeting the max capacities and the minimums the plan meets, whatever the prices.
-        # Two points are tried: the dual centre and the primal phase's prices (where the
-        # smoothed demand meets the capacities, often the tighter one); the lower wins.
+        # Three points are tried: the dual centre, the primal phase's prices (where the
+        # smoothed demand meets the capacities) and the master LP's last prices (near the
+        # dual's optimum when column generation has converged); the lowest wins.
         unmet = set(result.shortfalls())
         candidates = [centre]
-        if not np.allclose(self._best_prices, centre):
-            candidates.append(np.asarray(self._best_prices, dtype=np.float64))
+        for extra in (self._best_prices, self.master_prices):
+            if extra is not None and not any(np.allclose(extra, c) for c in candidates):
+                candidates.append(np.asarray(extra, dtype=np.float64))
         best_bound, best_lam = math.inf, centre
         for i, prices in enumerate(candidates):
             lam = np.array(
@@ -157,6 +160,7 @@ class CapacityEngine(Repair):
             repaired.primal_value,
         )
         self._best_prices = prices
+        self._plan_source = (self.frame, np.asarray(prices, dtype=np.float64), False)
         self._record("primal", -2, prices, ev, dual=None)
         return replace(
             repaired,

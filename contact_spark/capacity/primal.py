@@ -30,6 +30,7 @@ class PrimalPhase(DualPhase):
     _best_prices: np.ndarray
     _best_exact: bool
     _feasible_round: tuple[float, np.ndarray] | None
+    _price_trail: list[np.ndarray]
 
     def _positive_usage(self, constraint: Constraint) -> bool:
         """Usage can never be negative (counts or sums of a non-negative built-in attribute)."""
@@ -91,8 +92,10 @@ class PrimalPhase(DualPhase):
             self._best_prices, self._best_exact = mu * units, True
             return exact
         self._best_exact = False
+        self._price_trail = []  # every round's prices: the master step's price sets
         for round_ in range(PRIMAL_ROUNDS_FACTOR * self.settings.repair_rounds):
             lam = mu * units
+            self._price_trail.append(lam)
             # Rounds are summed in the workers; only the kept round is solved again with
             # its schedules at the end (same prices, same deterministic charges: same plan).
             ev = self.evaluate(lam, keep=False)

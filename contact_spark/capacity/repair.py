@@ -22,6 +22,9 @@ from contact_spark.capacity.result import CapacityResult
 class Repair(PrimalPhase):
     """The repair of ``CapacityEngine``."""
 
+    # (frame with the repair's bans, prices, exact) that solve to the plan kept so far
+    _plan_source: tuple[DataFrame, np.ndarray, bool]
+
     def _repair(
         self, ev: KeptEvaluation, prices: np.ndarray, shadow: np.ndarray, iterations: int
     ) -> CapacityResult:
@@ -30,6 +33,8 @@ class Repair(PrimalPhase):
         trimmed = 0
         frame = self.frame
         rounds = 0
+        # How the plan kept so far was solved (the master step solves it again as a column).
+        self._plan_source = (frame, np.asarray(prices, dtype=np.float64), self._best_exact)
         for rounds in range(1, self.settings.repair_rounds + 1):
             excess = self._max_excess(ev.usage)
             self._record("repair", rounds, prices, ev, dual=None)
@@ -45,6 +50,7 @@ class Repair(PrimalPhase):
             # subset of its contacts and keep the most valuable legal subset (no prices).
             ev = self.evaluate(prices if moving else np.zeros_like(prices), frame, exact=not moving)
             self._release(ev.solved)
+            self._plan_source = (frame, prices if moving else np.zeros_like(prices), not moving)
         excess = self._max_excess(ev.usage)
         if (excess > 1e-9).any():
             raise RuntimeError(

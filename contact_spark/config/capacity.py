@@ -153,6 +153,38 @@ class LagrangianSettings(StrictModel):
         12, ge=1, le=100, description="Trim rounds; the primal price phase gets twice as many."
     )
     batches: int = Field(0, ge=0, description="Customer batches (Spark partitions); 0 = automatic.")
+    master_node_limit: int = Field(
+        2000,
+        ge=0,
+        le=1_000_000,
+        description="Branch-and-bound nodes of the restricted master (the best mix of the schedules the "
+        "price iterations found, docs/capacity.md); 0 turns the master step off.",
+    )
+    master_time_limit: float = Field(
+        300.0,
+        gt=0,
+        le=86_400,
+        description="Safety limit of the master MILP, in seconds (the node limit bounds it first).",
+    )
+    master_max_customers: int = Field(
+        20_000,
+        ge=1,
+        le=1_000_000,
+        description="At most this many split customers (schedules differing between price vectors) go to the "
+        "master; the rest keep the kept prices' schedule.",
+    )
+    master_rounds: int = Field(
+        4,
+        ge=0,
+        le=50,
+        description="Column-generation rounds of the master (split customers solved at its LP prices).",
+    )
+    master_price_sets: int = Field(
+        8,
+        ge=1,
+        le=64,
+        description="Price vectors every customer is solved at to find the split ones and their columns.",
+    )
 
 
 class CapacitySettings(StrictModel):

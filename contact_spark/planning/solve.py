@@ -191,52 +191,19 @@ def make_batch_solver(
     """
     attributes = list(attributes or [])
     attr_price = dict(attr_price or {})
-    perturbed = bool(np.any(np.asarray(perturbation) > 0))
 
     def solve_batches(records: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from dataclasses import replace
-
         from contact_spark.solver.kernel import solve
 
         n_t, n_c, n_h = layout.horizon, len(layout.campaigns), len(layout.channels)
-        width = n_t * n_c * n_h
         # Summarised: one row set per task, however many Arrow batches it solves.
         totals = UsageTotals(n_t, n_c * n_h, attributes) if summarise else None
         for record in records:
             n = record.num_rows
             if n == 0:
                 continue
-            batch = batch_from_arrow(record, layout, static, price)
-            names = record.schema.names
-            attr_values = {
-                name: _dense_lists(
-                    record.column(f"attr_{name}"), n_c * n_h, np.float64, f"attr_{name}"
-                ).reshape(n, n_c, n_h)
-                for name in attributes
-            }
-            if attr_price or perturbed:
-                unit_cost = np.zeros((n, n_t, n_c, n_h))
-                for name, multiplier in attr_price.items():
-                    unit_cost += multiplier[None] * np.nan_to_num(attr_values[name])[:, None]
-                if perturbed:
-                    # A scalar or a [T, C, H] width broadcasts over the customers.
-                    widths = np.asarray(perturbation, dtype=np.float64)
-                    ids = record.column("customer_id").to_pylist()
-                    unit_cost += widths * tie_breaker(ids, width).reshape(n, n_t, n_c, n_h)
-                batch = replace(batch, unit_cost=unit_cost)
-            if "banned" in names or "allowed" in names:
-                flat = np.broadcast_to(batch.eligible, (n, n_t, n_c, n_h)).reshape(n, width).copy()
-                if "banned" in names:
-                    rows, index = _sparse_lists(record.column("banned"), np.int64)
-                    flat[rows, index] = False
-                if "allowed" in names:
-                    column = record.column("allowed")
-                    rows, index = _sparse_lists(column, np.int64)
-                    keep = np.zeros_like(flat)
-                    keep[rows, index] = True
-                    restricted = column.is_valid().to_numpy(zero_copy_only=False)
-                    flat[restricted] &= keep[restricted]
-                batch = replace(batch, eligible=flat.reshape(n, n_t, n_c, n_h))
+            base, attr_values = frame_batch(record, layout, static, attributes)
+            batch = priced_batch(base, record, attr_values, price, attr_price, perturbation)
             result = solve(policy, batch, method=method)  # type: ignore[arg-type]
             x = np.asarray(result.x, dtype=bool)
             flat_x = x.reshape(n, n_t, -1)
@@ -245,29 +212,113 @@ def make_batch_solver(
                 paid = (x * batch.linear_cost()).sum(axis=(1, 2, 3))
                 totals.add(result, flat_x, np.asarray(result.objective) + paid, attr_values)
                 continue
-            values = contact_values(x, batch.clean_propensity(), static).reshape(n, n_t, -1)
-            # Every customer's chosen contacts, in (month, cell) order, as list arrays.
-            row, t_idx, k_idx = np.nonzero(flat_x)
-            offsets = pa.array(np.concatenate([[0], np.cumsum(flat_x.sum(axis=(1, 2)))]).astype(np.int32))
-            columns = {
-                "customer_id": record.column("customer_id"),
-                "status": pa.array(np.asarray(result.status, dtype=np.int32)),
-                "solver": pa.array(np.asarray(result.solver, dtype=np.int32)),
-                "objective": pa.array(np.asarray(result.objective, dtype=np.float64), from_pandas=True),
-                "upper_bound": pa.array(np.asarray(result.upper_bound, dtype=np.float64), from_pandas=True),
-                "months": _list_array(offsets, t_idx, pa.int32()),
-                "cells": _list_array(offsets, k_idx, pa.int32()),
-                "values": _list_array(offsets, values[row, t_idx, k_idx], pa.float64()),
-            }
-            for name in attributes:
-                columns[f"a_{name}"] = _list_array(
-                    offsets, attr_values[name].reshape(n, -1)[row, k_idx], pa.float64()
-                )
-            yield pa.RecordBatch.from_pydict(columns)
+            yield solved_record(record, result, x, batch, attr_values, static, attributes)
         if totals is not None:
             yield totals.record()
 
     return solve_batches
+
+
+def solved_record(
+    record: pa.RecordBatch,
+    result: object,
+    x: np.ndarray,
+    batch: KernelBatch,
+    attr_values: dict[str, np.ndarray],
+    static: StaticInputs,
+    attributes: list[str],
+) -> pa.RecordBatch:
+    """The solved rows (:func:`solved_schema`) of the customers of ``record``: the kernel's
+    ``result`` and schedules ``x[N, T, C, H]``, each chosen contact with its value."""
+    n, n_t = x.shape[0], x.shape[1]
+    flat_x = x.reshape(n, n_t, -1)
+    values = contact_values(x, batch.clean_propensity(), static).reshape(n, n_t, -1)
+    # Every customer's chosen contacts, in (month, cell) order, as list arrays.
+    row, t_idx, k_idx = np.nonzero(flat_x)
+    offsets = pa.array(np.concatenate([[0], np.cumsum(flat_x.sum(axis=(1, 2)))]).astype(np.int32))
+    columns = {
+        "customer_id": record.column("customer_id"),
+        "status": pa.array(np.asarray(result.status, dtype=np.int32)),  # type: ignore[attr-defined]
+        "solver": pa.array(np.asarray(result.solver, dtype=np.int32)),  # type: ignore[attr-defined]
+        "objective": pa.array(np.asarray(result.objective, dtype=np.float64), from_pandas=True),  # type: ignore[attr-defined]
+        "upper_bound": pa.array(np.asarray(result.upper_bound, dtype=np.float64), from_pandas=True),  # type: ignore[attr-defined]
+        "months": _list_array(offsets, t_idx, pa.int32()),
+        "cells": _list_array(offsets, k_idx, pa.int32()),
+        "values": _list_array(offsets, values[row, t_idx, k_idx], pa.float64()),
+    }
+    for name in attributes:
+        columns[f"a_{name}"] = _list_array(
+            offsets, attr_values[name].reshape(n, -1)[row, k_idx], pa.float64()
+        )
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def frame_batch(
+    record: pa.RecordBatch,
+    layout: Layout,
+    static: StaticInputs,
+    attributes: list[str],
+    apply_bans: bool = True,
+) -> tuple[KernelBatch, dict[str, np.ndarray]]:
+    """The kernel batch of an Arrow batch of the customer frame at zero prices, with the
+    repair's ``banned``/``allowed`` columns applied (unless not ``apply_bans``), and each
+    capacity attribute ``[N, C, H]``."""
+    from dataclasses import replace
+
+    n = record.num_rows
+    n_t, n_c, n_h = layout.horizon, len(layout.campaigns), len(layout.channels)
+    width = n_t * n_c * n_h
+    batch = batch_from_arrow(record, layout, static, np.zeros((n_t, n_c, n_h)))
+    names = record.schema.names
+    attr_values = {
+        name: _dense_lists(record.column(f"attr_{name}"), n_c * n_h, np.float64, f"attr_{name}").reshape(
+            n, n_c, n_h
+        )
+        for name in attributes
+    }
+    if apply_bans and ("banned" in names or "allowed" in names):
+        flat = np.broadcast_to(batch.eligible, (n, n_t, n_c, n_h)).reshape(n, width).copy()
+        if "banned" in names:
+            rows, index = _sparse_lists(record.column("banned"), np.int64)
+            flat[rows, index] = False
+        if "allowed" in names:
+            column = record.column("allowed")
+            rows, index = _sparse_lists(column, np.int64)
+            keep = np.zeros_like(flat)
+            keep[rows, index] = True
+            restricted = column.is_valid().to_numpy(zero_copy_only=False)
+            flat[restricted] &= keep[restricted]
+        batch = replace(batch, eligible=flat.reshape(n, n_t, n_c, n_h))
+    return batch, attr_values
+
+
+def priced_batch(
+    batch: KernelBatch,
+    record: pa.RecordBatch,
+    attr_values: dict[str, np.ndarray],
+    price: np.ndarray,
+    attr_price: dict[str, np.ndarray],
+    perturbation: float | np.ndarray,
+) -> KernelBatch:
+    """``batch`` charged ``price[T, C, H]`` per contact, ``attr_price`` per unit of each
+    attribute and the deterministic tie-breaking charge of width ``perturbation``."""
+    from dataclasses import replace
+
+    n, n_t = record.num_rows, batch.horizon
+    n_c, n_h = batch.success_value.shape[0], batch.channel_cost.shape[0]
+    batch = replace(batch, price=price)
+    perturbed = bool(np.any(np.asarray(perturbation) > 0))
+    if attr_price or perturbed:
+        unit_cost = np.zeros((n, n_t, n_c, n_h))
+        for name, multiplier in attr_price.items():
+            unit_cost += multiplier[None] * np.nan_to_num(attr_values[name])[:, None]
+        if perturbed:
+            # A scalar or a [T, C, H] width broadcasts over the customers.
+            widths = np.asarray(perturbation, dtype=np.float64)
+            ids = record.column("customer_id").to_pylist()
+            unit_cost += widths * tie_breaker(ids, n_t * n_c * n_h).reshape(n, n_t, n_c, n_h)
+        batch = replace(batch, unit_cost=unit_cost)
+    return batch
 
 
 def summary_schema(attributes: list[str]) -> str:

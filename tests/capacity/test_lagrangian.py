@@ -175,34 +175,35 @@ def check_plan(
         assert not broken, (customer_id, broken)
 
 
-def test_small_instance_is_within_one_percent_of_the_global_milp(instance: Instance) -> None:
-    n = CUSTOMERS
+def test_small_instance_is_within_a_tenth_of_a_percent_of_the_global_optimum(instance: Instance) -> None:
+    """100 customers, where HiGHS proves the global optimum in seconds: the plan (price
+    iterations, repair, then the restricted master over the schedules they found) is within
+    0.1 % of it (issue 21; before the master step it was 0.65 % below on bench_alternatives'
+    100 customers)."""
+    n = 100
     loose = {"name": "dem_loose", "channels": ["DEM"], "period": "year", "max": 100 * n}
-    engine, frame = instance.engine(capacity_rules(n, [loose]), max_iterations=20, repair_rounds=4)
+    engine, frame = instance.engine(
+        capacity_rules(n, [loose]), customers=n, max_iterations=20, repair_rounds=4
+    )
     result = engine.run()
     pdf = frame.toPandas()
     check_plan(instance, result, engine.constraints, pdf)
-    # The month symmetry makes the global MILP slow to close: HiGHS's bound on the optimum
-    # (valid also when the time limit stops it) is the yardstick.
     reference = solve_reference(
         pdf,
         instance.policy,
         instance.layout,
         instance.static,
         engine.constraints,
-        time_limit=25,
-        mip_rel_gap=1e-3,
+        time_limit=120,
+        mip_rel_gap=1e-5,
     )
-    assert np.isfinite(reference.bound), reference.message
+    assert reference.optimal, reference.message
     assert (reference.usage <= np.array([c.bound for c in engine.constraints]) + 1e-6).all()
-    # The certificate bounds every feasible plan; the plan is within 1% of the optimum.
+    # The certificate bounds every feasible plan; the plan is within 0.1 % of the optimum.
     assert result.dual_bound >= reference.value - 1e-6 * abs(reference.value)
     assert result.primal_value <= reference.bound + 1e-6 * abs(reference.bound)
-    assert result.primal_value >= 0.99 * reference.bound, (
-        result.primal_value,
-        reference.value,
-        reference.bound,
-    )
+    assert result.primal_value >= (1 - 1e-3) * reference.value, (result.primal_value, reference.value)
+    assert engine.master_outcome is not None and engine.master_outcome.improved
     # Its own certificate (20 iterations here, for time) is within 2%.
     assert result.gap <= 0.02
     # Month exception: August has half the calls, and the cap binds there.
