@@ -117,7 +117,7 @@ def _write_rejected(store: TableStore, rejected: DataFrame, run_id: str, months:
 
 def _file_row(
     row: Any, priority: int, config: AppConfig, run_id: str, window: tuple[dt.date, dt.date]
-) -> tuple:
+) -> tuple[Any, ...]:
     campaign = config.campaigns[row["campaign"]]
     return (
         priority,
