@@ -19,7 +19,6 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.config.models import AppConfig
-from contact_spark.contacts.clean import with_contact_id
 from contact_spark.contacts.normalize import normalizer
 from contact_spark.contract import CONTACTS, customers_spec, validate_input
 from contact_spark.eligibility.engine import (
@@ -35,7 +34,7 @@ from contact_spark.io.tables import TableStore, check_run_id
 
 # Reasons a planned contact is not exported, in the order they are checked (the first wins).
 CUSTOMER_NOT_FOUND = "CUSTOMER_NOT_FOUND"  # no longer in the customers table
-CONTACT_REMOVED = "CONTACT_REMOVED"  # the best contact is gone from (or changed in) contacts
+CONTACT_REMOVED = "CONTACT_REMOVED"  # no raw row of the customer in contacts gives the best contact
 REASONS = (
     CUSTOMER_NOT_FOUND,
     DUPLICATE_CUSTOMER_ID,
@@ -48,9 +47,8 @@ REASONS = (
 )
 
 # The tables read as they are now; their versions go into the manifest.
-CURRENT_TABLES = ("customers", "contacts", "best_contacts", "contacts_clean")
+CURRENT_TABLES = ("customers", "contacts", "best_contacts")
 BEST_COLUMNS = ("customer_id", "channel", "contact_id", "value", "contact_kind", "score")
-CLEAN_COLUMNS = ("customer_id", "contact_id", "contact_ids", "contact_type", "value")
 CHECKED_COLUMNS = (
     "customer_id",
     "month",
@@ -71,7 +69,6 @@ class CurrentInputs:
     customers: DataFrame
     contacts: DataFrame
     best_contacts: DataFrame  # the run's rows
-    contacts_clean: DataFrame  # the run's rows
     versions: dict[str, int]
 
 
@@ -84,7 +81,7 @@ def _columns(df: DataFrame, table: str, columns: tuple[str, ...]) -> DataFrame:
 
 def read_current(store: TableStore, config: AppConfig, run_id: str) -> CurrentInputs:
     """The latest ``customers`` and ``contacts`` (checked against the input contract) and the
-    run's latest ``best_contacts`` and ``contacts_clean``; one snapshot each (its version)."""
+    run's latest ``best_contacts``; one snapshot each (its version)."""
     run_id = check_run_id(run_id)
     versions = {table: store.version(table) for table in CURRENT_TABLES}
     customers = validate_input(
@@ -92,15 +89,11 @@ def read_current(store: TableStore, config: AppConfig, run_id: str) -> CurrentIn
     )
     contacts = validate_input(store.read("contacts", versions["contacts"]), CONTACTS)
 
-    def run_rows(table: str, columns: tuple[str, ...]) -> DataFrame:
-        rows = store.read(table, versions[table])
-        return _columns(rows.filter(F.col("run_id") == run_id), table, columns)
-
+    best = store.read("best_contacts", versions["best_contacts"]).filter(F.col("run_id") == run_id)
     return CurrentInputs(
         customers=customers,
         contacts=contacts,
-        best_contacts=run_rows("best_contacts", BEST_COLUMNS),
-        contacts_clean=run_rows("contacts_clean", CLEAN_COLUMNS),
+        best_contacts=_columns(best, "best_contacts", BEST_COLUMNS),
         versions=versions,
     )
 
@@ -146,35 +139,33 @@ def one_best_contact(best_contacts: DataFrame) -> DataFrame:
     )
 
 
-def contacts_in_source(
-    best: DataFrame, contacts_clean: DataFrame, contacts: DataFrame, settings: ContactSettings
-) -> DataFrame:
-    """``(customer_id, contact_id)`` of the best contacts still in the contacts table as they
-    were: one of the raw rows merged into the contact is still on the customer, and it still
-    normalises to the same value.
+def contacts_in_source(best: DataFrame, contacts: DataFrame, settings: ContactSettings) -> DataFrame:
+    """``(customer_id, contact_id)`` of the best contacts still on their customer in the
+    contacts table: a raw row of the same kind that normalises to the same value.
 
-    Only the raw rows of the given best contacts go through the normaliser (phonenumbers
-    and email-validator are the costly part).
+    Matched by value, not by raw row id: a row whose confirmation date changed, or that is
+    written another way (``347 123 4567`` for ``+393471234567``), is the same contact; a row
+    deleted, or edited to another number under the same id, is not. Only the raw rows of the
+    given customers go through the normaliser (phonenumbers and email-validator are the
+    costly part).
     """
-    wanted = best.select("customer_id", "contact_id", "contact").join(
-        contacts_clean.select(
-            "customer_id",
-            "contact_id",
-            "contact_type",
-            F.explode("contact_ids").alias("_raw_id"),
-        ),
-        ["customer_id", "contact_id"],
-    )
-    raw = with_contact_id(contacts).select(
+    wanted = best.select(
         "customer_id",
-        F.col("contact_id").alias("_raw_id"),
-        F.lower(F.trim(F.col("contact_type"))).alias("_kind"),
-        F.col("value").alias("_raw_value"),
+        "contact_id",
+        "contact",
+        F.when(F.col("contact_kind") == "email", F.lit("email")).otherwise(F.lit("phone")).alias("_kind"),
     )
-    matched = wanted.join(raw, ["customer_id", "_raw_id"]).filter(F.col("_kind") == F.col("contact_type"))
-    normalised = matched.withColumn("_norm", normalizer(settings)(F.col("_kind"), F.col("_raw_value")))
+    raw = contacts.join(best.select("customer_id").distinct(), "customer_id", "left_semi").select(
+        "customer_id", F.lower(F.trim(F.col("contact_type"))).alias("_kind"), F.col("value").alias("_raw")
+    )
+    present = (
+        raw.withColumn("_norm", normalizer(settings)(F.col("_kind"), F.col("_raw")))
+        .filter(F.col("_norm.error").isNull())
+        .select("customer_id", "_kind", F.col("_norm.value").alias("contact"))
+        .distinct()
+    )
     return (
-        normalised.filter(F.col("_norm.error").isNull() & (F.col("_norm.value") == F.col("contact")))
+        wanted.join(present, ["customer_id", "_kind", "contact"])
         .select("customer_id", "contact_id")
         .distinct()
         .withColumn("_in_source", F.lit(True))
@@ -192,7 +183,7 @@ def recheck(plan_rows: DataFrame, current: CurrentInputs, config: AppConfig) -> 
     planned = plan_rows.select("customer_id", "month", "campaign", "channel", "expected_value")
     customers_planned = planned.select("customer_id").distinct()
     best = one_best_contact(current.best_contacts).join(customers_planned, "customer_id", "left_semi")
-    present = contacts_in_source(best, current.contacts_clean, current.contacts, config.contacts)
+    present = contacts_in_source(best, current.contacts, config.contacts)
     flags = customer_flags(current.customers, channels)
     rows = (
         planned.join(flags, "customer_id", "left")

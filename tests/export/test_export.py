@@ -54,7 +54,7 @@ CONTACTS_SCHEMA = (
 CONTACTS = [
     ("E1a", "C1", "email", "Anna.Bianchi@GMAIL.com", "CRM", D(2020, 1, 1), None),
     ("E1b", "C1", "EMAIL", " anna.bianchi@gmail.com", "WEB", D(2021, 1, 1), None),  # the same address
-    ("P1", "C1", "phone", "347 123 4567", "CRM", D(2020, 1, 1), None),
+    (None, "C1", "phone", "347 123 4567", "CRM", D(2020, 1, 1), None),  # an id derived from the row
     ("E2", "C2", "email", "bruno.verdi@gmail.com", "CRM", D(2020, 1, 1), None),
     ("P2", "C2", "phone", "+39 335 111 2233", "CRM", D(2020, 1, 1), None),
     ("E3", "C3", "email", "carla.neri@gmail.com", "CRM", D(2020, 1, 1), None),
@@ -63,8 +63,8 @@ CONTACTS = [
     ("P4", "C4", "phone", "340 123 4500", "CRM", D(2020, 1, 1), None),
     ("P5", "C5", "phone", "+393331234567", "CRM", D(2020, 1, 1), None),
 ]
-# What the contacts stage made of them for the run (E.164, lower-case address, the merged
-# raw ids): one e-mail and one phone per customer, usable for every channel of its kind.
+# What the contacts stage made of them for the run (E.164, lower-case address): one e-mail
+# and one phone per customer, usable for every channel of its kind.
 EMAIL = {
     "C1": "anna.bianchi@gmail.com",
     "C2": "bruno.verdi@gmail.com",
@@ -78,47 +78,15 @@ PHONE = {
     "C4": "+393401234500",
     "C5": "+393331234567",
 }
-RAW_IDS = {("C1", "email"): ["E1a", "E1b"]}
-CLEAN_SCHEMA = (
-    "run_id string, customer_id string, contact_id string, contact_ids array<string>, "
-    "contact_type string, value string"
-)
 BEST_SCHEMA = (
     "run_id string, customer_id string, channel string, contact_id string, value string, "
     "contact_kind string, score int"
 )
-
-
-def raw_ids(customer: str, kind: str) -> list[str]:
-    """The raw contact ids merged into a clean contact (the smallest names it)."""
-    return RAW_IDS.get((customer, kind), [f"{'E' if kind == 'email' else 'P'}{customer[1:]}"])
-
-
-def clean_rows() -> list[tuple]:
-    return [
-        (RUN, customer, raw_ids(customer, kind)[0], raw_ids(customer, kind), kind, value)
-        for kind, values in (("email", EMAIL), ("phone", PHONE))
-        for customer, value in values.items()
-    ]
-
-
-def best_rows() -> list[tuple]:
-    channels = (("DEM", "email", EMAIL), ("SMS", "mobile", PHONE), ("TLS", "phone", PHONE))
-    return [
-        (
-            RUN,
-            customer,
-            channel,
-            raw_ids(customer, "email" if kind == "email" else "phone")[0],
-            value,
-            kind,
-            800,
-        )
-        for channel, kind, values in channels
-        for customer, value in values.items()
-    ]
-
-
+BEST = [
+    (RUN, customer, channel, f"{'E' if kind == 'email' else 'P'}{customer[1:]}", value, kind, 800)
+    for channel, kind, values in (("DEM", "email", EMAIL), ("SMS", "mobile", PHONE), ("TLS", "phone", PHONE))
+    for customer, value in values.items()
+]
 PLAN_SCHEMA = (
     "run_id string, customer_id string, month date, campaign string, channel string, contact string, "
     "expected_value double"
@@ -145,7 +113,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> World:
-    """The input tables, the run's contact tables and its plan, on Delta."""
+    """The input tables, the run's best contacts and its plan, on Delta."""
     base = tmp_path_factory.mktemp("export") / "lakehouse"
     config = load_config(
         overrides={
@@ -156,8 +124,7 @@ def world(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Worl
     store = TableStore(spark, StorageSettings(base_path=str(base), backend="deltalake"))
     store.overwrite(LocalRows.of(CUSTOMERS, CUSTOMERS_SCHEMA), "customers")
     store.overwrite(LocalRows.of(CONTACTS, CONTACTS_SCHEMA), "contacts")
-    store.replace_run(LocalRows.of(clean_rows(), CLEAN_SCHEMA), "contacts_clean", RUN)
-    store.replace_run(LocalRows.of(best_rows(), BEST_SCHEMA), "best_contacts", RUN)
+    store.replace_run(LocalRows.of(BEST, BEST_SCHEMA), "best_contacts", RUN)
     plan = [
         (RUN, c, m, campaign, h, (EMAIL if h == "DEM" else PHONE)[c], ev) for c, m, campaign, h, ev in PLAN
     ]
@@ -254,7 +221,7 @@ def test_one_list_per_channel_and_month_the_dialler_by_expected_value(
         (r["customer_id"], r["contact"], r["contact_id"], r["send_from"], r["send_to"]) for r in mails
     ] == [
         ("C4", EMAIL["C4"], "E4", "2027-01-01", "2027-01-31"),
-        ("C1", EMAIL["C1"], "E1a", "2027-01-01", "2027-01-31"),
+        ("C1", EMAIL["C1"], "E1", "2027-01-01", "2027-01-31"),
     ]
     # The Parquet file holds the same rows in the same order.
     parquet = pq.read_table(jan / "TLS_2027-01.parquet").to_pylist()
@@ -274,7 +241,7 @@ def test_one_list_per_channel_and_month_the_dialler_by_expected_value(
     )
     assert manifest["plan"] == {"table": "plan", "version": world.store.version("plan")}
     assert manifest["inputs"] == {
-        t: world.store.version(t) for t in ("best_contacts", "contacts", "contacts_clean", "customers")
+        t: world.store.version(t) for t in ("best_contacts", "contacts", "customers")
     }
     assert manifest["consent_recheck"] == {
         "planned": 7,
@@ -302,7 +269,9 @@ def test_consent_rechecked_against_the_current_inputs_and_a_rerun_replaces_the_m
 ) -> None:
     # After planning: C2 withdraws consent; C4's e-mail opt-out becomes unknown (null); C3's
     # mobile is edited in the source (same id, another number); C5 leaves the customers
-    # table; one of C1's two raw rows of the same address is deleted (the other remains).
+    # table. C1's contacts stay: one of its two raw rows of the same address is deleted (the
+    # other remains), and its phone is confirmed again and written another way (its derived
+    # row id changes, the number does not).
     customers = [
         (*row[:5], False, *row[6:])
         if row[0] == "C2"
@@ -313,7 +282,13 @@ def test_consent_rechecked_against_the_current_inputs_and_a_rerun_replaces_the_m
         if row[0] != "C5"
     ]
     contacts = [
-        (*row[:3], "328-987-0000", *row[4:]) if row[0] == "P3" else row for row in CONTACTS if row[0] != "E1a"
+        (*row[:3], "328-987-0000", *row[4:])
+        if row[0] == "P3"
+        else (None, "C1", "phone", "+39 347 1234567", "CRM", D(2020, 1, 1), D(2026, 12, 15))
+        if row[0] is None
+        else row
+        for row in CONTACTS
+        if row[0] != "E1a"
     ]
     with inputs_changed(world, customers, contacts):
         first = export(spark, world, tmp_path)
