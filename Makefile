@@ -17,7 +17,7 @@ DELTA_JARS := .cache/delta-jars
 DELTA_STAMP := $(DELTA_JARS)/.fetched-$(DELTA_VERSION)-spark$(SPARK_MINOR)
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run maintain test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
+.PHONY: help check-java install run maintain export-plan test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ run: check-java install ## Generate the demo data and run the whole pipeline loc
 maintain: check-java install ## Remove old staging folders and unreferenced files, compact small files (DRY_RUN=1 to only report; RETENTION_HOURS=n)
 	$(PY) jobs/maintain.py --config $(CONFIG) $(if $(RETENTION_HOURS),--retention-hours $(RETENTION_HOURS),) $(if $(DRY_RUN),--dry-run,)
 
+export-plan: check-java install ## Export a run's plan as per-channel lists for the execution systems (RUN_ID=…, MONTH=YYYY-MM or all, OUT=exports; docs/export.md)
+	$(PY) jobs/export_plan.py $(RUN_ARGS) $(if $(RUN_ID),--run-id $(RUN_ID),) $(if $(MONTH),--month $(MONTH),) --out $(or $(OUT),exports)
+
 chromium: ## Install headless Chromium (Debian package) for the report tests, unless present
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
@@ -63,7 +66,7 @@ lint: install ## Ruff lint of library, jobs, notebooks, tests and benchmarks
 layers: install ## Layer contract: no module imports a later layer, no import cycle (tests/test_layers.py)
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
 
-typecheck: install ## mypy on config/, policy/, solver/ and capacity/ (settings in pyproject.toml)
+typecheck: install ## mypy on config/, policy/, solver/, capacity/ and export/ (settings in pyproject.toml)
 	$(PY) -m mypy
 
 docs: install ## Regenerate docs/input_contract.md from the contract in code

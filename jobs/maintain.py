@@ -56,11 +56,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     known: set[str] = set()
     storage = config.storage
     if storage.catalog or storage.database or "://" in storage.base_path:
-        # No folder to list: every table a stage writes, by name.
+        # No folder to list: every table a stage or the export writes, by name.
+        from contact_spark.export.run import EXPORT_REJECTED_TABLE
         from contact_spark.inputs import PINNED_TABLES
         from contact_spark.stages import STAGES
 
-        known = {*PINNED_TABLES, *(table for stage in STAGES for table in stage.produces)}
+        known = {
+            *PINNED_TABLES,
+            *(table for stage in STAGES for table in stage.produces),
+            EXPORT_REJECTED_TABLE,
+        }
     spark = job_session("contact_spark.maintain")
     store = TableStore(spark, storage)
     reports = maintain(

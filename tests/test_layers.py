@@ -24,7 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("solver",),
     ("capacity", "planning"),
     ("baseline", "validation", "explain"),
-    ("report",),
+    # ``export`` hands a validated plan to execution systems: after validation, beside report.
+    ("report", "export"),
     # ``inputs`` reads the input tables with the contacts confirmed in real time.
     ("adaptive", "realtime", "inputs"),
     ("cli", "stages", "pipeline", "deploy", "stage_job", "__init__"),

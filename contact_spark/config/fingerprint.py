@@ -9,6 +9,10 @@ from contact_spark.config.models import AppConfig
 
 
 def config_hash(config: AppConfig) -> str:
-    """A stable fingerprint of the configuration (the storage location excluded)."""
-    data = config.model_dump(mode="json", exclude={"storage"})
+    """A stable fingerprint of the configuration (the storage location excluded).
+
+    The export settings are left out too: they change how a plan is handed to execution
+    systems, not what is planned, so a send window added after planning keeps the run id.
+    """
+    data = config.model_dump(mode="json", exclude={"storage", "export"})
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

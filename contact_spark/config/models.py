@@ -16,6 +16,7 @@ from contact_spark.config.base import MAX_MAGNITUDE, StrictModel
 from contact_spark.config.capacity import CapacityRule, CapacitySettings, SpreadRule
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.config.eligibility import EligibilityRule, EligibilitySettings
+from contact_spark.config.export import ExportSettings
 from contact_spark.config.policy import PolicyConfig
 from contact_spark.config.propensity import PropensitySettings, SegmentSettings
 from contact_spark.config.triggers import TriggerSettings
@@ -136,6 +137,7 @@ class AppConfig(StrictModel):
     triggers: TriggerSettings = TriggerSettings()
     propensity: PropensitySettings = PropensitySettings()
     segments: SegmentSettings = SegmentSettings()
+    export: ExportSettings = ExportSettings()
     policy: PolicyConfig = Field(
         description="For-Each-Customer contact-policy rules (see contact_spark/config/policy.py)."
     )
@@ -191,6 +193,15 @@ class AppConfig(StrictModel):
                             f"{section} rule '{rule.name}' names unknown {kind} '{name}' "
                             f"(known: {', '.join(known)})"
                         )
+        return self
+
+    @model_validator(mode="after")
+    def _export_channels(self) -> AppConfig:
+        for channel in self.export.windows:
+            if channel not in self.channels:
+                raise ValueError(
+                    f"export.windows.{channel}: unknown channel (known: {', '.join(self.channels)})"
+                )
         return self
 
     @model_validator(mode="after")
