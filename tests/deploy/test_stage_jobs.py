@@ -18,8 +18,8 @@ from contact_spark.stages import STAGES
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = sorted(p.stem for p in (ROOT / "jobs").glob("*.py"))
 # Jobs that are not one registry stage: whole runs, runs derived from a parent run, serving,
-# and the maintenance of the lakehouse (no run at all).
-NOT_STAGES = {"run_pipeline", "replan", "trigger", "realtime", "maintain"}
+# the maintenance of the lakehouse and the import of the input tables (no run at all).
+NOT_STAGES = {"run_pipeline", "replan", "trigger", "realtime", "maintain", "import_inputs"}
 # validate_plan also checks other plan tables (--plan-table): it calls the validator itself.
 CUSTOM_STAGE_JOBS = {"validate_plan"}
 
