@@ -69,6 +69,8 @@ def _mapping(url: str) -> dict[str, Any]:
                 "dbtable": "SCORES",
                 "user_env": "CRM_DB_USER",
                 "password_env": "CRM_DB_PASSWORD",
+                # Two parallel queries, split on the id (what a large table needs).
+                "partitioning": {"column": "SCORE_ID", "lower": 1, "upper": 7, "partitions": 2},
                 "key": ["SCORE_ID"],
             },
             "columns": {

@@ -183,6 +183,19 @@ def test_the_shipped_example_loads_and_fits_the_contract() -> None:
             "customers.source.password_env: 's3cr3t!' is not an environment variable name",
         ),
         (
+            _customers(
+                source={
+                    "format": "jdbc",
+                    "url": "jdbc:sqlite:/crm.db",
+                    "driver": "org.sqlite.JDBC",
+                    "query": "select * from t",
+                    "partitioning": {"column": "ID", "lower": 0, "upper": 1000, "partitions": 4},
+                    "key": ["ID"],
+                }
+            ),
+            "customers.source: partitioning applies to a dbtable, not to a query",
+        ),
+        (
             _customers(source={"format": "table", "name": "crm.customers"}),
             "customers.source.key: required key is missing",
         ),

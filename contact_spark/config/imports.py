@@ -38,6 +38,7 @@ DEFAULT_FALSE = ("false", "f", "no", "n", "0")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
 _JAVA_CLASS = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$")
+_FORMATS = ("csv", "parquet", "jdbc", "table")
 # A URL with a scheme (s3://, abfss://, dbfs:/, file:/) is used as given, not resolved.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")
 
@@ -103,6 +104,22 @@ class KeyedSource(StrictModel):
         return value
 
 
+class JdbcPartitioning(StrictModel):
+    """Read a large table in ``partitions`` parallel queries, split on a numeric column's range."""
+
+    column: str
+    lower: int
+    upper: int
+    partitions: int = Field(ge=1, le=1000)
+
+    @model_validator(mode="after")
+    def _range(self) -> JdbcPartitioning:
+        _non_blank(self.column, "column")
+        if self.lower >= self.upper:
+            raise ValueError(f"lower ({self.lower}) must be below upper ({self.upper})")
+        return self
+
+
 class JdbcSource(KeyedSource):
     """A database table or query read through Spark's JDBC reader (the driver's jar on the classpath)."""
 
@@ -114,6 +131,9 @@ class JdbcSource(KeyedSource):
     user_env: str | None = Field(None, description="environment variable holding the user")
     password_env: str | None = Field(None, description="environment variable holding the password")
     fetchsize: int | None = Field(None, gt=0)
+    partitioning: JdbcPartitioning | None = Field(
+        None, description="parallel reads of a dbtable (rows outside the range are read too)"
+    )
 
     @field_validator("url")
     @classmethod
@@ -150,6 +170,11 @@ class JdbcSource(KeyedSource):
     def _table_or_query(self) -> JdbcSource:
         if (self.dbtable is None) == (self.query is None):
             raise ValueError("give exactly one of dbtable (a table name) and query (a SELECT)")
+        if self.partitioning is not None and self.query is not None:
+            # Spark's JDBC reader refuses partitionColumn with query.
+            raise ValueError(
+                "partitioning applies to a dbtable, not to a query: write the query as dbtable: (SELECT …) t"
+            )
         return self
 
 
@@ -290,8 +315,8 @@ class ImportMapping(StrictModel):
 
 def _describe(error: Mapping[str, Any]) -> str:
     loc = [str(part) for part in error["loc"]]
-    # A discriminated union adds the chosen member's tag to the location: drop it.
-    loc = [part for part in loc if part not in ("csv", "parquet", "jdbc", "table") or part == loc[0]]
+    # The source's union adds the chosen member's tag after "source": drop it.
+    loc = [p for i, p in enumerate(loc) if not (i > 0 and loc[i - 1] == "source" and p in _FORMATS)]
     where = ".".join(loc) or "<root>"
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

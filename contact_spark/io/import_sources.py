@@ -139,6 +139,14 @@ def _read_jdbc(spark: SparkSession, table: str, source: JdbcSource, env: Mapping
             reader = reader.option(option, value)
     if source.fetchsize:
         reader = reader.option("fetchsize", str(source.fetchsize))
+    if source.partitioning is not None:
+        split = source.partitioning
+        reader = (
+            reader.option("partitionColumn", split.column)
+            .option("lowerBound", str(split.lower))
+            .option("upperBound", str(split.upper))
+            .option("numPartitions", str(split.partitions))
+        )
     return reader.load()
 
 
