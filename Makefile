@@ -15,9 +15,15 @@ DELTA_VERSION := $(shell sed -n 's/^delta_spark==//p' requirements/constraints.t
 SPARK_MINOR := $(shell sed -n 's/^pyspark==\([0-9]*\.[0-9]*\).*/\1/p' requirements/constraints.txt)
 DELTA_JARS := .cache/delta-jars
 DELTA_STAMP := $(DELTA_JARS)/.fetched-$(DELTA_VERSION)-spark$(SPARK_MINOR)
+# JDBC drivers for the import's JDBC sources (group:artifact:version, space-separated): SQLite
+# for the tests and the example; add your database's driver here, or pass --jars yourself.
+JDBC_DRIVERS ?= org.xerial:sqlite-jdbc:3.54.1.0
+JDBC_JARS := .cache/jdbc-jars
+JDBC_STAMP := $(JDBC_JARS)/.fetched-$(shell echo '$(JDBC_DRIVERS)' | md5sum | cut -c1-12)
+MAPPING ?= conf/examples/import_crm_export.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run maintain export-plan test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
+.PHONY: help check-java install run import maintain export-plan test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -45,6 +51,19 @@ $(DELTA_STAMP): scripts/fetch_delta_jars.sh | $(STAMP)
 .PHONY: delta-jars
 delta-jars: $(DELTA_STAMP) ## Fetch the Delta Spark jars (pinned delta_spark) into .cache/delta-jars with Maven
 
+# The stamp names the drivers' list, so a new driver or version fetches again.
+$(JDBC_STAMP): scripts/fetch_jdbc_jars.sh | $(STAMP)
+	scripts/fetch_jdbc_jars.sh $(JDBC_JARS) \
+	  "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')" $(JDBC_DRIVERS)
+	touch $(JDBC_STAMP)
+
+.PHONY: jdbc-jars
+jdbc-jars: $(JDBC_STAMP) ## Fetch the JDBC drivers (JDBC_DRIVERS, SQLite by default) into .cache/jdbc-jars with Maven
+
+import: check-java install jdbc-jars ## Import your own data into the input tables (MAPPING=file.yaml, CONFIG=…; docs/import.md)
+	$(PY) jobs/import_inputs.py --mapping $(MAPPING) --config $(CONFIG) \
+	  --jars $$(ls -d $(CURDIR)/$(JDBC_JARS)/*.jar | paste -sd, -)
+
 run: check-java install ## Generate the demo data and run the whole pipeline locally (CUSTOMERS=n to resize)
 	$(PY) jobs/run_pipeline.py --generate $(RUN_ARGS)
 
@@ -57,7 +76,7 @@ export-plan: check-java install ## Export a run's plan as per-channel lists for 
 chromium: ## Install headless Chromium (Debian package) for the report tests, unless present
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: check-java install delta-jars chromium ## Run the test suite (what CI runs)
+test: check-java install delta-jars jdbc-jars chromium ## Run the test suite (what CI runs)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install ## Ruff lint of library, jobs, notebooks, tests and benchmarks
@@ -75,7 +94,7 @@ docs: install ## Regenerate docs/input_contract.md from the contract in code
 wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
 	$(PIP) wheel -q --no-deps -w dist .
 
-test-deploy: check-java install delta-jars ## Deployment tests only: the wheel (installed, spark-submit local and to a standalone cluster), Databricks notebooks on local Spark, bundle
+test-deploy: check-java install delta-jars jdbc-jars ## Deployment tests only: the wheel (installed, spark-submit local and to a standalone cluster), Databricks notebooks on local Spark, bundle
 	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
 
 submit: check-java wheel ## Run the pipeline the cluster way: spark-submit --py-files dist/*.whl in local mode (CUSTOMERS=n)

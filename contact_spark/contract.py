@@ -40,6 +40,8 @@ class ColumnSpec:
     nullable: bool
     meaning: str
     required: bool = True
+    # Inclusive range of a number column's values (the importer quarantines a value outside it).
+    bounds: tuple[float, float] | None = None
 
     @property
     def type_names(self) -> str:
@@ -54,6 +56,8 @@ class TableSpec:
     row: str
     columns: tuple[ColumnSpec, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Columns whose values identify one row (none: rows may repeat, as past contacts may).
+    key: tuple[str, ...] = ()
 
     def column(self, name: str) -> ColumnSpec:
         return next(c for c in self.columns if c.name == name)
@@ -96,6 +100,7 @@ CUSTOMERS = TableSpec(
         "One opt-out column per configured channel, named optout_<channel in lower case>.",
         "Extra columns are kept and can be used in include/exclude rule predicates.",
     ),
+    key=("customer_id",),
 )
 
 CONTACTS = TableSpec(
@@ -125,6 +130,7 @@ CONTACTS = TableSpec(
             required=False,
         ),
     ),
+    key=("contact_id",),
 )
 
 CONTACT_HISTORY = TableSpec(
@@ -147,8 +153,9 @@ PROPENSITIES = TableSpec(
         ColumnSpec("customer_id", STRING, False, "Customer."),
         ColumnSpec("campaign", STRING, False, "Campaign name as in the config."),
         ColumnSpec("channel", STRING, False, "Channel name as in the config."),
-        ColumnSpec("propensity", NUMBER, False, "Probability of success in [0, 1]."),
+        ColumnSpec("propensity", NUMBER, False, "Probability of success in [0, 1].", bounds=(0.0, 1.0)),
     ),
+    key=("customer_id", "campaign", "channel"),
 )
 
 EVENTS = TableSpec(
@@ -177,7 +184,6 @@ INPUT_TABLES: dict[str, TableSpec] = {
 }
 
 
-
 def customers_spec(channels: list[str]) -> TableSpec:
     """The customers contract for the configured channels (one opt-out column each)."""
     base = [c for c in CUSTOMERS.columns if not c.name.startswith("optout_")]
@@ -190,7 +196,7 @@ def customers_spec(channels: list[str]) -> TableSpec:
         )
         for ch in channels
     ]
-    return TableSpec(CUSTOMERS.name, CUSTOMERS.row, tuple(base + optouts), CUSTOMERS.notes)
+    return TableSpec(CUSTOMERS.name, CUSTOMERS.row, tuple(base + optouts), CUSTOMERS.notes, CUSTOMERS.key)
 
 
 def validate_input(df: DataFrame, spec: TableSpec) -> DataFrame:
@@ -227,6 +233,9 @@ def contract_markdown(channels: list[str] | None = None) -> str:
         specs["customers"] = customers_spec(channels)
     for spec in specs.values():
         lines += [f"## `{spec.name}`", "", f"One row is {spec.row}.", ""]
+        if spec.key:
+            names = ", ".join(f"`{k}`" for k in spec.key)
+            lines += [f"Key: {names} (one row per value; rows without a value are not keyed).", ""]
         lines += ["| column | type | nullable | required | meaning |", "|---|---|---|---|---|"]
         for c in spec.columns:
             lines.append(

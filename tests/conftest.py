@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from demo_run import DEMO_RUN_ID, DemoRun
 from pyspark.sql import SparkSession
-from spark_conf import delta_conf
+from spark_conf import delta_conf, with_jdbc_drivers
 
 from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
@@ -29,7 +29,7 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
             "spark.driver.memory": "3g",
             # Catalog tables (saveAsTable) land in a temporary warehouse, not in the repo.
             "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse")),
-            **delta_conf(),
+            **with_jdbc_drivers(delta_conf()),
         },
     )
     yield session

@@ -10,6 +10,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 DELTA_JARS = Path(__file__).resolve().parent.parent / ".cache" / "delta-jars"
+JDBC_JARS = Path(__file__).resolve().parent.parent / ".cache" / "jdbc-jars"
 
 
 def delta_conf() -> dict[str, str]:
@@ -32,6 +33,19 @@ def delta_conf() -> dict[str, str]:
         # per commit and read on 2 cores, for logs of a few lines.
         "spark.databricks.delta.snapshotPartitions": "2",
     }
+
+
+def with_jdbc_drivers(conf: dict[str, str]) -> dict[str, str]:
+    """``conf`` with the JDBC drivers `make jdbc-jars` fetched (SQLite) added to ``spark.jars``.
+
+    Jars must be on the session's classpath when its JVM starts, so the one session of the
+    tests carries them. Without them only the import's JDBC test fails, saying to fetch them
+    (`make test` does): the rest of the suite does not need them.
+    """
+    jars = [str(j) for j in sorted(JDBC_JARS.glob("*.jar"))]
+    if not jars:
+        return conf
+    return {**conf, "spark.jars": ",".join(filter(None, [conf.get("spark.jars", ""), *jars]))}
 
 
 # One shuffle partition and no adaptive re-planning or broadcast jobs: a tiny input's

@@ -18,8 +18,9 @@ from contact_spark.stages import STAGES
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = sorted(p.stem for p in (ROOT / "jobs").glob("*.py"))
 # Jobs that are not one registry stage: whole runs, runs derived from a parent run, serving,
-# the maintenance of the lakehouse (no run at all) and the export of a plan to execution systems.
-NOT_STAGES = {"run_pipeline", "replan", "trigger", "realtime", "maintain", "export_plan"}
+# the maintenance of the lakehouse and the import of the input tables (no run at all), and
+# the export of a plan to execution systems.
+NOT_STAGES = {"run_pipeline", "replan", "trigger", "realtime", "maintain", "import_inputs", "export_plan"}
 # validate_plan also checks other plan tables (--plan-table): it calls the validator itself.
 CUSTOM_STAGE_JOBS = {"validate_plan"}
 
