@@ -95,7 +95,7 @@ wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
 	$(PIP) wheel -q --no-deps -w dist .
 
 test-deploy: check-java install delta-jars jdbc-jars ## Deployment tests only: the wheel (installed, spark-submit local and to a standalone cluster), Databricks notebooks on local Spark, bundle
-	$(PY) -m pytest tests/deploy $(PYTEST_ARGS)
+	$(PY) -m pytest tests/deploy -m 'deploy_only or not deploy_only' $(PYTEST_ARGS)
 
 submit: check-java wheel ## Run the pipeline the cluster way: spark-submit --py-files dist/*.whl in local mode (CUSTOMERS=n)
 	PYSPARK_PYTHON=$(abspath $(PY)) $(VENV)/bin/spark-submit --master 'local[2]' \

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from contact_spark.config import load_config
+from contact_spark.config.imports import load_import_mapping
 from contact_spark.config.loader import DEFAULT_CONFIG
 from contact_spark.config.predicates import (
     ALLOWED_SUMMARY,
@@ -20,7 +21,14 @@ from contact_spark.config.predicates import (
 from contact_spark.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_FILES = sorted([*(ROOT / "conf").rglob("*.yaml"), ROOT / "contact_spark" / "config" / "default.yaml"])
+# Import mappings (docs/import.md) are YAML files of another kind: named import_*.yaml.
+IMPORT_MAPPINGS = sorted((ROOT / "conf").rglob("import_*.yaml"))
+CONFIG_FILES = sorted(
+    [
+        *(p for p in (ROOT / "conf").rglob("*.yaml") if p not in IMPORT_MAPPINGS),
+        ROOT / "contact_spark" / "config" / "default.yaml",
+    ]
+)
 DOC_FILES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 WHERE_LINE = re.compile(r"\bwhere:\s*(?P<predicate>[^#}\n]+?)\s*}?\s*(?:#.*)?$", re.MULTILINE)
 
@@ -257,3 +265,8 @@ def test_every_shipped_predicate_is_accepted(source: str, where: str) -> None:
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_config_loads(path: Path) -> None:
     assert load_config(path).run.horizon_months >= 1
+
+
+@pytest.mark.parametrize("path", IMPORT_MAPPINGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_shipped_import_mapping_loads(path: Path) -> None:
+    assert load_import_mapping(path).tables

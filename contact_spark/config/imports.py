@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
 from contact_spark.config.predicates import PredicateError, check_predicate
-from contact_spark.config.yaml_loader import DuplicateKeyError, safe_load
+from contact_spark.config.yaml_loader import read_yaml_mapping
 from contact_spark.errors import ConfigError
 
 INPUT_TABLE_NAMES = ("customers", "contacts", "contact_history", "propensities")
@@ -359,16 +358,5 @@ def mapping_from_dict(
 def load_import_mapping(path: str | Path) -> ImportMapping:
     """Read and validate an import mapping file (YAML); errors name the file and the key."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(str(file), ["file not found"])
-    try:
-        data = safe_load(file.read_text(encoding="utf-8"))
-    except DuplicateKeyError as exc:
-        raise ConfigError(str(file), [f"line {exc.problem_mark.line + 1}: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(str(file), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(file), ["the top level must map input tables to their import"])
+    data = read_yaml_mapping(file, "the top level must map input tables to their import")
     return mapping_from_dict(data, source=str(file), base_dir=file.resolve().parent)

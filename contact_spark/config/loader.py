@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from contact_spark.config.models import AppConfig
-from contact_spark.config.yaml_loader import DuplicateKeyError, safe_load
+from contact_spark.config.yaml_loader import read_yaml_mapping, safe_load
 from contact_spark.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -82,16 +82,5 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """Load and validate a YAML config file (default: the packaged ``default.yaml``);
     ``overrides`` maps dotted keys to values."""
     file: Traversable = Path(path) if path is not None else DEFAULT_CONFIG
-    if not file.is_file():
-        raise ConfigError(str(file), ["file not found"])
-    try:
-        data = safe_load(file.read_text(encoding="utf-8"))
-    except DuplicateKeyError as exc:
-        raise ConfigError(str(file), [f"line {exc.problem_mark.line + 1}: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(str(file), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(file), ["the top level must be a mapping of sections"])
+    data = read_yaml_mapping(file, "the top level must be a mapping of sections")
     return config_from_dict(data, source=str(file), overrides=overrides)

@@ -9,9 +9,19 @@ is for.
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+from contact_spark.errors import ConfigError
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:  # pragma: no cover
+        from importlib.abc import Traversable
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -53,3 +63,22 @@ class UniqueKeyLoader(yaml.SafeLoader):
 def safe_load(text: str) -> Any:
     """``yaml.safe_load`` that raises :class:`DuplicateKeyError` for a key given twice."""
     return yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no tags, nothing runs
+
+
+def read_yaml_mapping(file: Path | Traversable, top_level: str) -> dict[str, Any]:
+    """The top-level mapping of a YAML file; a missing file, bad YAML, a duplicate key or
+    another top level (``top_level`` says what it must be) is a :class:`ConfigError` naming
+    the file and the line."""
+    if not file.is_file():
+        raise ConfigError(str(file), ["file not found"])
+    try:
+        data = safe_load(file.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError(str(file), [f"line {exc.problem_mark.line + 1}: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(file), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(file), [top_level])
+    return data

@@ -15,6 +15,8 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from contact_spark.config import load_config
 
 from .packaging import ROOT, SPARK_SUBMIT, install_wheel, isolated_env, site_packages, venv_without_project
@@ -58,6 +60,7 @@ def test_installed_wheel_loads_its_default_config(wheel: Path, tmp_path: Path) -
     assert list(empty.iterdir()) == []
 
 
+@pytest.mark.deploy_only  # make test-deploy; in CI the standalone-cluster test spark-submits the wheel
 def test_spark_submit_runs_the_pipeline_from_the_wheel(wheel: Path, tmp_path: Path) -> None:
     from deltalake import DeltaTable
 
