@@ -283,8 +283,11 @@ class Evaluator:
     def _bounds(self) -> np.ndarray:
         return np.array([c.bound for c in self.constraints], dtype=np.float64)
 
-    def _feasible(self, usage: np.ndarray) -> bool:
+    def _feasible(self, usage: np.ndarray, skip: frozenset[str] = frozenset()) -> bool:
+        """Every constraint holds, except those named in ``skip`` (e.g. unmeetable minimums)."""
         for c, used in zip(self.constraints, usage, strict=True):
+            if c.name in skip:
+                continue
             if c.sense == "max" and used > c.bound + 1e-9:
                 return False
             if c.sense == "min" and used < c.bound - 1e-9:
