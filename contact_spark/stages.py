@@ -30,6 +30,7 @@ from contact_spark.baseline.greedy import BASELINE_TABLE, run_baseline_stage
 from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
+from contact_spark.config.stages import OptionalStage
 from contact_spark.contacts.stage import run_contacts_stage
 from contact_spark.eligibility.stage import run_eligibility_stage
 from contact_spark.explain.decisions import DECISIONS_TABLE, run_decisions_stage
@@ -44,7 +45,13 @@ from contact_spark.io.catalog import (
     SEGMENT_TABLES,
 )
 from contact_spark.io.history import normalise_history
-from contact_spark.io.run_inputs import current_versions, pin_inputs, pinned_versions, run_fingerprint
+from contact_spark.io.run_inputs import (
+    current_versions,
+    optional_stage_runs,
+    pin_inputs,
+    pinned_versions,
+    run_fingerprint,
+)
 from contact_spark.io.runs import RUN_STAGES_SCHEMA, EmptyStageError, Inputs, require_run
 from contact_spark.io.tables import LocalRows, TableStore, check_run_id
 from contact_spark.planning.stage import run_planning_stage
@@ -248,7 +255,28 @@ def _validate(ctx: StageContext) -> StageOutcome:
     return out
 
 
+def _skipped(ctx: StageContext, stage: OptionalStage, tables: tuple[str, ...]) -> StageOutcome:
+    """An optional stage the config turns off for this run: its tables lose the run's rows
+    (a rerun with the stage off leaves no stale rows behind), and nothing else is written."""
+    for table in tables:
+        if ctx.store.exists(table):
+            empty = ctx.spark.createDataFrame([], ctx.store.read(table).schema)
+            ctx.store.replace_run(empty, table, ctx.run_id)
+    log.info(
+        "stage %s: off for this run (stages.%s=%s, auto below %d customers): skipped",
+        stage,
+        stage,
+        getattr(ctx.config.stages, stage),
+        ctx.config.stages.auto_max_customers,
+    )
+    out = ctx.outcome(stage, {})
+    out.details["skipped"] = True
+    return out
+
+
 def _baseline(ctx: StageContext) -> StageOutcome:
+    if not optional_stage_runs(ctx.store, ctx.config, ctx.run_id, "baseline"):
+        return _skipped(ctx, "baseline", (BASELINE_TABLE, BASELINE_VIOLATIONS))
     tables = run_baseline_stage(ctx.spark, ctx.store, ctx.config, ctx.run_id)
     baseline = ctx.store.read_run(BASELINE_TABLE, ctx.run_id)
     # The greedy plan is checked by the same validator, without failing the run.
@@ -268,6 +296,8 @@ def _metrics(ctx: StageContext) -> StageOutcome:
 
 
 def _decisions(ctx: StageContext) -> StageOutcome:
+    if not optional_stage_runs(ctx.store, ctx.config, ctx.run_id, "decisions"):
+        return _skipped(ctx, "decisions", (DECISIONS_TABLE,))
     out = ctx.outcome("decisions", {})
     # Every customer × campaign × channel: planned, or why not.
     out.rows = run_decisions_stage(ctx.spark, ctx.store, ctx.config, ctx.run_id)

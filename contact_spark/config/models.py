@@ -19,6 +19,7 @@ from contact_spark.config.eligibility import EligibilityRule, EligibilitySetting
 from contact_spark.config.export import ExportSettings
 from contact_spark.config.policy import PolicyConfig
 from contact_spark.config.propensity import PropensitySettings, SegmentSettings
+from contact_spark.config.stages import StageSettings
 from contact_spark.config.triggers import TriggerSettings
 
 IDENTIFIER = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -138,6 +139,7 @@ class AppConfig(StrictModel):
     propensity: PropensitySettings = PropensitySettings()
     segments: SegmentSettings = SegmentSettings()
     export: ExportSettings = ExportSettings()
+    stages: StageSettings = StageSettings()
     policy: PolicyConfig = Field(
         description="For-Each-Customer contact-policy rules (see contact_spark/config/policy.py)."
     )

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pyspark.sql import DataFrame
 
+from contact_spark.config.models import AppConfig
+from contact_spark.config.stages import OptionalStage
 from contact_spark.io.catalog import RUN_INPUTS_TABLE
 from contact_spark.io.history import normalise_history
 from contact_spark.io.rows import LocalRows
@@ -60,6 +62,18 @@ def pinned_versions(store: TableStore, run_id: str) -> dict[str, int]:
 def read_pinned(store: TableStore, table: str, run_id: str) -> DataFrame:
     """An input table as ``run_id`` reads it: at its pinned version, else the latest."""
     return store.read(table, version=pinned_versions(store, run_id).get(table))
+
+
+def run_customers(store: TableStore, run_id: str) -> int:
+    """How many customers the run plans for (its pinned ``customers`` table)."""
+    return read_pinned(store, "customers", run_id).count()
+
+
+def optional_stage_runs(store: TableStore, config: AppConfig, run_id: str, stage: OptionalStage) -> bool:
+    """Whether the optional ``stage`` runs (or ran) for ``run_id`` under ``config.stages``:
+    the stage itself, the metrics and the report ask the same question."""
+    auto = getattr(config.stages, stage) == "auto"
+    return config.stages.runs(stage, run_customers(store, run_id) if auto else 0)
 
 
 def read_history(

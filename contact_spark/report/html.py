@@ -28,7 +28,7 @@ from contact_spark.io.catalog import (
     RUN_STAGES_TABLE,
     SEGMENT_TABLES,
 )
-from contact_spark.io.run_inputs import read_pinned
+from contact_spark.io.run_inputs import optional_stage_runs, read_pinned
 from contact_spark.io.tables import TableStore
 from contact_spark.report.capacity import convergence_section, sensitivity_section
 from contact_spark.report.propensity import propensity_section, segments_section
@@ -246,9 +246,15 @@ def outcome_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], co
     return out
 
 
-def why_not_section(spark: SparkSession, store: TableStore, run_id: str) -> str:
+def why_not_section(spark: SparkSession, store: TableStore, config: AppConfig, run_id: str) -> str:
     """Counts of every decision and reason of ``contact_decisions``, and a deterministic,
     masked sample of customers without any planned contact with each cell's reason."""
+    if not optional_stage_runs(store, config, run_id, "decisions"):
+        return (
+            "<h2>Why not contacted</h2><p class='muted'>The decisions stage is off for this run "
+            f"(stages.decisions = {html.escape(config.stages.decisions)}, auto below "
+            f"{config.stages.auto_max_customers:,} customers).</p>"
+        )
     if not store.exists("contact_decisions"):
         return "<h2>Why not contacted</h2><p class='muted'>No contact_decisions table for this run.</p>"
     decisions = store.read_run("contact_decisions", run_id)
@@ -439,7 +445,7 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, run_
             convergence_section(charts, store, run_id),
             sensitivity_section(charts, store, run_id),
             warnings_section(store, run_id),
-            why_not_section(spark, store, run_id),
+            why_not_section(spark, store, config, run_id),
             propensity_section(charts, store, run_id),
             segments_section(charts, store, run_id),
             "<h2>Inputs</h2>",

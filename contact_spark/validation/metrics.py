@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.io.catalog import INPUT_TABLES
-from contact_spark.io.run_inputs import pinned_versions
+from contact_spark.io.run_inputs import optional_stage_runs, pinned_versions
 from contact_spark.io.tables import TableStore
 from contact_spark.validation.capacity import capacity_usage, plan_attributes
 
@@ -182,6 +182,8 @@ def run_metrics(spark: SparkSession, store: TableStore, config: AppConfig, run_i
     for name, (plan_table, violations_table) in plans.items():
         if not store.exists(plan_table):
             continue
+        if name == "greedy" and not optional_stage_runs(store, config, run_id, "baseline"):
+            continue  # the baseline stage is off for this run (config.stages)
         violations = store.read_run(violations_table, run_id) if store.exists(violations_table) else None
         frames += plan_metrics(
             spark, config, name, store.read_run(plan_table, run_id), eligibility, customers, violations

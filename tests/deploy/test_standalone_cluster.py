@@ -205,6 +205,11 @@ def test_the_wheel_runs_the_pipeline_on_a_standalone_cluster_with_native_delta(
             "demo.customers=200",
             "--set",
             "demo.partitions=2",
+            # The explaining stages are covered by the shared demo run; CI's budget is tight.
+            "--set",
+            "stages.baseline=off",
+            "--set",
+            "stages.decisions=off",
             "--base-path",
             str(base),
             "--report-dir",

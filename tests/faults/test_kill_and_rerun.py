@@ -39,6 +39,11 @@ def pipeline(base: Path) -> list[str]:
         "demo.partitions=2",
         "--set",
         "storage.backend=deltalake",
+        # The explaining stages are covered by the shared demo run; CI's budget is tight.
+        "--set",
+        "stages.baseline=off",
+        "--set",
+        "stages.decisions=off",
         "--base-path",
         str(base),
         "--report-dir",
