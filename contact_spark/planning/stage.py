@@ -229,8 +229,21 @@ def run_planning_stage(
     return PlanningResult({t: store.location(t) for t in PLAN_TABLES if store.exists(t)}, result)
 
 
+def binding(constraint: Constraint, used: float) -> bool:
+    """The plan leaves no room on ``constraint``: a count has less than one contact's weight
+    of slack (9 calls of 10 is not binding), a sum (cost, expected value …) meets its bound
+    within rounding. A min is binding when the plan sits on it."""
+    slack = constraint.sign * (constraint.bound - used)
+    if constraint.attr is None:
+        positive = constraint.weight[constraint.weight > 0]
+        return bool(slack < (float(positive.min()) if positive.size else 1.0) - 1e-9)
+    return bool(slack <= 1e-6 * max(1.0, abs(constraint.bound)))
+
+
 def sensitivity_rows(result: CapacityResult, run_id: str) -> LocalRows:
-    """Shadow price per capacity constraint: objective gained per extra unit of capacity."""
+    """Per capacity constraint: the price it carries in the reported dual bound (value the
+    bound gains per extra unit of capacity), whether the plan uses it up, and a min's
+    shortfall."""
     rows = [
         (
             run_id,
@@ -241,7 +254,7 @@ def sensitivity_rows(result: CapacityResult, run_id: str) -> LocalRows:
             float(c.bound),
             float(used),
             float(price),
-            bool(price > 1e-9),
+            binding(c, float(used)),
             float(max(0.0, c.bound - used)) if c.sense == "min" else 0.0,
         )
         for c, used, price in zip(result.constraints, result.usage, result.prices, strict=True)
