@@ -43,7 +43,7 @@ $(STAMP): setup.py requirements/constraints.txt
 install: $(STAMP) ## Create .venv and install the package with pinned dependencies
 
 # The stamp names the versions, so a new pin fetches again; an existing cache costs nothing.
-$(DELTA_STAMP): scripts/fetch_delta_jars.sh | $(STAMP)
+$(DELTA_STAMP): scripts/fetch_delta_jars.sh scripts/fetch_maven_jars.sh | $(STAMP)
 	scripts/fetch_delta_jars.sh $(DELTA_JARS) $(DELTA_VERSION) $(SPARK_MINOR) \
 	  "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')"
 	touch $(DELTA_STAMP)
@@ -52,8 +52,8 @@ $(DELTA_STAMP): scripts/fetch_delta_jars.sh | $(STAMP)
 delta-jars: $(DELTA_STAMP) ## Fetch the Delta Spark jars (pinned delta_spark) into .cache/delta-jars with Maven
 
 # The stamp names the drivers' list, so a new driver or version fetches again.
-$(JDBC_STAMP): scripts/fetch_jdbc_jars.sh | $(STAMP)
-	scripts/fetch_jdbc_jars.sh $(JDBC_JARS) \
+$(JDBC_STAMP): scripts/fetch_maven_jars.sh | $(STAMP)
+	scripts/fetch_maven_jars.sh $(JDBC_JARS) \
 	  "$$($(PY) -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')" $(JDBC_DRIVERS)
 	touch $(JDBC_STAMP)
 
