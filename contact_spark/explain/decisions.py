@@ -11,15 +11,12 @@ to a planned contact or a reason. ``decision`` and ``reason_code``:
 | ``QUARANTINED`` | ``QUARANTINE:<status>`` | the solver could not plan the customer — exact |
 | ``NOT_PLANNED`` | ``NOT_WORTH`` | expected value − cost ≤ 0 at zero prices, or ≤ 0 in every month the policy allows next to the campaign's other planned channels — exact |
 | ``NOT_PLANNED`` | ``POLICY:<rule>`` | one more contact of the cell breaks a max/pair rule in every month, given the customer's other planned contacts and history (the rule blocking most months) — exact |
-| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<YYYY-MM or year>`` | in every month allowed and worth it, either the capacity is full (one more contact would exceed the max: exact) or the shadow-price charge is at least the contact's value (attribution, see below) |
-| ``NOT_PLANNED`` | ``TRADE_OFF`` | allowed, worth it and not priced out in some month: the optimizer's schedule (smoothing charge, price tuning, repair) left it out |
+| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<YYYY-MM or year>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it — exact |
+| ``NOT_PLANNED`` | ``ROOM_LEFT`` | some month allows it, has room in every capacity and the contact adds value there: the plan could take it and be worth more (not locally optimal there; detail: the months, the value, and its net at the shadow prices) — exact |
 
-**Attribution.** Shadow prices are those of the certified bound (``capacity_sensitivity``:
-the dual centre's or the primal phase's, whichever gives the lower exact dual); the plan
-comes from the tuned prices and the repair, so "priced out" names the constraint whose
-price × the contact's coefficient is the largest charge in the month closest to entering
-(highest value − charge). It explains the decision; it is not a proof that this
-constraint alone kept the contact out.
+Every reason is exact: a contact that fits and adds value is never explained away by a
+shadow price (issue 21). The shadow prices (``capacity_sensitivity``) appear only in the
+``ROOM_LEFT`` detail.
 
 Per customer the work runs in ``mapInPandas`` over batches (the greedy's rule checker);
 nothing per customer reaches the driver.
@@ -145,18 +142,15 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
                 f"{cells[k]}: capacity full in every month it is allowed and worth it ({_months(worth, months)}); "
                 f"in {months[t]:%Y-%m} one more would exceed {caps['names'][j]} (usage {caps['usage'][j]:g} of {caps['bound'][j]:g})"
             )
-        net = {t: marginal[t] - charge[:, t].sum() for t in open_months}
-        if all(v <= TOLERANCE for v in net.values()):
-            t = max(open_months, key=lambda t: net[t])
-            j = int(np.argmax(charge[:, t]))
-            return f"CAPACITY:{caps['labels'][j]}", (
-                f"{cells[k]}: priced out (attribution): in {months[t]:%Y-%m} value {marginal[t]:.4f} ≤ capacity charge "
-                f"{charge[:, t].sum():.4f}, mostly {caps['names'][j]} (shadow price {caps['price'][j]:.4g})"
-            )
-        t = max(open_months, key=lambda t: net[t])
-        return "TRADE_OFF", (
-            f"{cells[k]}: allowed, capacity left and worth {net[t]:.4f} at the shadow prices in {months[t]:%Y-%m}; "
-            "left out by the optimizer's schedule (smoothing charge, price tuning or repair)"
+        # Some month has room: the contact alone fits every rule and every capacity and adds
+        # value, so a plan with it is worth more. That is no trade-off (issue 21): it says the
+        # plan is not locally optimal there, whatever the shadow prices would charge.
+        t = max(open_months, key=lambda t: marginal[t])
+        return "ROOM_LEFT", (
+            f"{cells[k]}: fits in {len(open_months)} month(s): allowed by every rule given the customer's "
+            f"contacts, room in every capacity, worth {marginal[t]:.4f} in {months[t]:%Y-%m} "
+            f"({marginal[t] - charge[:, t].sum():.4f} at the shadow prices); the plan leaves it out, so it is "
+            "not locally optimal here"
         )
 
     def run(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:

@@ -322,8 +322,8 @@ def why_not_section(spark: SparkSession, store: TableStore, config: AppConfig, r
         "<p class='muted'>Every customer × campaign × channel has a decision (table contact_decisions). "
         "Exact: eligibility reasons, quarantine, NOT_WORTH (value − cost ≤ 0), POLICY:&lt;rule&gt; (one more "
         "contact breaks the rule in every month given the customer's other contacts) and CAPACITY with a full "
-        "capacity. Attribution: CAPACITY when the shadow-price charge exceeds the contact's value, and TRADE_OFF "
-        "(allowed and worth it, left out by the optimizer's schedule).</p>"
+        "capacity, and ROOM_LEFT (the contact fits every rule and capacity and adds value: the plan is not "
+        "locally optimal there).</p>"
         + html_table(
             ["decision", "reason", "customer × campaign × channel"],
             [(d, f, n) for (d, f), n in sorted(families.items(), key=lambda kv: (-kv[1], kv[0]))],

@@ -85,9 +85,10 @@ def test_every_cell_is_planned_or_has_a_specific_reason(spark: SparkSession) -> 
         # Allowed and worth it, but one more call exceeds the full call centre: exact.
         ("C1", "SOLUTION", "TLS"): ("NOT_PLANNED", "CAPACITY:tls_cap/2027-01"),
         # 120 × 0.3 × (1 − 0.3) − 0.02 = 25.18 > 0 next to the call, no capacity, no price.
-        ("C2", "CROSS_SELLING", "DEM"): ("NOT_PLANNED", "TRADE_OFF"),
-        # 35.94 of value ≤ 1000 × 0.06 of SMS budget price: priced out (attribution).
-        ("C2", "CROSS_SELLING", "SMS"): ("NOT_PLANNED", "CAPACITY:sms_budget/year"),
+        ("C2", "CROSS_SELLING", "DEM"): ("NOT_PLANNED", "ROOM_LEFT"),
+        # 120 × 0.3 × (1 − 0.3) − 0.06 = 25.14 in January, and the SMS budget has room (0 of
+        # 1000 used): the plan could take it, though its shadow price charges 1000 × 0.06.
+        ("C2", "CROSS_SELLING", "SMS"): ("NOT_PLANNED", "ROOM_LEFT"),
         ("C2", "CROSS_SELLING", "TLS"): ("PLANNED", "PLANNED"),
         ("C2", "SOLUTION", "DEM"): ("NOT_PLANNED", "POLICY:one_campaign_per_month"),
         ("C2", "SOLUTION", "SMS"): ("NOT_PLANNED", "POLICY:one_campaign_per_month"),
@@ -115,7 +116,8 @@ def test_every_cell_is_planned_or_has_a_specific_reason(spark: SparkSession) -> 
     )
     assert details[("C1", "SOLUTION", "SMS")] == "NO_VALID_MOBILE, CHANNEL_OPT_OUT"
     assert "exceed tls_cap[2027-01]:max (usage 1 of 1)" in details[("C1", "SOLUTION", "TLS")]
-    assert "priced out (attribution)" in details[("C2", "CROSS_SELLING", "SMS")]
+    assert details[("C2", "CROSS_SELLING", "SMS")].startswith("CROSS_SELLING/SMS: fits in 12 month(s)")
+    assert "worth 25.1400 in 2027-01 (-34.8600 at the shadow prices)" in details[("C2", "CROSS_SELLING", "SMS")]
     assert "one_campaign_per_month: 12 month(s)" in details[("C1", "CROSS_SELLING", "DEM")]
     found.unpersist()
 
@@ -127,8 +129,8 @@ def test_max_campaigns_blocks_by_history_and_counts_a_campaign_once(spark: Spark
     rule "at most one campaign in every 2 months". A SOLUTION e-mail is blocked in every
     month but January by the planned e-mails; C1's CROSS_SELLING e-mail of 2026-12 also
     blocks January (its window 2026-12..2027-01 would hold two campaigns): POLICY for C1,
-    TRADE_OFF for C2 (allowed in January, worth it, no capacity). A CROSS_SELLING SMS is
-    the same campaign again, which counts once: never blocked, TRADE_OFF for both.
+    ROOM_LEFT for C2 (allowed in January, worth it, no capacity). A CROSS_SELLING SMS is
+    the same campaign again, which counts once: never blocked, ROOM_LEFT for both.
     """
     config = load_config(
         overrides={
@@ -172,10 +174,10 @@ def test_max_campaigns_blocks_by_history_and_counts_a_campaign_once(spark: Spark
     codes = {key: code for key, (code, _) in found.items() if code != "X"}
     assert codes == {
         ("C1", "CROSS_SELLING", "DEM"): "PLANNED",
-        ("C1", "CROSS_SELLING", "SMS"): "TRADE_OFF",
+        ("C1", "CROSS_SELLING", "SMS"): "ROOM_LEFT",
         ("C1", "SOLUTION", "DEM"): "POLICY:one_campaign_2m",
         ("C2", "CROSS_SELLING", "DEM"): "PLANNED",
-        ("C2", "CROSS_SELLING", "SMS"): "TRADE_OFF",
-        ("C2", "SOLUTION", "DEM"): "TRADE_OFF",
+        ("C2", "CROSS_SELLING", "SMS"): "ROOM_LEFT",
+        ("C2", "SOLUTION", "DEM"): "ROOM_LEFT",
     }
     assert found[("C1", "SOLUTION", "DEM")][1].endswith("one_campaign_2m: 12 month(s)")

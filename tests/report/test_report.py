@@ -63,7 +63,7 @@ def test_every_input_customer_has_a_decision_and_a_reason(run: tuple[TableStore,
     codes = {
         r["reason_code"].split(":")[0] for r in decisions.filter(F.col("decision") == "NOT_PLANNED").collect()
     }
-    assert codes <= {"NOT_WORTH", "POLICY", "CAPACITY", "TRADE_OFF"}
+    assert codes <= {"NOT_WORTH", "POLICY", "CAPACITY", "ROOM_LEFT"}
     page = Path(result.report_path or "").read_text(encoding="utf-8")
     assert "contact_decisions" in page and "Every reason code" in page
 
