@@ -10,15 +10,17 @@ of the gap between the plan and the dual bound is lost there. This step recovers
    only its usage and value are summed in the task. The others are *split*: each
    distinct schedule becomes a column (its value and its usage of every constraint).
 2. **Column generation.** The master's LP relaxation prices every constraint; the split
-   customers are solved again at those prices, and their new schedules join the columns
-   (``master_rounds`` times, or until no new column appears): the prices of the LP are
-   the ones at which a better mix can be found.
+   customers (the whole base when it has at most ``master_max_customers``) are solved
+   again at those prices, and their new schedules join the columns (``master_rounds``
+   times, or until no new column appears): the prices of the LP are the ones at which a
+   better mix can be found.
 3. **Master.** A MILP (HiGHS through ``scipy.optimize.milp``) picks one column per split
    customer to maximise the value, with every max capacity (and every minimum the plan
    already meets) holding on the fixed usage plus the chosen columns. It is exact on
    what it covers and bounded in work (``master_node_limit``: a node limit, not a time
-   limit, so that a busy machine gives the same plan) and size (``master_max_customers``: beyond it, the customers whose columns differ least in
-   value stay at the kept prices' schedule).
+   limit, so that a busy machine gives the same plan) and size (``master_max_customers``:
+   beyond it, the customers whose columns differ least in value stay at the kept prices'
+   schedule).
 4. **Plan.** When the master's plan beats the repaired one, each split customer is
    solved again at the price vector of its chosen column (the same deterministic solve,
    the same schedule), the fixed ones at the first; the usage is recounted from that
@@ -184,12 +186,14 @@ class Master(Repair):
         scale = max(1.0, abs(result.primal_value))
         return bool(float(np.abs(prices * slack).sum()) <= 1e-9 * scale)
 
-    def _columns(self, cols: DataFrame) -> tuple[Columns, float, np.ndarray] | None:
-        """(the split customers' columns, the fixed customers' value and usage) of a column
-        pass; at most ``master_max_customers`` split customers, the others counted as fixed
-        at the first price set."""
+    def _columns(self, cols: DataFrame) -> tuple[Columns, float, np.ndarray, int] | None:
+        """(the split customers' columns, the fixed customers' value and usage, the number of
+        customers in the base) of a column pass; at most ``master_max_customers`` split
+        customers, the others counted as fixed at the first price set."""
         n_k = len(self.constraints)
-        totals = cols.filter(F.col("customer_id").isNull()).select("value", "usage").collect()  # one per task
+        fixed_rows = cols.filter(F.col("customer_id").isNull())
+        totals = fixed_rows.select("value", "usage", "n").collect()  # one row per task
+        base_customers = int(sum(r["n"] for r in totals))
         fixed_value = float(sum(r["value"] for r in totals))
         fixed_usage = np.zeros(n_k)
         for r in totals:
@@ -197,7 +201,9 @@ class Master(Repair):
         split = cols.filter(F.col("customer_id").isNotNull())
         ranked = split.select("customer_id", "spread").distinct()
         cap = self.settings.master_max_customers
-        if ranked.count() > cap:
+        n_split = ranked.count()
+        base_customers += n_split
+        if n_split > cap:
             # Too many to choose among: the customers whose columns differ least in value keep
             # the plan kept so far (price set 0), summed in Spark like the fixed ones.
             top = ranked.orderBy(F.desc("spread"), "customer_id").limit(cap).select("customer_id")
@@ -212,65 +218,83 @@ class Master(Repair):
         rows = split.orderBy("customer_id", F.element_at("js", 1)).collect()  # ≤ cap customers' columns
         if not rows:
             return None
-        return Columns.of_rows(rows, n_k), fixed_value, fixed_usage
+        return Columns.of_rows(rows, n_k), fixed_value, fixed_usage, base_customers
 
     def _generate(
         self,
         source: DataFrame,
-        found: tuple[Columns, float, np.ndarray],
+        found: tuple[Columns, float, np.ndarray, int],
         skip: set[str],
         args: list[SolveArgs],
     ) -> tuple[Columns, float, np.ndarray, list[SolveArgs], int]:
-        """Column generation: every customer solved at the master LP's prices; one whose
-        schedule there differs from the kept plan's joins the master (a fixed one leaves
-        the fixed totals), until no new column appears or ``master_rounds`` rounds."""
-        columns, fixed_value, fixed_usage = found
+        """Column generation: customers solved at the master LP's prices; one whose schedule
+        there differs from the kept plan's joins the master (a fixed one leaves the fixed
+        totals), until no new column appears or ``master_rounds`` rounds.
+
+        A base of at most ``master_max_customers`` customers is solved whole every round,
+        so any customer may join. A larger one solves only the split customers: one that kept
+        its schedule at every price set of the column pass is left fixed, and a round costs
+        a few thousand solves, not a pass over the base (the master stays a small share of
+        the plan stage at scale). Either way at most ``master_max_customers`` customers'
+        rows reach the driver."""
+        columns, fixed_value, fixed_usage, base_customers = found
         n_k = len(self.constraints)
+        whole = base_customers <= self.settings.master_max_customers
+        pool = source
+        if not whole:
+            ids = source.sparkSession.createDataFrame(
+                [(c,) for c in sorted(set(columns.customers.tolist()))], "customer_id string"
+            )
+            pool = source.join(F.broadcast(ids), "customer_id", "left_semi").persist()
         rounds = 0
-        while rounds < self.settings.master_rounds:
-            prices = master_duals(columns, self.constraints, fixed_usage, skip)
-            if prices is None:
-                break
-            rounds += 1
-            self.master_prices = prices
-            # The LP's prices, exactly and with the tie-breaking charges, and a little below
-            # and above: the schedules an integer mix needs are near-optimal there, not
-            # always the one optimum each customer picks at the prices themselves.
-            first = len(args)
-            args = [
-                *args,
-                self._solve_args(prices),
-                self._solve_args(prices, exact=True),
-                *[self._solve_args(prices * f) for f in NEAR_PRICES],
-            ]
-            solver = make_column_solver(
-                self.policy,
-                self.layout,
-                self.static,
-                self.constraints,
-                self.attributes,
-                [args[0], *args[first:]],
-                numbers=[0, *range(first, len(args))],
-                banned_first=True,
-            )
-            rows = (
-                source.mapInArrow(solver, COLUMN_SCHEMA)
-                .filter(F.col("customer_id").isNotNull())
-                .orderBy("customer_id", F.element_at("js", 1))
-                .collect()  # the customers whose schedule moves at these prices
-            )
-            known = set(columns.customers.tolist())
-            room = self.settings.master_max_customers - len(known)
-            joining = sorted({r["customer_id"] for r in rows} - known)[: max(room, 0)]
-            for r in rows:
-                if r["customer_id"] in joining and 0 in r["js"]:
-                    fixed_value -= float(r["value"])
-                    fixed_usage = fixed_usage - np.asarray(r["usage"], dtype=np.float64)
-            allowed = known | set(joining)
-            offered = Columns.of_rows([r for r in rows if r["customer_id"] in allowed], n_k)
-            columns, new = columns.added(offered)
-            if new == 0:
-                break
+        try:
+            while rounds < self.settings.master_rounds:
+                prices = master_duals(columns, self.constraints, fixed_usage, skip)
+                if prices is None:
+                    break
+                rounds += 1
+                self.master_prices = prices
+                # The LP's prices, exactly and with the tie-breaking charges, and a little below
+                # and above: the schedules an integer mix needs are near-optimal there, not
+                # always the one optimum each customer picks at the prices themselves.
+                first = len(args)
+                args = [
+                    *args,
+                    self._solve_args(prices),
+                    self._solve_args(prices, exact=True),
+                    *[self._solve_args(prices * f) for f in NEAR_PRICES],
+                ]
+                solver = make_column_solver(
+                    self.policy,
+                    self.layout,
+                    self.static,
+                    self.constraints,
+                    self.attributes,
+                    [args[0], *args[first:]],
+                    numbers=[0, *range(first, len(args))],
+                    banned_first=True,
+                )
+                rows = (
+                    pool.mapInArrow(solver, COLUMN_SCHEMA)
+                    .filter(F.col("customer_id").isNotNull())
+                    .orderBy("customer_id", F.element_at("js", 1))
+                    .collect()  # the pool's customers whose schedule moves: ≤ master_max_customers
+                )
+                known = set(columns.customers.tolist())
+                room = self.settings.master_max_customers - len(known)
+                joining = sorted({r["customer_id"] for r in rows} - known)[: max(room, 0)]
+                for r in rows:
+                    if r["customer_id"] in joining and 0 in r["js"]:
+                        fixed_value -= float(r["value"])
+                        fixed_usage = fixed_usage - np.asarray(r["usage"], dtype=np.float64)
+                allowed = known | set(joining)
+                offered = Columns.of_rows([r for r in rows if r["customer_id"] in allowed], n_k)
+                columns, new = columns.added(offered)
+                if new == 0:
+                    break
+        finally:
+            if pool is not source:
+                pool.unpersist()
         return columns, fixed_value, fixed_usage, args, rounds
 
     def _materialise(
