@@ -21,7 +21,9 @@
    max capacities are then applied again with the existing contacts first.
 
 The plan rows are produced by the planner's own :func:`~contact_spark.planning.solve.plan_rows`
-(expected value = the candidate's expected value × the month's seasonality).
+(expected value = the candidate's expected value × the month's seasonality). Nobody executes
+the baseline, so its rows name the contact by its key (``contact_id``), never by the raw
+phone or address; the validator checks it against ``best_contacts`` by that key.
 
 Steps 1 and 4 (and the "allowed" pass behind step 5) are the per-customer passes of
 :mod:`contact_spark.baseline.customers`; steps 2, 3 and 5 the global passes of
@@ -53,11 +55,11 @@ def greedy_plan(
     customers: DataFrame,
     run_id: str,
 ) -> DataFrame:
-    """The greedy plan, in the ``plan`` table's columns."""
+    """The greedy plan, in the ``plan`` table's columns but ``contact_id`` for ``contact``."""
     keep = Materialized()
     frame = keep(customer_frame(eligibility, contact_history, config))
     eligibility = keep(
-        eligibility.select("customer_id", "campaign", "channel", "propensity", "expected_value", "contact")
+        eligibility.select("customer_id", "campaign", "channel", "propensity", "expected_value", "contact_id")
     )
 
     def attributed(rows: DataFrame, new: int) -> DataFrame:

@@ -17,10 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def best_contacts_for_run(store: TableStore, run_id: str) -> DataFrame:
-    """The run's best contacts, checked for the columns eligibility needs."""
+    """The run's best contacts, checked for the columns eligibility needs: their keys and
+    scores, never the raw phone or address (``value``)."""
     df = store.read_run("best_contacts", run_id)
-    if "contact" not in df.columns and "value" in df.columns:
-        df = df.withColumnRenamed("value", "contact")
     for column in BEST_CONTACT_COLUMNS:
         if column not in df.columns:
             raise MissingColumnError("best_contacts", column, df.columns)
