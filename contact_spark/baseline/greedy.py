@@ -41,6 +41,7 @@ from contact_spark.baseline.capacity import Materialized, attributes, cut, fill,
 from contact_spark.baseline.customers import customer_frame, layout, per_customer, with_plan
 from contact_spark.config.models import AppConfig
 from contact_spark.io.run_inputs import read_history, read_pinned
+from contact_spark.io.runs import refuse_raw_contact_column
 from contact_spark.planning.solve import plan_rows
 
 BASELINE_TABLE = "baseline_plan"
@@ -120,6 +121,7 @@ def greedy_plan(
 
 def run_baseline_stage(spark: SparkSession, store: Any, config: AppConfig, run_id: str) -> dict[str, str]:
     """Write the greedy plan to ``baseline_plan`` (replacing the run's rows)."""
+    refuse_raw_contact_column(store, BASELINE_TABLE)
     plan = greedy_plan(
         spark,
         config,

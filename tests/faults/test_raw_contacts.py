@@ -13,8 +13,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.compute as pc
+import pytest
 from demo_run import DemoRun
+from pyspark.sql import SparkSession
 from raw_contacts import ALLOWED_TABLES, column_texts, delta_tables, leaked, raw_contacts, read_table
+
+from contact_spark.baseline.greedy import BASELINE_TABLE, run_baseline_stage
+from contact_spark.config import AppConfig
+from contact_spark.eligibility.stage import run_eligibility_stage
+from contact_spark.io.runs import RawContactColumnError
+from contact_spark.io.tables import LocalRows, TableStore
 
 
 def test_no_raw_contact_outside_plan_best_and_clean_contacts_logs_and_reports_included(
@@ -48,3 +56,25 @@ def test_no_raw_contact_outside_plan_best_and_clean_contacts_logs_and_reports_in
         keys = read_table(tables[name]).column("contact_id")
         assert pc.sum(pc.is_valid(keys)).as_py() > 0, name
     assert leaked(column_texts(read_table(tables["plan"]))["contact"], values)
+
+
+def test_a_table_an_earlier_version_wrote_with_raw_contacts_stops_its_stage_in_one_line(
+    spark: SparkSession, store: TableStore, small_config: AppConfig
+) -> None:
+    """Before, eligibility and baseline_plan had a raw ``contact`` column: the stages that
+    write them stop before any work, naming the table and saying to drop it (native Delta
+    would otherwise fail on the new columns, and the old rows would keep their raw values)."""
+    # Written with pyarrow (LocalRows on delta-rs): no Spark job.
+    old = LocalRows.of(
+        [("old", "C1", "K1", "+393471234567")],
+        "run_id string, customer_id string, contact_id string, contact string",
+    )
+    empty = spark.createDataFrame([], "customer_id string")
+    for table in ("eligibility", BASELINE_TABLE):
+        store.replace_run(old, table, "old")
+    with pytest.raises(
+        RawContactColumnError, match=r"^table 'eligibility' at .* has a column 'contact' .*drop the table"
+    ):
+        run_eligibility_stage(spark, store, small_config, empty, empty, "new")
+    with pytest.raises(RawContactColumnError, match=r"^table 'baseline_plan' at .*drop the table"):
+        run_baseline_stage(spark, store, small_config, "new")
