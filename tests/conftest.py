@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,5 +72,35 @@ def demo_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> D
     store = TableStore(spark, config.storage)
     assert store.backend.name == "spark"
     reports = root / "reports"
-    result = run_pipeline(spark, store, config, DEMO_RUN_ID, generate=True, report_dir=str(reports))
-    return DemoRun(config, store, result, DEMO_RUN_ID, reports)
+    log_file = root / "logs" / "pipeline.log"
+    with run_log(log_file):
+        result = run_pipeline(spark, store, config, DEMO_RUN_ID, generate=True, report_dir=str(reports))
+    return DemoRun(config, store, result, DEMO_RUN_ID, reports, log_file)
+
+
+@contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """Write what the run logs to ``path``, as a job does (``cli.setup_logging``: INFO, py4j
+    and pyspark at WARNING) and the library's DEBUG lines too, for the privacy scan
+    (tests/faults/test_raw_contacts.py). Levels are restored afterwards."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    levels = {
+        "": logging.INFO,
+        "contact_spark": logging.DEBUG,
+        "py4j": logging.WARNING,
+        "pyspark": logging.WARNING,
+    }
+    before = {name: logging.getLogger(name).level for name in levels}
+    root = logging.getLogger()
+    root.addHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)

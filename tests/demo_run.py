@@ -14,10 +14,12 @@ DEMO_RUN_ID = "demo-run"
 
 @dataclass(frozen=True)
 class DemoRun:
-    """One pipeline run on a small demo base: its config, tables, result and report folder."""
+    """One pipeline run on a small demo base: its config, tables, result, report folder and
+    the file its log went to."""
 
     config: AppConfig
     store: TableStore
     result: PipelineResult
     run_id: str
     report_dir: Path
+    log_file: Path

@@ -51,7 +51,7 @@ from contact_spark.io.months import month_index as plan_month_index
 from contact_spark.io.runs import require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import Layout, layout_for
-from contact_spark.planning.stage import solve_plan
+from contact_spark.planning.stage import best_contact_values, solve_plan
 
 log = logging.getLogger(__name__)
 
@@ -421,6 +421,7 @@ def _replan_affected(
         customers,
         f"{run_id}.t{revision}",
         config_hash(config),
+        contacts=best_contact_values(store, run_id),
     )
     new_rows = solved.plan.select(
         F.lit(run_id).alias("run_id"), *[c for c in solved.plan.columns if c != "run_id"]

@@ -21,7 +21,9 @@
    max capacities are then applied again with the existing contacts first.
 
 The plan rows are produced by the planner's own :func:`~contact_spark.planning.solve.plan_rows`
-(expected value = the candidate's expected value × the month's seasonality).
+(expected value = the candidate's expected value × the month's seasonality). Nobody executes
+the baseline, so its rows name the contact by its key (``contact_id``), never by the raw
+phone or address; the validator checks it against ``best_contacts`` by that key.
 
 Steps 1 and 4 (and the "allowed" pass behind step 5) are the per-customer passes of
 :mod:`contact_spark.baseline.customers`; steps 2, 3 and 5 the global passes of
@@ -39,6 +41,7 @@ from contact_spark.baseline.capacity import Materialized, attributes, cut, fill,
 from contact_spark.baseline.customers import customer_frame, layout, per_customer, with_plan
 from contact_spark.config.models import AppConfig
 from contact_spark.io.run_inputs import read_history, read_pinned
+from contact_spark.io.runs import refuse_raw_contact_column
 from contact_spark.planning.solve import plan_rows
 
 BASELINE_TABLE = "baseline_plan"
@@ -53,11 +56,11 @@ def greedy_plan(
     customers: DataFrame,
     run_id: str,
 ) -> DataFrame:
-    """The greedy plan, in the ``plan`` table's columns."""
+    """The greedy plan, in the ``plan`` table's columns but ``contact_id`` for ``contact``."""
     keep = Materialized()
     frame = keep(customer_frame(eligibility, contact_history, config))
     eligibility = keep(
-        eligibility.select("customer_id", "campaign", "channel", "propensity", "expected_value", "contact")
+        eligibility.select("customer_id", "campaign", "channel", "propensity", "expected_value", "contact_id")
     )
 
     def attributed(rows: DataFrame, new: int) -> DataFrame:
@@ -118,6 +121,7 @@ def greedy_plan(
 
 def run_baseline_stage(spark: SparkSession, store: Any, config: AppConfig, run_id: str) -> dict[str, str]:
     """Write the greedy plan to ``baseline_plan`` (replacing the run's rows)."""
+    refuse_raw_contact_column(store, BASELINE_TABLE)
     plan = greedy_plan(
         spark,
         config,

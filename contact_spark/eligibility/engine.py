@@ -55,7 +55,9 @@ CANDIDATE_COLUMNS: dict[str, T.DataType] = {
     "contact_score": T.DoubleType(),
 }
 
-BEST_CONTACT_COLUMNS = ("customer_id", "channel", "contact_id", "contact", "score")
+# The contact is referred to by its key, ``contact_id``: the raw phone or address stays in
+# ``best_contacts`` and ``contacts_clean``, and only the plan and the exports join it back.
+BEST_CONTACT_COLUMNS = ("customer_id", "channel", "contact_id", "score")
 
 
 class EligibilityRuleError(ContactSparkError):
@@ -184,7 +186,8 @@ def compute_eligibility(
     """Decide, for every customer × campaign × channel, eligibility and every reason against it.
 
     ``best_contacts`` has one row per customer and channel the customer can be reached
-    on (columns ``customer_id, channel, contact_id, contact, score``). With
+    on (columns ``customer_id, channel, contact_id, score``; any other column, such as the
+    raw value, is not read: candidates name their contact by ``contact_id`` only). With
     ``contacts.household.suppress_other_members`` on, ``household_best``
     (``customer_id, household_best``) marks the one member of each household who may be
     contacted; the others get ``HOUSEHOLD_MEMBER_SUPPRESSED`` for every campaign, so two
@@ -217,11 +220,11 @@ def compute_eligibility(
         best_contacts.groupBy("customer_id", "channel")
         .agg(
             F.max_by(
-                F.struct("contact_id", "contact", F.col("score").cast("double").alias("contact_score")),
+                F.struct("contact_id", F.col("score").cast("double").alias("contact_score")),
                 F.struct(F.col("score").cast("double"), F.lit(0) - F.xxhash64("contact_id")),
             ).alias("_best")
         )
-        .select("customer_id", "channel", "_best.contact_id", "_best.contact", "_best.contact_score")
+        .select("customer_id", "channel", "_best.contact_id", "_best.contact_score")
     )
     suppress = config.contacts.household.suppress_other_members
     if suppress:
@@ -316,7 +319,6 @@ def compute_eligibility(
         eligible.alias("eligible"),
         "reasons",
         "contact_id",
-        "contact",
         "contact_score",
         "propensity",
         F.when(p_ok, F.col("expected_value")).alias("expected_value"),

@@ -11,16 +11,16 @@ from contact_spark.eligibility.engine import BEST_CONTACT_COLUMNS, compute_eligi
 from contact_spark.errors import MissingColumnError
 from contact_spark.io.catalog import ELIGIBILITY_TABLES
 from contact_spark.io.history import history_rejections
+from contact_spark.io.runs import refuse_raw_contact_column
 from contact_spark.io.tables import TableStore
 
 log = logging.getLogger(__name__)
 
 
 def best_contacts_for_run(store: TableStore, run_id: str) -> DataFrame:
-    """The run's best contacts, checked for the columns eligibility needs."""
+    """The run's best contacts, checked for the columns eligibility needs: their keys and
+    scores, never the raw phone or address (``value``)."""
     df = store.read_run("best_contacts", run_id)
-    if "contact" not in df.columns and "value" in df.columns:
-        df = df.withColumnRenamed("value", "contact")
     for column in BEST_CONTACT_COLUMNS:
         if column not in df.columns:
             raise MissingColumnError("best_contacts", column, df.columns)
@@ -42,6 +42,7 @@ def run_eligibility_stage(
     ``contact_history`` (the input table, names normalised) adds its rows no rule can count
     to ``inputs_rejected``.
     """
+    refuse_raw_contact_column(store, "eligibility")
     contacts = best_contacts if best_contacts is not None else best_contacts_for_run(store, run_id)
     household_best = None
     if config.contacts.household.suppress_other_members:

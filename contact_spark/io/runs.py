@@ -54,3 +54,21 @@ def require_run(store: TableStore, table: str, run_id: str, producer: str) -> No
         f"table '{table}' has no rows for run '{run_id}': run the {producer} stage "
         f"for this run first (same config and --run-id)"
     )
+
+
+class RawContactColumnError(ContactSparkError):
+    """A table that names contacts by key still has the raw ``contact`` column of an earlier version."""
+
+
+def refuse_raw_contact_column(store: TableStore, table: str) -> None:
+    """Stop with one line when ``table`` (``eligibility``, ``baseline_plan``) still has the
+    ``contact`` column an earlier version wrote: its earlier runs' rows hold raw phones and
+    e-mails, which only ``contacts_clean``, ``best_contacts`` and ``plan`` may (the table now
+    names the contact by ``contact_id``), and native Delta would refuse the new columns with
+    a schema error. Checked before the stage's work; reads the table's schema only."""
+    if store.exists(table) and "contact" in store.read(table).columns:
+        raise RawContactColumnError(
+            f"table '{table}' at {store.location(table)} has a column 'contact' of raw phones and "
+            f"e-mails, written by an earlier version: drop the table (the next run writes it again, "
+            f"naming the contact by contact_id only)"
+        )

@@ -423,9 +423,21 @@ def solve_customers(
 
 
 def plan_rows(
-    solved: DataFrame, eligibility: DataFrame, layout: Layout, months: list, run_id: str
+    solved: DataFrame,
+    eligibility: DataFrame,
+    layout: Layout,
+    months: list,
+    run_id: str,
+    contacts: DataFrame | None = None,
 ) -> DataFrame:
-    """The ``plan`` table rows: one per chosen contact, with the contact to use."""
+    """The ``plan`` table rows: one per chosen contact, with the contact to use.
+
+    The eligibility names each cell's contact by its key (``contact_id``). With
+    ``contacts`` (``customer_id, channel, contact_id, contact``: the run's best contacts,
+    :func:`contact_spark.planning.stage.best_contact_values`) a row carries the raw phone
+    or address as ``contact``, since the plan is what execution reads; without, it carries
+    ``contact_id`` only (the greedy baseline, which nobody executes).
+    """
     cell_campaign = F.array(*[F.lit(c) for c in layout.campaigns for _ in layout.channels])
     cell_channel = F.array(*[F.lit(h) for _ in layout.campaigns for h in layout.channels])
     month_dates = F.array(*[F.lit(m) for m in months])
@@ -440,14 +452,23 @@ def plan_rows(
         F.element_at(cell_channel, F.col("c.cells") + 1).alias("channel"),
         F.col("c.values").alias("expected_value"),
     )
-    contacts = eligibility.select("customer_id", "campaign", "channel", "contact")
-    return rows.join(contacts, ["customer_id", "campaign", "channel"], "left").select(
+    keys = eligibility.select("customer_id", "campaign", "channel", "contact_id")
+    rows = rows.join(keys, ["customer_id", "campaign", "channel"], "left")
+    contact = "contact_id"
+    if contacts is not None:
+        # One value per key, whatever the caller passes: a plan row is never doubled.
+        values = contacts.groupBy("customer_id", "channel", "contact_id").agg(
+            F.min("contact").alias("contact")
+        )
+        rows = rows.join(values, ["customer_id", "channel", "contact_id"], "left")
+        contact = "contact"
+    return rows.select(
         F.lit(run_id).alias("run_id"),
         "customer_id",
         "month",
         "campaign",
         "channel",
-        "contact",
+        contact,
         "expected_value",
     )
 

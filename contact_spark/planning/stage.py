@@ -136,6 +136,18 @@ def default_scope(config: AppConfig) -> PlanScope:
     )
 
 
+def best_contact_values(store: TableStore, run_id: str) -> DataFrame:
+    """``customer_id, channel, contact_id, contact``: the run's best contacts with their raw
+    value, which the plan rows join by key (:func:`~contact_spark.planning.solve.plan_rows`).
+
+    The plan is one of the few tables that may hold a raw phone or address (execution needs
+    it); eligibility and every other table name the contact by ``contact_id`` only.
+    """
+    return store.read_run("best_contacts", run_id).select(
+        "customer_id", "channel", "contact_id", F.col("value").alias("contact")
+    )
+
+
 @dataclass(frozen=True)
 class SolvedPlan:
     """A solve's plan rows (not yet written), quarantine rows and capacity certificate."""
@@ -156,10 +168,13 @@ def solve_plan(
     customers: DataFrame,
     run_id: str,
     config_hash: str = "",
+    *,
+    contacts: DataFrame,
 ) -> SolvedPlan:
     """Solve every customer of ``eligibility`` in ``scope``; the caller writes the rows.
 
-    The customer frame stays cached until the caller calls ``frame.unpersist()``.
+    ``contacts`` (:func:`best_contact_values`) give the plan rows their raw contact. The
+    customer frame stays cached until the caller calls ``frame.unpersist()``.
     """
     layout = scope.layout
     attributes = attributes_needed(scope.constraints)
@@ -193,7 +208,7 @@ def solve_plan(
         initial_prices=scope.initial_prices,
     )
     result = engine.run()
-    plan = plan_rows(result.solved, eligibility, layout, scope.months, run_id)
+    plan = plan_rows(result.solved, eligibility, layout, scope.months, run_id, contacts)
     return SolvedPlan(plan, quarantine_rows(result.solved, run_id), result, frame)
 
 
@@ -208,10 +223,22 @@ def run_planning_stage(
     config_hash: str = "",
     scope: PlanScope | None = None,
 ) -> PlanningResult:
-    """Plan every customer under the policy and the capacities; write plan and certificate tables."""
+    """Plan every customer under the policy and the capacities; write plan and certificate tables.
+
+    The plan rows take their raw contact from the run's ``best_contacts`` (``eligibility``
+    names it by ``contact_id``)."""
     scope = scope or default_scope(config)
     solved = solve_plan(
-        spark, store, config, scope, eligibility, contact_history, customers, run_id, config_hash
+        spark,
+        store,
+        config,
+        scope,
+        eligibility,
+        contact_history,
+        customers,
+        run_id,
+        config_hash,
+        contacts=best_contact_values(store, run_id),
     )
     result = solved.capacity
     store.replace_run(solved.plan, "plan", run_id)

@@ -3,7 +3,8 @@
 :meth:`Snapshot.load` reads, with delta-rs (``deltalake``) into Arrow:
 
 * ``customers`` — consent, churn, outbound and the channel opt-outs (the latest table);
-* ``eligibility`` and ``plan`` of one run (partition ``run_id``);
+* ``eligibility``, ``best_contacts`` and ``plan`` of one run (partition ``run_id``): the
+  eligibility names the contact by ``contact_id``, ``best_contacts`` gives its value;
 * ``contact_history`` and ``realtime_contacts`` (contacts confirmed through :func:`confirm`).
 
 Each table is sorted by ``customer_id`` and kept columnar; a sorted array of the distinct
@@ -278,6 +279,7 @@ class Snapshot:
         self.kinds = {name: ch.contact_kind for name, ch in config.channels.items()}
         self._customers = CustomerRows(tables["customers"])
         self._eligibility = CustomerRows(tables["eligibility"])
+        self._best = CustomerRows(tables["best_contacts"])
         self._history = CustomerRows(tables["history"])
         self._plan = CustomerRows(tables["plan"])
         self._realtime = CustomerRows(tables["realtime"])
@@ -324,12 +326,16 @@ class Snapshot:
             "eligibility",
             ["customer_id", "campaign", "channel", "eligible", "reasons"],
             run_id,
-            optional=["contact"],
+            optional=["contact_id"],
         )
         if eligibility.num_rows == 0:
             raise SnapshotError(
                 f"table 'eligibility' has no rows for run '{run_id}': run the eligibility stage of that run first"
             )
+        # Eligibility names each cell's contact by its key; the raw value to use is the run's
+        # best contact of that key (only best_contacts, contacts_clean and the plan hold raw values).
+        best_dt = _open(base, "best_contacts")
+        best = _read(best_dt, "best_contacts", ["customer_id", "channel", "contact_id", "value"], run_id)
         history_dt = _open(base, "contact_history")
         history = _months(
             normalise_history_arrow(
@@ -388,6 +394,7 @@ class Snapshot:
         versions = {
             "customers": customers_dt.version(),
             "eligibility": eligibility_dt.version(),
+            "best_contacts": best_dt.version(),
             "contact_history": history_dt.version(),
             "plan": plan_dt.version(),
             REALTIME_TABLE: realtime_dt.version() if realtime_dt is not None else None,
@@ -396,6 +403,7 @@ class Snapshot:
         tables = {
             "customers": customers,
             "eligibility": eligibility,
+            "best_contacts": best,
             "history": history,
             "plan": plan,
             "realtime": realtime,
@@ -454,13 +462,14 @@ class Snapshot:
     def _build(self, customer_id: str) -> CustomerState:
         customer_reasons, channel_reasons = consent_reasons(self._customers.rows(customer_id), self.channels)
         eligibility: dict[Cell, tuple[bool, tuple[str, ...], str | None]] = {}
+        values = {(r["channel"], r["contact_id"]): r["value"] for r in self._best.rows(customer_id)}
         for row in self._eligibility.rows(customer_id):
             cell = (row["campaign"], row["channel"])
             ok, reasons, contact = eligibility.get(cell, (True, (), None))
             # Duplicated candidates: fail-closed, every reason, the first contact given.
             ok = ok and bool(row["eligible"])
             reasons = tuple(dict.fromkeys([*reasons, *(row["reasons"] or [])]))
-            eligibility[cell] = (ok, reasons, contact or row.get("contact"))
+            eligibility[cell] = (ok, reasons, contact or values.get((row["channel"], row.get("contact_id"))))
         actual: dict[EventKey, int] = {}
         for table in (self._history, self._realtime):
             for row in table.rows(customer_id):

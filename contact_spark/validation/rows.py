@@ -7,7 +7,9 @@
                     duplicated customer id;
 * ``eligibility`` – the (customer, campaign, channel) candidate exists and is eligible;
 * ``best_contact``– the contact is the customer's best contact for the channel (highest score
-                    in ``best_contacts``, of the channel's contact kind).
+                    in ``best_contacts``, of the channel's contact kind). A plan row names its
+                    contact by the raw value (``contact``: the plan, which execution reads) or
+                    by its key (``contact_id``: the greedy baseline); either is matched.
 
 All of them in one pass over the plan joined with its inputs; nothing is collected.
 """
@@ -73,12 +75,15 @@ def check_rows(
         ).alias("_reasons"),
     )
     top = best_contacts.groupBy("customer_id", "channel").agg(F.max("score").alias("_top"))
-    # The plan row's contact among the customer's best contacts (top score, right kind).
+    # The plan row's contact among the customer's best contacts (top score, right kind): by
+    # the raw value when the plan carries it, else by the key.
+    ref, best_ref = ("contact", "value") if "contact" in plan.columns else ("contact_id", "contact_id")
     match = best_contacts.groupBy(
-        "customer_id", "channel", F.col("value").alias("contact"), F.col("contact_kind").alias("_kind")
+        "customer_id", "channel", F.col(best_ref).alias("_ref"), F.col("contact_kind").alias("_kind")
     ).agg(F.max("score").alias("_score"))
     rows = (
-        plan.withColumn("_row", F.monotonically_increasing_id())
+        plan.withColumn("_ref", F.col(ref))
+        .withColumn("_row", F.monotonically_increasing_id())
         .withColumn(
             "_dupes",
             F.count(F.lit(1)).over(Window.partitionBy("customer_id", "month", "campaign", "channel")),
@@ -86,7 +91,7 @@ def check_rows(
         .join(_flags(customers, config), "customer_id", "left")
         .join(elig, ["customer_id", "campaign", "channel"], "left")
         .join(top, ["customer_id", "channel"], "left")
-        .join(match, ["customer_id", "channel", "contact"], "left")
+        .join(match, ["customer_id", "channel", "_ref"], "left")
         .withColumn(
             "_best_ok",
             (F.col("_score") == F.col("_top")) & (F.col("_kind") == F.element_at(kinds, F.col("channel"))),
@@ -109,7 +114,7 @@ def check_rows(
                 )
             ],
             F.max(F.coalesce(F.col("_best_ok"), F.lit(False)).cast("int")).alias("_best"),
-            F.max(F.col("contact").isNull().cast("int")).alias("_no_contact"),
+            F.max(F.col("_ref").isNull().cast("int")).alias("_no_contact"),
         )
     )
     optout = None

@@ -1,6 +1,7 @@
 """Validate a finished plan: every check module over the plan and its inputs.
 
-A plan row is ``(customer_id, month, campaign, channel, contact)``. :func:`validate_plan`
+A plan row is ``(customer_id, month, campaign, channel, contact)``, or ``contact_id`` for
+``contact`` (the greedy baseline names its contacts by key). :func:`validate_plan`
 runs the row checks (:mod:`.rows`: plan shape, consent, eligibility, best contact), the
 policy (:mod:`.policy`), the capacities (:mod:`.capacity`) and, when triggers are
 configured, the trigger checks (:mod:`.triggers`), and returns their violations with the
@@ -68,7 +69,7 @@ def min_rule_population(inputs: ValidationInputs) -> DataFrame:
 def validate_plan(spark: SparkSession, config: AppConfig, inputs: ValidationInputs, run_id: str) -> DataFrame:
     """Every violation of the plan (empty when the plan is legal), with ``run_id``."""
     plan = inputs.plan
-    if "contact" not in plan.columns:
+    if "contact" not in plan.columns and "contact_id" not in plan.columns:
         plan = plan.withColumn("contact", F.lit(None).cast("string"))
     frames = check_rows(plan, inputs.customers, inputs.eligibility, inputs.best_contacts, config)
     history = inputs.contact_history

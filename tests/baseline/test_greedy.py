@@ -104,15 +104,18 @@ def test_greedy_cuts_maxima_fills_minimums_and_passes_the_validator(lean: SparkS
                     [],
                     p,
                     p * 120 - {"DEM": 0.02, "SMS": 0.06, "TLS": 4.0}[channel],
-                    value,
+                    f"K{cid}{channel}",
                 )
             )
-            elig.append((cid, "SOLUTION", channel, False, ["EXCLUDED_BY_RULE:test"], p, None, value))
+            elig.append(
+                (cid, "SOLUTION", channel, False, ["EXCLUDED_BY_RULE:test"], p, None, f"K{cid}{channel}")
+            )
             best.append((cid, channel, f"K{cid}{channel}", value, kind, 900))
+    # Eligibility names the contact by its key (the raw value is in the best contacts only).
     eligibility = spark.createDataFrame(
         elig,
         "customer_id string, campaign string, channel string, eligible boolean, reasons array<string>, "
-        "propensity double, expected_value double, contact string",
+        "propensity double, expected_value double, contact_id string",
     )
     history = spark.createDataFrame(
         [], "customer_id string, contact_date date, campaign string, channel string"
@@ -137,6 +140,11 @@ def test_greedy_cuts_maxima_fills_minimums_and_passes_the_validator(lean: SparkS
         .collect()
     }
     assert dem == {"C1": 12, "C2": 12, "C3": 6}
+    # The baseline refers to the contact by its key, never by the raw value.
+    assert "contact" not in plan.columns
+    assert {(r["customer_id"], r["channel"], r["contact_id"]) for r in plan.collect()} <= {
+        (cid, channel, f"K{cid}{channel}") for cid in customers for channel in KINDS
+    }
     best_contacts = spark.createDataFrame(
         best,
         "customer_id string, channel string, contact_id string, value string, contact_kind string, score int",
@@ -168,14 +176,14 @@ def test_greedy_keeps_one_campaign_per_window_history_included(lean: SparkSessio
     )
     kind, value = KINDS["DEM"]
     elig = [
-        ("C1", campaign, channel, channel == "DEM", [] if channel == "DEM" else ["X"], p, p * 100, value)
+        ("C1", campaign, channel, channel == "DEM", [] if channel == "DEM" else ["X"], p, p * 100, "KC1DEM")
         for campaign, p in (("CROSS_SELLING", 0.3), ("SOLUTION", 0.5))
         for channel in KINDS
     ]
     eligibility = spark.createDataFrame(
         elig,
         "customer_id string, campaign string, channel string, eligible boolean, reasons array<string>, "
-        "propensity double, expected_value double, contact string",
+        "propensity double, expected_value double, contact_id string",
     )
     people = spark.createDataFrame(
         [("C1", "HC1", "MASS", False, False, True, False, False, False)],

@@ -22,6 +22,8 @@ from contact_spark.planning.solve import (
     tie_breaker,
 )
 
+# Cells as the tests write them, with the raw contact; plan_for stores them as the pipeline
+# does: eligibility names the contact by its key, the best contacts hold the raw value.
 ELIGIBILITY_SCHEMA = (
     "customer_id string, campaign string, channel string, eligible boolean, "
     "contact string, propensity double, expected_value double"
@@ -65,9 +67,15 @@ def plan_for(
 ) -> tuple[DataFrame, DataFrame]:
     layout, policy = layout_for(config)
     history = history if history is not None else spark.createDataFrame([], HISTORY_SCHEMA)
-    frame = customer_frame(elig, history, layout, config.run.first_month, 2)
+    key = F.when(F.col("contact").isNotNull(), F.concat_ws("-", "customer_id", "channel"))
+    keyed = elig.withColumn("contact_id", key)
+    contacts = keyed.filter(F.col("contact_id").isNotNull()).select(
+        "customer_id", "channel", "contact_id", "contact"
+    )
+    keyed = keyed.drop("contact")
+    frame = customer_frame(keyed, history, layout, config.run.first_month, 2)
     solved = solve_customers(frame, policy, layout, StaticInputs.from_config(config))
-    return plan_rows(solved, elig, layout, config.run.months(), "r1"), solved
+    return plan_rows(solved, keyed, layout, config.run.months(), "r1", contacts), solved
 
 
 def test_a_customer_gets_the_valuable_channel_every_allowed_month(spark: SparkSession) -> None:

@@ -23,7 +23,16 @@ from contact_spark.realtime import (
     confirm,
 )
 
-from .world import CONTACT, ELIGIBILITY_SCHEMA, RUN_ID, customer_row, make_config, write, write_world
+from .world import (
+    CONTACT,
+    ELIGIBILITY_SCHEMA,
+    RUN_ID,
+    contact_id,
+    customer_row,
+    make_config,
+    write,
+    write_world,
+)
 
 JAN, FEB, MAR = dt.date(2027, 1, 12), dt.date(2027, 2, 12), dt.date(2027, 3, 12)
 
@@ -327,7 +336,7 @@ def test_a_triggered_campaign_is_allowed_only_on_the_channels_and_months_its_eve
                     "channel": channel,
                     "eligible": True,
                     "reasons": [],
-                    "contact": CONTACT[channel],
+                    "contact_id": contact_id(cid, channel),
                     "propensity": 0.2,
                     "expected_value": 40.0,
                 }

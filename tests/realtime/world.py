@@ -154,7 +154,7 @@ ELIGIBILITY_SCHEMA = pa.schema(
         ("channel", pa.string()),
         ("eligible", pa.bool_()),
         ("reasons", pa.list_(pa.string())),
-        ("contact", pa.string()),
+        ("contact_id", pa.string()),
         ("propensity", pa.float64()),
         ("expected_value", pa.float64()),
     ]
@@ -193,6 +193,11 @@ BEST_SCHEMA = pa.schema(
 )
 
 
+def contact_id(customer_id: str, channel: str) -> str:
+    """The key of the customer's best contact for the channel (eligibility names it so)."""
+    return f"K{customer_id}{channel}"
+
+
 def write_world(
     base: Path,
     customers: list[dict[str, Any]],
@@ -222,7 +227,7 @@ def write_world(
                     "channel": channel,
                     "eligible": ok,
                     "reasons": [] if ok else ["EXCLUDED_BY_RULE:test"],
-                    "contact": CONTACT[channel],
+                    "contact_id": contact_id(cid, channel),
                     "propensity": 0.3,
                     "expected_value": 10.0,
                 }
@@ -233,7 +238,7 @@ def write_world(
                     "run_id": run_id,
                     "customer_id": cid,
                     "channel": channel,
-                    "contact_id": f"K{cid}{channel}",
+                    "contact_id": contact_id(cid, channel),
                     "value": CONTACT[channel],
                     "contact_kind": KIND[channel],
                     "score": 900,

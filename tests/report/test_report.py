@@ -68,15 +68,11 @@ def test_every_input_customer_has_a_decision_and_a_reason(run: tuple[TableStore,
     assert "contact_decisions" in page and "Every reason code" in page
 
 
-def test_report_has_no_raw_contact(run: tuple[TableStore, PipelineResult]) -> None:
-    store, result = run
+def test_report_shows_contacts_masked(run: tuple[TableStore, PipelineResult]) -> None:
+    """No raw contact in the report: tests/faults/test_raw_contacts.py scans every report file
+    (and the logs and tables) for the inputs' phones and e-mails."""
+    _, result = run
     page = Path(result.report_path or "").read_text(encoding="utf-8")
-    raw = [r["value"] for r in store.read("contacts").select("value").distinct().collect() if r["value"]]
-    raw += [r["value"] for r in store.read_run("best_contacts", RUN_ID).select("value").distinct().collect()]
-    # An e-mail or a phone number (7+ digits) of the inputs, verbatim.
-    personal = [c.strip() for c in raw if "@" in c or len({ch for ch in c if ch.isdigit()}) >= 4]
-    leaked = [c for c in personal if len(c) >= 6 and c in page]
-    assert leaked == []
     assert "***" in page  # masked contacts are shown in the why-not-contacted table
     assert "<script src=" not in page  # plotly.js is inlined, nothing is fetched
 
