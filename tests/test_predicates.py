@@ -247,7 +247,9 @@ def shipped_predicates() -> list[tuple[str, str]]:
     found = []
     for path in [*CONFIG_FILES, *DOC_FILES]:
         for match in WHERE_LINE.finditer(path.read_text(encoding="utf-8")):
-            found.append((str(path.relative_to(ROOT)), match["predicate"]))
+            # A double-quoted YAML value (an offer selector, campaigns: {where: "…"}) is its content.
+            predicate = match["predicate"].removeprefix('"').removesuffix('"')
+            found.append((str(path.relative_to(ROOT)), predicate))
     return found
 
 
