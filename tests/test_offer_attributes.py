@@ -328,3 +328,69 @@ def test_catalogue_50_with_attribute_scopes_is_the_catalogue_with_anchored_lists
     compiled = compile_policy(new.policy, new.campaign_names, new.channel_names)
     assert compiled == compile_policy(old.policy, old.campaign_names, old.channel_names)
     assert len(compiled.window_atoms) > 0 and len(compiled.pair_atoms) > 0
+
+
+def test_a_campaign_may_cost_more_on_a_channel_than_the_channel_does() -> None:
+    tree = raw()
+    tree["campaigns"]["POWER_FIX"]["channel_costs"] = {"TLS": 12.0}
+    config = config_from_dict(tree)
+    assert config.contact_cost("POWER_FIX", "TLS") == 12.0
+    assert config.contact_cost("POWER_FIX", "DEM") == 0.02  # not overridden: the channel's cost
+    assert config.contact_cost("GAS_FIX", "TLS") == 4.0
+    assert config.cost_matrix()[:2] == [[0.02, 12.0], [0.02, 4.0]]
+    for costs, message in (
+        ({"FAX": 1.0}, "campaigns.POWER_FIX.channel_costs: unknown channel 'FAX' (known: DEM, TLS)"),
+        (
+            {"TLS": -1.0},
+            "campaigns.POWER_FIX.channel_costs: channel_costs.TLS is -1: give a cost from 0 to 1e+12",
+        ),
+        ({"TLS": float("inf")}, "must be a finite number"),
+    ):
+        tree["campaigns"]["POWER_FIX"]["channel_costs"] = costs
+        with pytest.raises(ConfigError) as info:
+            config_from_dict(tree)
+        assert message in str(info.value)
+
+
+def capacity(column: str, campaigns: Any = "any", measure: str = "sum") -> dict[str, Any]:
+    return {"name": "offer_sum", "measure": measure, "column": column, "campaigns": campaigns, "max": 100}
+
+
+def test_a_capacity_sums_a_numeric_offer_attribute_over_campaigns_that_have_it() -> None:
+    """``margin`` is an offer attribute: every campaign the capacity counts needs a number."""
+    with_margin = {"where": "margin IS NOT NULL"}
+    config = config_from_dict(raw(capacities={"rules": [capacity("margin", with_margin)]}))
+    assert config.capacities.rules[0].campaigns == ["POWER_FIX", "POWER_INDEX", "GAS_FIX", "GAS_WINTER"]
+    assert config.offer_values("margin") == {
+        "POWER_FIX": 60,
+        "POWER_INDEX": 40,
+        "GAS_FIX": 70.5,
+        "GAS_WINTER": 55,
+    }
+    assert config.offer_values("success_value") == {
+        c: float(v["success_value"]) for c, v in CAMPAIGNS.items()
+    }
+    assert config.offer_values("tier") is None and config.offer_values("segment_value") is None
+    config_from_dict(raw(capacities={"rules": [capacity("success_value", measure="average")]}))
+    for rule, message in (
+        (
+            capacity("margin"),
+            "capacity rule 'offer_sum': column 'margin': campaigns POWER_EV in its scope have no margin: "
+            "give them campaigns.<NAME>.attributes.margin (0 if none) or leave them out of its campaigns",
+        ),
+        (capacity("tier", ["GAS_WINTER"]), "column 'tier' is a string offer attribute: sums need a number"),
+        (
+            capacity("green", ["GAS_FIX"], "average"),
+            "column 'green' is a boolean offer attribute: averages need a number",
+        ),
+    ):
+        with pytest.raises(ConfigError) as info:
+            config_from_dict(raw(capacities={"rules": [rule]}))
+        assert message in str(info.value)
+
+
+def test_an_attribute_may_not_take_the_name_of_a_contact_measure() -> None:
+    tree = raw()
+    tree["campaigns"]["GAS_FIX"]["attributes"] = {"cost": 3.0}
+    with pytest.raises(ConfigError, match=r"'cost' is a measure of every contact .* set channel_costs"):
+        config_from_dict(tree)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from contact_spark.config.base import MAX_MAGNITUDE, StrictModel
+from contact_spark.config.capacity import BUILTIN_ATTRIBUTES as CAPACITY_ATTRIBUTES
 from contact_spark.config.capacity import CapacityRule, CapacitySettings, SpreadRule
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.config.eligibility import EligibilityRule, EligibilitySettings
@@ -126,6 +127,14 @@ class CampaignSettings(StrictModel):
                 raise ValueError(
                     f"'{key}' is a built-in attribute of every campaign"
                     + (f": set it as the campaign's own key {key}:" if key != "name" else ": remove it")
+                )
+            if key in CAPACITY_ATTRIBUTES:
+                # A capacity's column names these for every contact; an offer attribute of the
+                # same name would make `column: cost` ambiguous.
+                hint = ": set channel_costs" if key == "cost" else ""
+                raise ValueError(
+                    f"'{key}' is a measure of every contact (capacities.rules[].column): "
+                    f"give the attribute another name{hint}"
                 )
             if isinstance(item, float) and not math.isfinite(item):
                 raise ValueError(f"attribute '{key}' is {item}: give a finite number")
@@ -262,6 +271,30 @@ class AppConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _offer_attribute_capacities(self) -> AppConfig:
+        """A capacity summing (or averaging) an offer attribute: a number on every campaign it
+        counts. Other columns are customers columns, checked against the table by the stage."""
+        kinds = attribute_kinds(attribute_table(self.campaigns))
+        for rule in self.capacities.rules:
+            column = rule.column
+            if column is None or column in CAPACITY_ATTRIBUTES or column not in kinds:
+                continue
+            where = f"capacity rule '{rule.name}': column '{column}'"
+            if kinds[column] != "number":
+                raise ValueError(
+                    f"{where} is a {kinds[column]} offer attribute: {rule.measure}s need a number"
+                )
+            values = self.offer_values(column) or {}
+            scope = self.campaign_names if rule.campaigns == "any" else rule.campaigns
+            missing = [c for c in scope if c not in values]
+            if missing:
+                raise ValueError(
+                    f"{where}: campaigns {', '.join(missing)} in its scope have no {column}: give them "
+                    f"campaigns.<NAME>.attributes.{column} (0 if none) or leave them out of its campaigns"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _policy_compiles(self) -> AppConfig:
         # Raises PolicyError naming the rule of an unknown campaign or channel. Whether the
         # rules can be satisfied at all is a solver question, asked explicitly by the jobs
@@ -345,6 +378,28 @@ class AppConfig(StrictModel):
     @property
     def campaign_names(self) -> list[str]:
         return list(self.campaigns)
+
+    def contact_cost(self, campaign: str, channel: str) -> float:
+        """Cost of one contact of ``campaign`` on ``channel``: the campaign's
+        ``channel_costs`` entry, else the channel's ``cost``."""
+        return self.campaigns[campaign].channel_costs.get(channel, self.channels[channel].cost)
+
+    def cost_matrix(self) -> list[list[float]]:
+        """``[campaign][channel]`` cost of one contact, in config order."""
+        return [[self.contact_cost(c, h) for h in self.channels] for c in self.campaigns]
+
+    def offer_values(self, name: str) -> dict[str, float] | None:
+        """Campaign → value of the numeric offer attribute ``name`` (``success_value`` or one
+        of ``attributes``), for the campaigns that have it; None when no campaign has ``name``
+        as a numeric offer attribute."""
+        if name == "success_value":
+            return {c: cfg.success_value for c, cfg in self.campaigns.items()}
+        values = {
+            c: float(v)
+            for c, cfg in self.campaigns.items()
+            if (v := cfg.attributes.get(name)) is not None and not isinstance(v, (bool, str))
+        }
+        return values or None
 
     @property
     def channel_names(self) -> list[str]:
