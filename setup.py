@@ -16,7 +16,7 @@ INSTALL_REQUIRES = [
     "numpy>=1.26,<3",
     "scipy>=1.11",
     "numba>=0.60",
-    "pydantic>=2.6,<3",
+    "pydantic>=2.12,<3",  # Field(exclude_if=...): empty offer attributes keep a config's fingerprint
     "PyYAML>=6",
     "sqlglot>=30.31,<31",  # parses eligibility predicates at config load (no Spark): config/predicates.py
     "phonenumbers>=8.13",

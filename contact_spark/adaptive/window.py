@@ -23,6 +23,7 @@ from contact_spark.capacity.constraints import Constraint, attributes_needed, ex
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.months import month_index as plan_month_index
+from contact_spark.io.offers import contact_cost, offer_attribute
 from contact_spark.planning.frame import Layout, cell_column, layout_for
 from contact_spark.planning.solve import StaticInputs
 from contact_spark.planning.stage import PlanScope
@@ -151,18 +152,18 @@ def frozen_usage(
     attributes: list[str],
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``[T, C, H]`` counts and attribute sums of the frozen contacts (only these aggregates
-    reach the driver). Attributes: channel cost, the cell's expected value / propensity from
-    ``eligibility`` (0 when it has none), or a numeric customers column."""
+    reach the driver). Attributes: the contact's cost, the cell's expected value / propensity
+    from ``eligibility`` (0 when it has none), a numeric offer attribute or a numeric
+    customers column."""
     n_t = config.run.horizon_months
     n_h = len(layout.channels)
     rows = frozen
     sums = []
     for name in attributes:
         if name == "cost":
-            costs = F.create_map(
-                *[x for h, c in config.channels.items() for x in (F.lit(h), F.lit(float(c.cost)))]
-            )
-            value = F.element_at(costs, F.col("channel"))
+            value = contact_cost(config)
+        elif config.offer_values(name) is not None:
+            value = offer_attribute(config, name)
         elif name in ("expected_value", "propensity"):
             cells = eligibility.select(
                 "customer_id", "campaign", "channel", F.col(name).cast("double").alias(f"_v_{name}")

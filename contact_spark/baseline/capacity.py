@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.offers import contact_cost, offer_attribute
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +158,6 @@ def attributes(rows: DataFrame, eligibility: DataFrame, customers: DataFrame, co
     n_h = len(config.channel_names)
     campaigns = F.array(*[F.lit(c) for c in config.campaign_names])
     channels = F.array(*[F.lit(h) for h in config.channel_names])
-    costs = F.create_map(
-        *[x for h in config.channel_names for x in (F.lit(h), F.lit(config.channels[h].cost))]
-    )
     out = rows.select(
         "customer_id",
         "m",
@@ -173,8 +171,12 @@ def attributes(rows: DataFrame, eligibility: DataFrame, customers: DataFrame, co
         F.max(F.col("expected_value").cast("double")).alias("expected_value"),
     )
     out = out.join(cand, ["customer_id", "campaign", "channel"], "left")
-    out = out.withColumn("cost", F.element_at(costs, F.col("channel")).cast("double"))
-    extra = sorted({r.column for r in config.capacities.rules if r.column and r.column not in BUILTIN})
+    out = out.withColumn("cost", contact_cost(config))
+    custom = sorted({r.column for r in config.capacities.rules if r.column and r.column not in BUILTIN})
+    extra = [c for c in custom if config.offer_values(c) is None]
+    for name in custom:
+        if name not in extra:
+            out = out.withColumn(name, offer_attribute(config, name))
     if extra:
         values = customers.groupBy("customer_id").agg(
             *[F.max(F.col(c).cast("double")).alias(c) for c in extra]

@@ -3,7 +3,8 @@
 * ``measure: contacts`` – min/max number of contacts per channel (optionally per
   campaign), per month or over the year, with exceptions for given months.
 * ``measure: sum`` / ``average`` – custom capacity on a numeric attribute of the chosen
-  contacts (``cost``, ``expected_value``, ``propensity`` or a numeric customers column).
+  contacts (``cost``, ``expected_value``, ``propensity``, a numeric offer attribute such as
+  ``margin`` or ``success_value``, or a numeric customers column).
   An average bound is linear: ``Σ (attr − bound)·x ≤ 0``.
 * ``spread`` – each month's volume within ``±tolerance`` of the yearly average.
 
@@ -73,7 +74,7 @@ class CapacityRule(StrictModel):
         if self.measure != "contacts" and not self.column:
             raise ValueError(
                 f"capacity rule '{self.name}': a {self.measure} needs 'column' "
-                f"({', '.join(BUILTIN_ATTRIBUTES)} or a numeric customers column)"
+                f"({', '.join(BUILTIN_ATTRIBUTES)}, a numeric offer attribute or a numeric customers column)"
             )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"capacity rule '{self.name}': min {self.min} is above max {self.max}")

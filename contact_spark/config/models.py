@@ -7,18 +7,29 @@ rather than a silently ignored setting. Validators say how to fix the problem.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from contact_spark.config.base import MAX_MAGNITUDE, StrictModel
+from contact_spark.config.capacity import BUILTIN_ATTRIBUTES as CAPACITY_ATTRIBUTES
 from contact_spark.config.capacity import CapacityRule, CapacitySettings, SpreadRule
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.config.eligibility import EligibilityRule, EligibilitySettings
 from contact_spark.config.export import ExportSettings
+from contact_spark.config.offers import (
+    ATTRIBUTE_NAME,
+    BUILTIN_ATTRIBUTES,
+    AttributeValue,
+    SelectorError,
+    attribute_kinds,
+    attribute_table,
+)
 from contact_spark.config.policy import PolicyConfig
 from contact_spark.config.propensity import PropensitySettings, SegmentSettings
+from contact_spark.config.scopes import blank_scopes, has_selectors, resolve_scopes
 from contact_spark.config.stages import StageSettings
 from contact_spark.config.triggers import TriggerSettings
 
@@ -85,10 +96,65 @@ class CampaignSettings(StrictModel):
     family: str | None = Field(
         None,
         description="Product family of the offer (e.g. boilers); the demo generator gives offers of "
-        "one family a shared customer affinity. Policy and capacity rules name families through "
-        "their campaign lists.",
+        "one family a shared customer affinity. A scope selects a family with "
+        "campaigns: {where: \"family = 'boilers'\"}.",
+    )
+    attributes: dict[str, AttributeValue] = Field(
+        default_factory=dict,
+        # Left out of dumps when empty, so a config without attributes keeps its fingerprint.
+        exclude_if=lambda v: not v,
+        description="Offer attributes (string, number or boolean) that scopes select by "
+        "(campaigns: {where: ...}) and custom capacities sum (docs/offer_attributes.md).",
+    )
+    channel_costs: dict[str, float] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Cost of one contact of this offer on a channel, instead of channels.<CH>.cost.",
     )
     description: str = ""
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _attributes(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value  # pydantic's own message: a mapping is expected
+        for key, item in value.items():
+            if not isinstance(key, str) or not ATTRIBUTE_NAME.match(key):
+                raise ValueError(
+                    f"attribute name '{key}' must be lower-case letters, digits and _ (e.g. margin)"
+                )
+            if key in BUILTIN_ATTRIBUTES:
+                raise ValueError(
+                    f"'{key}' is a built-in attribute of every campaign"
+                    + (f": set it as the campaign's own key {key}:" if key != "name" else ": remove it")
+                )
+            if key in CAPACITY_ATTRIBUTES:
+                # A capacity's column names these for every contact; an offer attribute of the
+                # same name would make `column: cost` ambiguous.
+                hint = ": set channel_costs" if key == "cost" else ""
+                raise ValueError(
+                    f"'{key}' is a measure of every contact (capacities.rules[].column): "
+                    f"give the attribute another name{hint}"
+                )
+            if isinstance(item, float) and not math.isfinite(item):
+                raise ValueError(f"attribute '{key}' is {item}: give a finite number")
+            if not isinstance(item, (bool, int, float, str)):
+                shown = "null" if item is None else type(item).__name__
+                raise ValueError(
+                    f"attribute '{key}' is {shown}: give a string, a number or true/false "
+                    "(quote a date: '2027-01-01')"
+                )
+        return value
+
+    @field_validator("channel_costs")
+    @classmethod
+    def _costs(cls, value: dict[str, float]) -> dict[str, float]:
+        for channel, cost in value.items():
+            if not 0 <= cost <= MAX_MAGNITUDE:
+                raise ValueError(
+                    f"channel_costs.{channel} is {cost:g}: give a cost from 0 to {MAX_MAGNITUDE:g}"
+                )
+        return value
 
 
 class ChannelSettings(StrictModel):
@@ -120,6 +186,9 @@ class ValidationSettings(StrictModel):
     )
 
 
+_CAMPAIGNS = TypeAdapter(dict[str, CampaignSettings])
+
+
 class AppConfig(StrictModel):
     """The whole configuration of a contact_spark run."""
 
@@ -144,6 +213,24 @@ class AppConfig(StrictModel):
         description="For-Each-Customer contact-policy rules (see contact_spark/config/policy.py)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_offer_scopes(cls, data: Any) -> Any:
+        """Campaign scopes written as ``{where: ...}`` become the names they select, before any
+        model sees them (contact_spark/config/scopes.py): the validated config holds names only."""
+        if not isinstance(data, dict) or not has_selectors(data):
+            return data
+        try:
+            campaigns = _CAMPAIGNS.validate_python(data.get("campaigns"))
+        except ValidationError:
+            return blank_scopes(data)  # the campaigns section's own errors are reported
+        table = attribute_table(campaigns)
+        try:
+            kinds = attribute_kinds(table)
+        except SelectorError as exc:
+            raise ValueError(str(exc)) from None
+        return resolve_scopes(data, table, kinds)
+
     @field_validator("campaigns", "channels")
     @classmethod
     def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +253,45 @@ class AppConfig(StrictModel):
                 )
             if any(w < 0 for w in self.seasonality):
                 raise ValueError("seasonality weights must be >= 0")
+        return self
+
+    @model_validator(mode="after")
+    def _offer_attributes(self) -> AppConfig:
+        try:
+            attribute_kinds(attribute_table(self.campaigns))
+        except SelectorError as exc:
+            raise ValueError(str(exc)) from None
+        for name, campaign in self.campaigns.items():
+            for channel in campaign.channel_costs:
+                if channel not in self.channels:
+                    raise ValueError(
+                        f"campaigns.{name}.channel_costs: unknown channel '{channel}' "
+                        f"(known: {', '.join(self.channels)})"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _offer_attribute_capacities(self) -> AppConfig:
+        """A capacity summing (or averaging) an offer attribute: a number on every campaign it
+        counts. Other columns are customers columns, checked against the table by the stage."""
+        kinds = attribute_kinds(attribute_table(self.campaigns))
+        for rule in self.capacities.rules:
+            column = rule.column
+            if column is None or column in CAPACITY_ATTRIBUTES or column not in kinds:
+                continue
+            where = f"capacity rule '{rule.name}': column '{column}'"
+            if kinds[column] != "number":
+                raise ValueError(
+                    f"{where} is a {kinds[column]} offer attribute: {rule.measure}s need a number"
+                )
+            values = self.offer_values(column) or {}
+            scope = self.campaign_names if rule.campaigns == "any" else rule.campaigns
+            missing = [c for c in scope if c not in values]
+            if missing:
+                raise ValueError(
+                    f"{where}: campaigns {', '.join(missing)} in its scope have no {column}: give them "
+                    f"campaigns.<NAME>.attributes.{column} (0 if none) or leave them out of its campaigns"
+                )
         return self
 
     @model_validator(mode="after")
@@ -252,6 +378,28 @@ class AppConfig(StrictModel):
     @property
     def campaign_names(self) -> list[str]:
         return list(self.campaigns)
+
+    def contact_cost(self, campaign: str, channel: str) -> float:
+        """Cost of one contact of ``campaign`` on ``channel``: the campaign's
+        ``channel_costs`` entry, else the channel's ``cost``."""
+        return self.campaigns[campaign].channel_costs.get(channel, self.channels[channel].cost)
+
+    def cost_matrix(self) -> list[list[float]]:
+        """``[campaign][channel]`` cost of one contact, in config order."""
+        return [[self.contact_cost(c, h) for h in self.channels] for c in self.campaigns]
+
+    def offer_values(self, name: str) -> dict[str, float] | None:
+        """Campaign → value of the numeric offer attribute ``name`` (``success_value`` or one
+        of ``attributes``), for the campaigns that have it; None when no campaign has ``name``
+        as a numeric offer attribute."""
+        if name == "success_value":
+            return {c: cfg.success_value for c, cfg in self.campaigns.items()}
+        values = {
+            c: float(v)
+            for c, cfg in self.campaigns.items()
+            if (v := cfg.attributes.get(name)) is not None and not isinstance(v, (bool, str))
+        }
+        return values or None
 
     @property
     def channel_names(self) -> list[str]:

@@ -96,6 +96,13 @@ class RuleError(ValueError):
 
 
 def _names_before(value: Any) -> Any:
+    if isinstance(value, dict):
+        # Selectors are resolved by the whole config, which knows the campaigns' attributes
+        # (contact_spark/config/scopes.py); a policy read on its own cannot resolve them.
+        raise ValueError(
+            "a {where: ...} selector needs the campaigns' attributes: load this policy as the "
+            "policy section of a config, or list the campaign names"
+        )
     if isinstance(value, str) and value != ANY:
         raise ValueError(f"got '{value}'; write a list of names such as [{value}] or '{ANY}'")
     return value

@@ -202,7 +202,7 @@ def compute_eligibility(
                 campaign,
                 channel,
                 cfg.success_value,
-                config.channels[channel].cost,
+                config.contact_cost(campaign, channel),
                 config.channels[channel].contact_kind,
             )
             for campaign, cfg in config.campaigns.items()

@@ -90,7 +90,12 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
     months = config.run.months()
     season = np.asarray(config.seasonality or [1.0] * horizon, dtype=float)
     value = np.array([config.campaigns[c].success_value for c in config.campaign_names])
-    cost = np.array([config.channels[h].cost for h in config.channel_names])
+    cost = np.array(config.cost_matrix(), dtype=np.float64).reshape(len(config.campaign_names), n_h)
+    offer = {
+        name: np.array([values.get(c, 0.0) for c in config.campaign_names])
+        for name in caps["attr"]
+        if name is not None and name != "cost" and (values := config.offer_values(name)) is not None
+    }
     cells = [f"{c}/{h}" for c in config.campaign_names for h in config.channel_names]
 
     def explain(
@@ -116,14 +121,15 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
         others = np.prod(
             np.where(plan_rows[:, c * n_h : (c + 1) * n_h] > 0, 1.0 - p[c * n_h : (c + 1) * n_h], 1.0), axis=1
         )
-        marginal = season * (value[c] * p[k] * others - cost[h])
+        marginal = season * (value[c] * p[k] * others - cost[c, h])
         worth = [t for t in allowed if marginal[t] > TOLERANCE]
         if not worth:
             return "NOT_WORTH", (
                 f"{cells[k]}: allowed in {len(allowed)} month(s) but worth ≤ 0 there next to the campaign's "
                 "other planned channels"
             )
-        attrs = {"cost": cost[h], "propensity": p[k], "expected_value": ev}
+        attrs = {"cost": cost[c, h], "propensity": p[k], "expected_value": ev}
+        attrs.update({name: float(v[c]) for name, v in offer.items()})
         coef = np.zeros((len(caps["names"]), horizon))
         for j, name in enumerate(caps["attr"]):
             a = 1.0 if name is None else float(attrs.get(name, getattr(row, f"a_{name}", 0.0) or 0.0))
@@ -259,7 +265,13 @@ def contact_decisions(
         ),
         plan_cells,
     )
-    custom = sorted({r.column for r in config.capacities.rules if r.column and r.column not in BUILTIN})
+    custom = sorted(
+        {
+            r.column
+            for r in config.capacities.rules
+            if r.column and r.column not in BUILTIN and config.offer_values(r.column) is None
+        }
+    )
     if custom and customers is not None:
         values = customers.groupBy("customer_id").agg(
             *[F.max(F.col(c).cast("double")).alias(f"a_{c}") for c in custom]

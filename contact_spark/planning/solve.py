@@ -43,7 +43,8 @@ STATUS_REASONS = {
 
 @dataclass(frozen=True)
 class StaticInputs:
-    """Arrays shared by every customer: value per campaign, cost per channel, seasonality."""
+    """Arrays shared by every customer: value per campaign, cost per campaign × channel
+    (``channel_cost[C, H]``: the campaign's ``channel_costs``, else the channel's cost), seasonality."""
 
     success_value: np.ndarray
     channel_cost: np.ndarray
@@ -54,7 +55,9 @@ class StaticInputs:
         horizon = config.run.horizon_months
         return cls(
             success_value=np.array([c.success_value for c in config.campaigns.values()], dtype=np.float64),
-            channel_cost=np.array([c.cost for c in config.channels.values()], dtype=np.float64),
+            channel_cost=np.array(config.cost_matrix(), dtype=np.float64).reshape(
+                len(config.campaigns), len(config.channels)
+            ),
             seasonality=np.asarray(config.seasonality or [1.0] * horizon, dtype=np.float64),
         )
 
@@ -305,7 +308,7 @@ def priced_batch(
     from dataclasses import replace
 
     n, n_t = record.num_rows, batch.horizon
-    n_c, n_h = batch.success_value.shape[0], batch.channel_cost.shape[0]
+    n_c, n_h = batch.channel_cost.shape
     batch = replace(batch, price=price)
     perturbed = bool(np.any(np.asarray(perturbation) > 0))
     if attr_price or perturbed:

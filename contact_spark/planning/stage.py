@@ -46,6 +46,18 @@ def _dense(by_cell: Column, n_cells: int) -> Column:
     )
 
 
+def cell_attribute(config: AppConfig, layout: Layout, name: str) -> list[float] | None:
+    """The value per cell of a capacity attribute fixed by the offer and the channel: the
+    contact's cost, or a numeric offer attribute (0 on a campaign without it, which the
+    config lets no capacity count); None for an attribute of the customer."""
+    if name == "cost":
+        return [config.contact_cost(c, h) for c in layout.campaigns for h in layout.channels]
+    offer = config.offer_values(name)
+    if offer is None:
+        return None
+    return [offer.get(c, 0.0) for c in layout.campaigns for _ in layout.channels]
+
+
 def _attribute_columns(
     frame: DataFrame,
     eligibility: DataFrame,
@@ -55,11 +67,15 @@ def _attribute_columns(
     names: list[str],
 ) -> DataFrame:
     """Add ``attr_<name>`` arrays (one value per cell) for the custom capacities."""
-    n_c = len(layout.campaigns)
     for name in names:
-        if name == "cost":
-            costs = [config.channels[h].cost for _ in range(n_c) for h in layout.channels]
-            frame = frame.withColumn("attr_cost", F.array(*[F.lit(float(c)) for c in costs]))
+        cells = cell_attribute(config, layout, name)
+        if cells is not None:
+            if name != "cost" and name in customers.columns:
+                raise CapacityAttributeError(
+                    f"capacity column '{name}' is both an offer attribute and a customers column: "
+                    "rename one of them"
+                )
+            frame = frame.withColumn(f"attr_{name}", F.array(*[F.lit(float(v)) for v in cells]))
         elif name in ("expected_value", "propensity"):
             # A cell that is not eligible is never planned; 0.0 keeps a bad value (NaN) of it
             # out of the capacity sums.
@@ -91,7 +107,8 @@ def _attribute_columns(
                 "decimal",
             ):
                 raise CapacityAttributeError(
-                    f"capacity column '{name}' is not cost, expected_value, propensity or a numeric customers column"
+                    f"capacity column '{name}' is not cost, expected_value, propensity, a numeric offer "
+                    "attribute or a numeric customers column"
                 )
             values = customers.select("customer_id", F.col(name).cast("double").alias("_v")).dropDuplicates(
                 ["customer_id"]

@@ -5,8 +5,10 @@ interaction the customer started, outside the planned outbound volume, so a capa
 forbids a real-time contact: the check reports it as a note (``CAPACITY``, or
 ``CAPACITY_EXCEEDED`` when this contact would take the usage past the maximum) for the
 capacity rules whose scope holds the contact. Usage = the run's plan + the contacts
-confirmed in real time, counted as contacts, or as the summed channel cost for
-``measure: sum, column: cost``; sums of other columns and averages are not reported.
+confirmed in real time, counted as contacts, or summed for ``measure: sum`` of the
+contact's cost (the campaign's ``channel_costs``, else the channel's) or of a numeric offer
+attribute (``margin``: known per campaign); sums of other columns and averages are not
+reported.
 """
 
 from __future__ import annotations
@@ -28,12 +30,23 @@ class CapacityIndex:
     """The reportable capacity rules per cell, and their bounds."""
 
     def __init__(self, config: AppConfig) -> None:
-        self.costs = {name: ch.cost for name, ch in config.channels.items()}
+        self.costs = {
+            (c, h): config.contact_cost(c, h) for c in config.campaign_names for h in config.channel_names
+        }
+        # Offer attributes a sum may read per contact, like the cost (campaign → value).
+        self.offers = {
+            rule.column: values
+            for rule in config.capacities.rules
+            if rule.column
+            and rule.column != "cost"
+            and (values := config.offer_values(rule.column)) is not None
+        }
         self.first_month = month_number(config.run.first_month)
         self.horizon = config.run.horizon_months
         rules: list[tuple[CapacityRule, frozenset[Cell]]] = []
         for rule in config.capacities.rules:
-            if rule.measure == "contacts" or (rule.measure == "sum" and rule.column == "cost"):
+            summable = rule.column == "cost" or rule.column in self.offers
+            if rule.measure == "contacts" or (rule.measure == "sum" and summable):
                 scope = frozenset(
                     (c, h)
                     for c in _resolve(rule.campaigns, config.campaign_names)
@@ -46,7 +59,11 @@ class CapacityIndex:
                 self.by_cell.setdefault(cell, []).append((rule, scope))
 
     def _unit(self, rule: CapacityRule, cell: Cell) -> float:
-        return 1.0 if rule.measure == "contacts" else self.costs[cell[1]]
+        if rule.measure == "contacts":
+            return 1.0
+        if rule.column == "cost":
+            return self.costs[cell]
+        return self.offers[str(rule.column)].get(cell[0], 0.0)
 
     def notes(self, usage: Mapping[EventKey, int], month: int, cell: Cell) -> list[Reason]:
         """One note per capacity rule covering the contact (nothing outside the plan horizon)."""
@@ -68,7 +85,7 @@ class CapacityIndex:
                 bound = rule.max
             used = sum(usage.get((m, c, h), 0) * self._unit(rule, (c, h)) for m in months for c, h in scope)
             after = used + self._unit(rule, cell)
-            unit = "contacts" if rule.measure == "contacts" else "cost"
+            unit = "contacts" if rule.measure == "contacts" else str(rule.column)
             exceeded = bound is not None and after > bound + 1e-9
             limit = f", max {bound:g}" if bound is not None else ""
             out.append(

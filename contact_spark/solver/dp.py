@@ -415,7 +415,7 @@ def action_rewards(model: HasActions, batch: KernelBatch) -> np.ndarray:
         for c in sorted({k // n_h for k in act}):
             hs = [k % n_h for k in act if k // n_h == c]
             miss = np.prod(1.0 - p[..., c, hs], axis=-1)
-            total += batch.success_value[c] * (1.0 - miss) - batch.channel_cost[hs].sum()
+            total += batch.success_value[c] * (1.0 - miss) - batch.channel_cost[c, hs].sum()
         gain = total * seas[None, :] if batch.monthly else np.multiply.outer(total, seas)
         val = gain - price[:, cells].sum(axis=1)
         if uc is not None:

@@ -115,7 +115,7 @@ def solve_one_milp(
 def cell_gains(batch: KernelBatch) -> np.ndarray:
     """``[N, T, C, H]`` value of each contact alone (before channel interactions)."""
     p = batch.propensity_by_month()  # [N, T, C, H]
-    base = p * batch.success_value[None, None, :, None] - batch.channel_cost[None, None, None, :]
+    base = p * batch.success_value[None, None, :, None] - batch.channel_cost[None, None]
     return base * batch.seasonality[None, :, None, None] - batch.linear_cost()
 
 

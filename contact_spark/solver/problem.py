@@ -2,7 +2,7 @@
 
 Value of a plan for one customer (maximised)::
 
-    sum_t sum_c  s[t] * ( v[c] * (1 - prod_{h chosen} (1 - p[c,h])) - sum_{h chosen} cost[h] )
+    sum_t sum_c  s[t] * ( v[c] * (1 - prod_{h chosen} (1 - p[c,h])) - sum_{h chosen} cost[c,h] )
   - sum_{t,c,h chosen} ( price[t,c,h] + unit_cost[t,c,h] )
 
 i.e. each contact is worth ``p * v - cost`` times the seasonality weight, except that
@@ -54,7 +54,8 @@ class KernelBatch:
     eligible      [N, C, H] or [N, T, C, H] bool   contact allowed at all
     history       [N, M, C, H] int  past contacts; index 0 = month -1, 1 = month -2, ...
     success_value [C] float         value of a success per campaign (>= 0)
-    channel_cost  [H] float         cost per contact per channel (>= 0)
+    channel_cost  [C, H] float      cost per contact of each campaign on each channel (>= 0);
+                                    a [H] array (one cost per channel) is broadcast
     seasonality   [T] float         per-month weight of the contact value (>= 0), default 1
     price         [T, C, H] float   Lagrangian price per contact (capacity duals), default 0
     unit_cost     [N, T, C, H] float  extra per-customer cost per contact, default 0
@@ -102,9 +103,11 @@ class KernelBatch:
         if hist.ndim != 4 or hist.shape[0] != n or hist.shape[2:] != (c, h):
             raise ValueError(f"history must be [N, M, C, H] = [{n}, M, {c}, {h}], got {hist.shape}")
         sv = np.asarray(success_value, dtype=np.float64).reshape(-1)
-        cost = np.asarray(channel_cost, dtype=np.float64).reshape(-1)
-        if sv.shape != (c,) or cost.shape != (h,):
-            raise ValueError(f"success_value must be [{c}] and channel_cost [{h}]")
+        cost = np.asarray(channel_cost, dtype=np.float64)
+        if cost.shape == (h,):
+            cost = np.broadcast_to(cost, (c, h))
+        if sv.shape != (c,) or cost.shape != (c, h):
+            raise ValueError(f"success_value must be [{c}] and channel_cost [{h}] or [{c}, {h}]")
         seas = np.ones(t) if seasonality is None else np.asarray(seasonality, dtype=np.float64)
         price = np.zeros((t, c, h)) if price is None else np.asarray(price, dtype=np.float64)
         if seas.shape != (t,) or price.shape != (t, c, h):

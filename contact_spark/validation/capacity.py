@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.offers import contact_cost, offer_attribute
 from contact_spark.validation.frames import ERROR, WARNING, in_scope, scope_names, violation_rows
 
 CAPACITY_USAGE_SCHEMA = (
@@ -29,21 +30,18 @@ def plan_attributes(
     plan: DataFrame, eligibility: DataFrame, customers: DataFrame, config: AppConfig
 ) -> DataFrame:
     """Plan rows with every attribute a capacity may measure (cost, propensity, ...)."""
-    costs = F.create_map(
-        *[x for c in config.channel_names for x in (F.lit(c), F.lit(config.channels[c].cost))]
-    )
     cand = eligibility.groupBy("customer_id", "campaign", "channel").agg(
         F.max(F.col("propensity").cast("double")).alias("propensity"),
         F.max(F.col("expected_value").cast("double")).alias("_ev"),
     )
     rows = plan.drop("propensity").join(cand, ["customer_id", "campaign", "channel"], "left")
-    rows = rows.withColumn("cost", F.element_at(costs, F.col("channel")).cast("double"))
+    rows = rows.withColumn("cost", contact_cost(config))
     rows = rows.withColumn("expected_value", F.col("_ev")).drop("_ev")
-    columns = {
-        r.column
-        for r in config.capacities.rules
-        if r.column is not None and r.column not in BUILTIN_ATTRIBUTES
-    }
+    custom = {r.column for r in config.capacities.rules if r.column and r.column not in BUILTIN_ATTRIBUTES}
+    offers = {c for c in custom if config.offer_values(c) is not None}
+    for name in sorted(offers):
+        rows = rows.withColumn(name, offer_attribute(config, name))
+    columns = custom - offers
     if columns:
         # The largest value of a duplicated customer: over-counting is the safe side of a max.
         values = customers.groupBy("customer_id").agg(
