@@ -12,45 +12,20 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from contact_spark.config import AppConfig, load_config
+from offer_scopes import HIGH_MARGIN
+from offer_scopes import offers_config as shared_offers_config
+
+from contact_spark.config import AppConfig
 from contact_spark.realtime import Snapshot, check
 
 from .world import RUN_ID, customer_row, write_world
 
 JAN, FEB, APR = dt.date(2027, 1, 12), dt.date(2027, 2, 12), dt.date(2027, 4, 12)
-HIGH_MARGIN = {"where": "margin > 100"}
 
 
 def offers_config(base: Path, capacities: list[dict[str, Any]] | None = None) -> AppConfig:
-    """CROSS_SELLING is a commodity with margin 30, SOLUTION a product with margin 200 whose
-    call costs 25 instead of the channel's 4."""
-    return load_config(
-        overrides={
-            "storage.base_path": str(base),
-            "campaigns.CROSS_SELLING.attributes": {"product": "commodity", "margin": 30},
-            "campaigns.SOLUTION.attributes": {"product": "product", "margin": 200},
-            "campaigns.SOLUTION.channel_costs": {"TLS": 25.0},
-            "policy.rules": [
-                {
-                    "name": "high_margin_per_quarter",
-                    "type": "max_offers",
-                    "campaigns": HIGH_MARGIN,
-                    "window_months": 3,
-                    "limit": 1,
-                },
-                {
-                    "name": "commodity_apart_from_product",
-                    "type": "never_together",
-                    "a": {"campaigns": {"where": "product = 'commodity'"}},
-                    "b": {"campaigns": {"where": "product = 'product'"}},
-                    "window_months": 1,
-                },
-            ],
-            "capacities.rules": capacities or [],
-            "capacities.spread": [],
-            "eligibility.rules": [],
-        }
-    )
+    """The shared offer-attribute world (tests/offer_scopes.py), stored under ``base``."""
+    return shared_offers_config(capacities or [], **{"storage.base_path": str(base)})
 
 
 def test_attribute_scoped_rules_refuse_the_offers_they_select(tmp_path: Path) -> None:

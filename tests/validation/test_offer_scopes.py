@@ -13,48 +13,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from offer_scopes import HIGH_MARGIN
+from offer_scopes import offers_config as shared_offers_config
 from pyspark.sql import SparkSession
 from spark_conf import LEAN, temporary_conf
 
-from contact_spark.config import AppConfig, load_config
+from contact_spark.config import AppConfig
 
 from .test_validator import m, violations, world
 
-HIGH_MARGIN = {"where": "margin > 100"}
-
 
 def offers_config() -> AppConfig:
-    """CROSS_SELLING is a commodity with margin 30, SOLUTION a product with margin 200 whose
-    call (a visit booked on the phone) costs 25 instead of the channel's 4."""
-    return load_config(
-        overrides={
-            "campaigns.CROSS_SELLING.attributes": {"product": "commodity", "margin": 30},
-            "campaigns.SOLUTION.attributes": {"product": "product", "margin": 200},
-            "campaigns.SOLUTION.channel_costs": {"TLS": 25.0},
-            "policy.rules": [
-                {
-                    "name": "high_margin_per_quarter",
-                    "type": "max_offers",
-                    "campaigns": HIGH_MARGIN,
-                    "window_months": 3,
-                    "limit": 1,
-                },
-                {
-                    "name": "commodity_apart_from_product",
-                    "type": "never_together",
-                    "a": {"campaigns": {"where": "product = 'commodity'"}},
-                    "b": {"campaigns": {"where": "product = 'product'"}},
-                    "window_months": 1,
-                },
-            ],
-            "capacities.rules": [
-                {"name": "product_calls", "campaigns": HIGH_MARGIN, "channels": ["TLS"], "max": 1},
-                {"name": "call_budget", "measure": "sum", "column": "cost", "channels": ["TLS"], "max": 30},
-                {"name": "dem_margin", "measure": "sum", "column": "margin", "channels": ["DEM"], "max": 250},
-            ],
-            "capacities.spread": [],
-            "eligibility.rules": [],
-        }
+    """The shared offer-attribute world (tests/offer_scopes.py) with a capacity on the
+    high-margin calls, a call budget and a sum of margins."""
+    return shared_offers_config(
+        [
+            {"name": "product_calls", "campaigns": HIGH_MARGIN, "channels": ["TLS"], "max": 1},
+            {"name": "call_budget", "measure": "sum", "column": "cost", "channels": ["TLS"], "max": 30},
+            {"name": "dem_margin", "measure": "sum", "column": "margin", "channels": ["DEM"], "max": 250},
+        ]
     )
 
 
