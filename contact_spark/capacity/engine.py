@@ -17,8 +17,13 @@ upper bound on the best feasible plan's value (weak duality), whatever ``λ``.
 3. **Repair** (``repair.py``) – the lowest-value contributors of each still-exceeded max
    are banned and their customers re-solved (first allowed to move, then only to drop),
    until every max holds exactly.
-4. **Certificate** – the exact (unsmoothed) dual at the dual centre and at the primal
-   prices; the lower is the reported bound, so the gap is certified.
+4. **Master** (``master.py``) – a MILP over the schedules the prices produced picks the
+   best mix for the customers near a tie.
+5. **Fill** (``fill.py``) – every customer's plan takes the contacts that still fit the
+   room left in every capacity and its own rules, the most valuable first, so that no
+   single contact can be added with gain.
+6. **Certificate** – the exact (unsmoothed) dual at the dual centre, the primal prices
+   and the master LP's prices; the lowest is the reported bound, so the gap is certified.
 
 Only per (month, cell) aggregates and a few sums reach the driver (``evaluation.py``).
 Every iteration is appended to the Delta table ``capacity_iterations``
@@ -36,7 +41,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from contact_spark.capacity.constraints import Constraint
 from contact_spark.capacity.evaluation import Evaluation, _split_by_charged_slots
-from contact_spark.capacity.master import Master
+from contact_spark.capacity.fill import Fill
 from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.capacity import LagrangianSettings
 from contact_spark.io.tables import TableStore
@@ -47,7 +52,7 @@ from contact_spark.policy.compiler import CompiledPolicy
 log = logging.getLogger(__name__)
 
 
-class CapacityEngine(Master):
+class CapacityEngine(Fill):
     """Runs the price iterations over a cached customer frame."""
 
     def __init__(
@@ -119,6 +124,7 @@ class CapacityEngine(Master):
         result = self._repair(candidate, self._best_prices, centre, state.iteration)
         result = self._better_feasible_round(result)
         result = self._master_step(result, centre)
+        result = self._fill_step(result)
         # The certificate: the exact (unsmoothed) dual, a valid upper bound on every plan
         # meeting the max capacities and the minimums the plan meets, whatever the prices.
         # Three points are tried: the dual centre, the primal phase's prices (where the
