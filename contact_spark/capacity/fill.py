@@ -44,6 +44,7 @@ from contact_spark.capacity.result import CapacityResult
 from contact_spark.planning.frame import Layout
 from contact_spark.planning.solve import (
     StaticInputs,
+    _sparse_lists,
     contact_values,
     frame_batch,
     solved_record,
@@ -127,11 +128,11 @@ def make_fill_solver(
             if n == 0:
                 continue
             base, attr_values = frame_batch(record, layout, static, attributes, apply_bans=False)
+            # The plan's (month, cell) lists, flattened as whole arrays: no loop over customers.
+            rows, months = _sparse_lists(record.column("cur_months"), np.int64)
+            _, cells = _sparse_lists(record.column("cur_cells"), np.int64)
             current = np.zeros((n, n_t * n_cells), dtype=bool)
-            months, cells = record.column("cur_months"), record.column("cur_cells")
-            for i in range(n):
-                ts, ks = months[i].as_py() or [], cells[i].as_py() or []
-                current[i, np.asarray(ts, dtype=np.int64) * n_cells + np.asarray(ks, dtype=np.int64)] = True
+            current[rows, months * n_cells + cells] = True
             current = current.reshape(n, n_t, *base.channel_cost.shape)
             fits = fitting_cells(constraints, weights, attr_values, slack, n)
             result = solve(policy, kept_batch(base, current, fits))
@@ -202,7 +203,8 @@ class Fill(Master):
         signs = np.array([c.sign for c in self.constraints])
         schema = solved_schema(self.attributes) + ", gain double, delta array<double>"
         spark = self.frame.sparkSession
-        pool = self.frame.drop("banned", "allowed")
+        frame = self.frame.drop("banned", "allowed")  # the fill checks capacity room itself
+        pool = frame
         total, accepted_customers, rounds = 0.0, 0, 0
         for _ in range(FILL_ROUNDS):
             slack = room(self.constraints, result.usage, skip)
@@ -255,7 +257,7 @@ class Fill(Master):
             if not waiting:
                 break
             pending = spark.createDataFrame([(c,) for c in waiting], "customer_id string")
-            pool = self.frame.drop("banned", "allowed").join(F.broadcast(pending), "customer_id", "left_semi")
+            pool = frame.join(F.broadcast(pending), "customer_id", "left_semi")
         self.fill_outcome = FillOutcome(rounds, accepted_customers, total)
         log.info(
             "capacity fill: %d customer(s) took more contacts in %d round(s), +%.4f of value",
