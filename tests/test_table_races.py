@@ -96,3 +96,27 @@ def test_removing_a_staging_folder_never_fails_a_committed_write(tmp_path: Path)
     _remove_staging(staging / "w2")  # the last one: _staging goes
     assert not staging.exists()
     _remove_staging(staging / "w3")  # already gone (a concurrent cleanup): no error
+
+
+def test_a_commit_landing_while_the_history_is_read_does_not_shift_its_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """delta-rs numbers the commits it lists down from the version its table object was
+    loaded at, but lists the log as it is when asked. A commit landing in between made a run
+    lock's claim at version 1 read as version 0, and two of three claimants won the run (CI,
+    once in about 12 tries). Here a real commit lands exactly in that window."""
+    backend = DeltaRsBackend(None, str(tmp_path))  # type: ignore[arg-type]  # local rows need no Spark
+    backend.append(LocalRows.of([("r0", 0)], SCHEMA), "plan", None, None, tag="first")
+    listing = DeltaTable.history
+
+    def commit_then_list(table: DeltaTable, limit: int | None = None) -> list[dict[str, object]]:
+        if not landed:
+            landed.append(True)
+            backend.append(LocalRows.of([("r1", 1)], SCHEMA), "plan", None, None, tag="second")
+        return listing(table, limit)
+
+    landed: list[bool] = []
+    monkeypatch.setattr(DeltaTable, "history", commit_then_list)
+    commits = backend.history("plan")
+    assert landed == [True]
+    assert [(c["version"], c.get("userMetadata")) for c in commits] == [(1, "second"), (0, "first")]

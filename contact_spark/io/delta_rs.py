@@ -22,12 +22,14 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
-from contact_spark.errors import MissingTableError, RunConflictError
+from contact_spark.errors import CommitConflictError, MissingTableError, RunConflictError
 from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN, LocalRows, Rows, after_lost_race
 
 log = logging.getLogger(__name__)
 
 STAGING_DIR = "_staging"
+# Reads of a table's history under a stream of commits before giving up (each takes ms).
+HISTORY_ATTEMPTS = 20
 
 
 def _remove_staging(staging: Path) -> None:
@@ -308,7 +310,23 @@ class DeltaRsBackend:
         self._commit(merged, table, "append", self._partition_columns(table), remove_all=True)
 
     def history(self, table: str, limit: int | None = None) -> list[dict[str, Any]]:
-        return self._dt(table).history(limit)
+        """The table's commits, newest first, each with its true ``version``.
+
+        delta-rs numbers the commits it lists down from the version the table object was
+        loaded at, but lists the log as it is when asked: a commit landing in between shifts
+        every number by one (seen: a run lock's claim at version 1 reported as 0, so two
+        claimants both won). A listing is kept only when the table did not move meanwhile.
+        """
+        for _ in range(HISTORY_ATTEMPTS):
+            dt = self._dt(table)
+            loaded = dt.version()
+            commits: list[dict[str, Any]] = dt.history(limit)
+            if self._dt(table).version() == loaded:
+                return commits
+        raise CommitConflictError(
+            f"table '{table}' at {self.location(table)}: its history could not be read while "
+            f"{HISTORY_ATTEMPTS} other commits landed; run it again"
+        )
 
     def version(self, table: str) -> int:
         return int(self._dt(table).version())
