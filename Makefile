@@ -23,7 +23,7 @@ JDBC_STAMP := $(JDBC_JARS)/.fetched-$(shell echo '$(JDBC_DRIVERS)' | md5sum | cu
 MAPPING ?= conf/examples/import_crm_export.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run import maintain export-plan test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy submit bundle-validate
+.PHONY: help check-java install run import maintain export-plan test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy faults submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ wheel: install ## Build dist/contact_spark-*.whl for spark-submit --py-files
 
 test-deploy: check-java install delta-jars jdbc-jars ## Deployment tests only: the wheel (installed, spark-submit local and to a standalone cluster), Databricks notebooks on local Spark, bundle
 	$(PY) -m pytest tests/deploy -m 'deploy_only or not deploy_only' $(PYTEST_ARGS)
+
+faults: check-java install delta-jars jdbc-jars ## The whole fault suite: tests/faults with the kills at every stage boundary and inside every stage (about 15 minutes; CI runs the rest)
+	$(PY) -m pytest tests/faults -m 'faults_full or not faults_full' $(PYTEST_ARGS)
 
 submit: check-java wheel ## Run the pipeline the cluster way: spark-submit --py-files dist/*.whl in local mode (CUSTOMERS=n)
 	PYSPARK_PYTHON=$(abspath $(PY)) $(VENV)/bin/spark-submit --master 'local[2]' \
