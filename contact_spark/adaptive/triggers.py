@@ -45,6 +45,7 @@ from contact_spark.adaptive.window import (
 )
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
+from contact_spark.config.scope import Configured, Scoped
 from contact_spark.contract import EVENTS, validate_input
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.months import month_index as plan_month_index
@@ -183,10 +184,10 @@ def month_overlay(
     for campaign in config.trigger_campaigns:
         trigger_cells[[layout.cell(campaign, h) for h in layout.channels]] = True
 
-    def scoped(scope: object) -> list[int]:
-        campaigns = layout.campaigns if scope.campaigns == "any" else scope.campaigns  # type: ignore[attr-defined]
-        channels = layout.channels if scope.channels == "any" else scope.channels  # type: ignore[attr-defined]
-        return [layout.cell(c, h) for c in campaigns for h in channels]
+    names = Configured.of(layout.campaigns, layout.channels)
+
+    def scoped(scope: Scoped) -> list[int]:
+        return [layout.cell(c, h) for c, h in scope.resolve(names).cells()]
 
     # Plain data for the closure (workers must not unpickle config models): per event type,
     # (months, cells it opens, cells it suppresses, cells it boosts, boost factor).

@@ -133,10 +133,11 @@ def check_rules(
 
 def _in_scope(rule: EligibilityRule) -> Column:
     scope = F.lit(True)
-    if rule.campaigns != "any":
-        scope = scope & F.col("campaign").isin(list(rule.campaigns))
-    if rule.channels != "any":
-        scope = scope & F.col("channel").isin(list(rule.channels))
+    # "any" needs no filter: every candidate is of a configured campaign and channel.
+    if (campaigns := rule.restriction("campaigns")) is not None:
+        scope = scope & F.col("campaign").isin(campaigns)
+    if (channels := rule.restriction("channels")) is not None:
+        scope = scope & F.col("channel").isin(channels)
     return scope
 
 

@@ -30,7 +30,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from contact_spark.config.policy import ANY, PolicyConfig, Scope
+from contact_spark.config.policy import PolicyConfig
+from contact_spark.config.scope import Configured, Scoped
 from contact_spark.errors import ContactSparkError
 
 Cell = tuple[str, str]
@@ -49,10 +50,8 @@ def month_label(month: int) -> str:
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
-def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> frozenset[Cell]:
-    cs = list(campaigns) if scope.campaigns == ANY else list(scope.campaigns)
-    hs = list(channels) if scope.channels == ANY else list(scope.channels)
-    return frozenset((c, h) for c in cs for h in hs)
+def _cells(scope: Scoped, campaigns: Sequence[str], channels: Sequence[str]) -> frozenset[Cell]:
+    return frozenset(scope.resolve(Configured.of(campaigns, channels)).cells())
 
 
 @dataclass(frozen=True)

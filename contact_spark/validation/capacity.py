@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.io.offers import contact_cost, offer_attribute
-from contact_spark.validation.frames import ERROR, WARNING, in_scope, scope_names, violation_rows
+from contact_spark.validation.frames import ERROR, WARNING, in_scope, violation_rows
 
 CAPACITY_USAGE_SCHEMA = (
     "rule string, measure string, month date, usage double, bound_min double, bound_max double, "
@@ -58,9 +58,7 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
     grid = spark.createDataFrame([(m,) for m in months], "month date")
     frames = []
     for rule in config.capacities.rules:
-        campaigns = scope_names(rule.campaigns, config.campaign_names)
-        channels = scope_names(rule.channels, config.channel_names)
-        scoped = attributed.filter(in_scope(campaigns, channels))
+        scoped = attributed.filter(in_scope(rule.resolve(config)))
         attr = (
             F.coalesce(F.col(rule.column).cast(DECIMAL), F.lit(0).cast(DECIMAL)) if rule.column else F.lit(1)
         )
@@ -119,10 +117,8 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
             )
         )
     for spread in config.capacities.spread:
-        campaigns = scope_names(spread.campaigns, config.campaign_names)
-        channels = scope_names(spread.channels, config.channel_names)
         counts = grid.join(
-            attributed.filter(in_scope(campaigns, channels))
+            attributed.filter(in_scope(spread.resolve(config)))
             .groupBy(F.col("month").cast("date").alias("month"))
             .agg(F.count(F.lit(1)).alias("_c")),
             "month",
