@@ -319,9 +319,9 @@ def _fill_min(counts, order, fill_ok, kind, window, limit, pc, ph, cells, a, b, 
 
 
 @nb.njit(cache=True)
-def greedy_schedule(
+def greedy_schedule(  # type: ignore[no-untyped-def]
     counts, order, value_ok, fill_ok, kind, window, limit, pc, ph, cells, a, b, horizon, n_h, offset
-):  # type: ignore[no-untyped-def]
+):
     """Month by month, cells in ``order`` (best propensity first) with ``value_ok`` while every
     max/pair rule allows; then every short min_offers window filled from ``fill_ok`` cells.
     ``counts`` holds the history on entry and the plan added in place."""

@@ -82,13 +82,13 @@ def _map_scopes(data: dict[str, Any], resolve: Callable[[Any, str, str], Any]) -
         out[section] = {**out[section], key: entries}
     triggers = out.get("triggers")
     events = triggers.get("events") if isinstance(triggers, dict) else None
-    if isinstance(events, dict):
-        new_events = {}
+    if isinstance(triggers, dict) and isinstance(events, dict):
+        new_events: dict[str, Any] = {}
         for event, effect in events.items():
             if isinstance(effect, dict):
                 effect = entry(effect, f"triggers.events.{event}", ("suppress", "boost"))
             new_events[event] = effect
-        out["triggers"] = {**triggers, "events": new_events}  # type: ignore[dict-item]
+        out["triggers"] = {**triggers, "events": new_events}
     return out
 
 

@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.columns import case_when
 from contact_spark.io.offers import contact_cost, offer_attribute
 from contact_spark.validation.frames import ERROR, WARNING, in_scope, violation_rows
 
@@ -68,23 +69,15 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
                 scoped.groupBy(F.col("month").cast("date").alias("month")).agg(*aggs), "month", "left"
             )
             bounds = {e.month: e for e in rule.exceptions}
-            lo = hi = None
+            lows, highs = [], []
             for m in months:
                 e = bounds.get(m)
                 mn = e.min if e is not None and e.min is not None else rule.min
                 mx = e.max if e is not None and e.max is not None else rule.max
                 cond = F.col("month") == F.lit(m)
-                lo = (
-                    F.when(cond, F.lit(mn).cast("double"))
-                    if lo is None
-                    else lo.when(cond, F.lit(mn).cast("double"))
-                )
-                hi = (
-                    F.when(cond, F.lit(mx).cast("double"))
-                    if hi is None
-                    else hi.when(cond, F.lit(mx).cast("double"))
-                )
-            agg = agg.withColumn("_lo", lo).withColumn("_hi", hi)
+                lows.append((cond, F.lit(mn).cast("double")))
+                highs.append((cond, F.lit(mx).cast("double")))
+            agg = agg.withColumn("_lo", case_when(lows)).withColumn("_hi", case_when(highs))
         else:
             agg = scoped.agg(*aggs).select(
                 F.lit(None).cast("date").alias("month"),

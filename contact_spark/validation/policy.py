@@ -296,7 +296,7 @@ def _min_rule(
     ).agg(F.coalesce(F.sum("e.w"), F.lit(0)).alias("total"))
     return violation_rows(
         counted.filter(F.col("total") < limit),
-        rule.name,  # type: ignore[attr-defined]
+        rule.name,
         "policy",
         month_of(F.col("t"), config),
         F.concat(

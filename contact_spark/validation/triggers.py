@@ -31,7 +31,7 @@ def check_triggers(
     """
     frames: list[DataFrame] = []
     contacts = plan.select("customer_id", "month", "campaign", "channel")
-    columns = [
+    columns: list[Column | str] = [
         "customer_id",
         F.col("rule"),
         F.lit("trigger").alias("kind"),
