@@ -85,7 +85,7 @@ lint: install ## Ruff lint of library, jobs, notebooks, tests and benchmarks
 layers: install ## Layer contract: no module imports a later layer, no import cycle (tests/test_layers.py)
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_layers.py
 
-typecheck: install ## mypy on config/, policy/, solver/, capacity/ and export/ (settings in pyproject.toml)
+typecheck: install ## mypy on the whole contact_spark package (settings in pyproject.toml)
 	$(PY) -m mypy
 
 docs: install ## Regenerate docs/input_contract.md from the contract in code

@@ -58,10 +58,12 @@ def _split_archive_path(py_file: str) -> tuple[str, str] | None:
 
 try:  # numba >= 0.61 ships a locator for zip archives; a wheel only needs its path split.
     from numba.core.caching import ZipCacheLocator as _ZipCacheLocator
-except ImportError:  # pragma: no cover - older numba: modules in a wheel are not cached
-    _ZipCacheLocator = None
 
-if _ZipCacheLocator is not None:
+    _HAS_ZIP_LOCATOR = True
+except ImportError:  # pragma: no cover - older numba: modules in a wheel are not cached
+    _HAS_ZIP_LOCATOR = False
+
+if _HAS_ZIP_LOCATOR:
 
     class WheelCacheLocator(_ZipCacheLocator):
         """numba cache locator for modules imported from inside a ``.whl`` file.
@@ -100,7 +102,8 @@ def _cache_dirs(user_wide: str, subpath: str) -> list[str]:
     """Where a wheel module's kernels may be cached, in order of preference."""
     from numba.core import config
 
-    dirs = [os.path.join(config.CACHE_DIR, subpath)] if config.CACHE_DIR else []
+    cache_dir = getattr(config, "CACHE_DIR", "")  # set at import from NUMBA_CACHE_DIR (not declared)
+    dirs = [os.path.join(cache_dir, subpath)] if cache_dir else []
     return [*dirs, user_wide, os.path.join(tempfile.gettempdir(), "contact_spark-numba", subpath)]
 
 
@@ -119,7 +122,7 @@ def enable_wheel_imports() -> dict[str, str]:
     package is not imported from a wheel.
     """
     archive = package_archive()
-    if archive is None or not archive.endswith(".whl") or _ZipCacheLocator is None:
+    if archive is None or not archive.endswith(".whl") or not _HAS_ZIP_LOCATOR:
         return {}
     from numba.core.caching import CacheImpl
 

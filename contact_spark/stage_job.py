@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from contact_spark.cli import add_lock_arguments, base_parser, config_from_args, default_run_id, setup_logging
 from contact_spark.io.tables import check_run_id
@@ -14,7 +15,7 @@ def stage_job(
     description: str,
     argv: Sequence[str] | None,
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
-    stage_kwargs: Callable[[argparse.Namespace], dict[str, object]] | None = None,
+    stage_kwargs: Callable[[argparse.Namespace], dict[str, Any]] | None = None,
 ) -> int:
     """Parse arguments, load the config, run ``stage`` for the run id, print what it wrote.
 

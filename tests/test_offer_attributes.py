@@ -17,8 +17,13 @@ import pytest
 from pydantic import BaseModel
 
 from contact_spark.config import AppConfig, config_from_dict, load_config
+from contact_spark.config import capacity as config_capacity
+from contact_spark.config import eligibility as config_eligibility
+from contact_spark.config import policy as config_policy
+from contact_spark.config import triggers as config_triggers
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.policy import PolicyConfig, PolicyError
+from contact_spark.config.scope import Scoped
 from contact_spark.config.scopes import SCOPE_PATHS
 from contact_spark.errors import ConfigError
 from contact_spark.policy.compiler import compile_policy
@@ -248,6 +253,15 @@ def test_every_campaign_scope_of_the_models_is_one_the_resolver_walks() -> None:
         "Boost",  # triggers boost
     }
     assert len(SCOPE_PATHS) == 8
+
+
+def test_every_campaign_scope_of_the_models_resolves_its_names_through_scoped() -> None:
+    """A new scope model must mix in Scoped (config/scope.py), so that "any" means one thing
+    in every stage."""
+    modules = (config_capacity, config_eligibility, config_policy, config_triggers)
+    for name in _scope_models(AppConfig, set()):
+        model = next(getattr(m, name) for m in modules if hasattr(m, name))
+        assert issubclass(model, Scoped), name
 
 
 def test_offer_attributes_are_typed_and_checked() -> None:

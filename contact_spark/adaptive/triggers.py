@@ -45,10 +45,12 @@ from contact_spark.adaptive.window import (
 )
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
+from contact_spark.config.scope import Configured, Scoped
 from contact_spark.contract import EVENTS, validate_input
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.columns import one_row
 from contact_spark.io.months import month_index as plan_month_index
-from contact_spark.io.runs import require_run
+from contact_spark.io.runs import Inputs, require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import Layout, layout_for
 from contact_spark.planning.stage import best_contact_values, solve_plan
@@ -183,10 +185,10 @@ def month_overlay(
     for campaign in config.trigger_campaigns:
         trigger_cells[[layout.cell(campaign, h) for h in layout.channels]] = True
 
-    def scoped(scope: object) -> list[int]:
-        campaigns = layout.campaigns if scope.campaigns == "any" else scope.campaigns  # type: ignore[attr-defined]
-        channels = layout.channels if scope.channels == "any" else scope.channels  # type: ignore[attr-defined]
-        return [layout.cell(c, h) for c in campaigns for h in channels]
+    names = Configured.of(layout.campaigns, layout.channels)
+
+    def scoped(scope: Scoped) -> list[int]:
+        return [layout.cell(c, h) for c, h in scope.resolve(names).cells()]
 
     # Plain data for the closure (workers must not unpickle config models): per event type,
     # (months, cells it opens, cells it suppresses, cells it boosts, boost factor).
@@ -266,7 +268,7 @@ def upsert_revision(store: TableStore, rows: DataFrame, table: str, run_id: str,
 def _next_revision(store: TableStore, run_id: str) -> int:
     if not store.exists(LINEAGE_TABLE):
         return 1
-    row = store.read_run(LINEAGE_TABLE, run_id).agg(F.max("revision").alias("r")).first()
+    row = one_row(store.read_run(LINEAGE_TABLE, run_id).agg(F.max("revision").alias("r")))
     return int(row["r"] or 0) + 1
 
 
@@ -368,7 +370,7 @@ def _replan_affected(
     run_id: str,
     revision: int,
     start: int,
-    inputs: object,
+    inputs: Inputs,
     eligibility: DataFrame,
     seen: DataFrame,
     applied_new: DataFrame,
@@ -378,7 +380,7 @@ def _replan_affected(
 ) -> dict[str, int]:
     months = config.run.months()
     start_month = months[start]
-    history, customers = inputs.contact_history, inputs.customers  # type: ignore[attr-defined]
+    history, customers = inputs.contact_history, inputs.customers
     # Every applied event of the affected customers (earlier revisions too) keeps its effect.
     active = (
         seen.filter(F.col("status") == "applied")
@@ -394,7 +396,7 @@ def _replan_affected(
         customers,
         inputs.propensities,
         affected,
-        active,  # type: ignore[attr-defined]
+        active,
     ).persist(StorageLevel.MEMORY_AND_DISK)
     full_layout, _ = layout_for(config)
     plan = store.read_run("plan", run_id)

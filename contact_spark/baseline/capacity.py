@@ -23,6 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.config.scope import Scoped
 from contact_spark.io.offers import contact_cost, offer_attribute
 
 log = logging.getLogger(__name__)
@@ -93,10 +94,9 @@ def running_sum(df: DataFrame, groups: list[str], value: Column) -> DataFrame:
     )
 
 
-def _scope(campaigns: Any, channels: Any, config: AppConfig) -> Column:
-    cs = config.campaign_names if campaigns == "any" else list(campaigns)
-    hs = config.channel_names if channels == "any" else list(channels)
-    return F.col("campaign").isin(cs) & F.col("channel").isin(hs)
+def _scope(rule: Scoped, config: AppConfig) -> Column:
+    names = rule.resolve(config)
+    return F.col("campaign").isin(list(names.campaigns)) & F.col("channel").isin(list(names.channels))
 
 
 def _bound(rule: Any, side: str) -> Column:
@@ -121,7 +121,7 @@ def cut(plan: DataFrame, config: AppConfig, keep: Materialized) -> DataFrame:
     for rule in config.capacities.rules:
         if rule.max is None and not any(e.max is not None for e in rule.exceptions):
             continue
-        scope = _scope(rule.campaigns, rule.channels, config)
+        scope = _scope(rule, config)
         bound = _bound(rule, "max")
         scoped = plan.filter(scope)
         if rule.measure == "average":
@@ -136,7 +136,7 @@ def cut(plan: DataFrame, config: AppConfig, keep: Materialized) -> DataFrame:
         plan = keep(plan.filter(~scope).unionByName(kept))
     horizon = config.run.horizon_months
     for spread in config.capacities.spread:
-        scope = _scope(spread.campaigns, spread.channels, config)
+        scope = _scope(spread, config)
         tolerance = Fraction(str(spread.tolerance))
         for _ in range(SPREAD_ROUNDS):
             counts = {
@@ -185,10 +185,8 @@ def attributes(rows: DataFrame, eligibility: DataFrame, customers: DataFrame, co
     return out
 
 
-def _cells(campaigns: Any, channels: Any, config: AppConfig) -> list[str]:
-    cs = config.campaign_names if campaigns == "any" else list(campaigns)
-    hs = config.channel_names if channels == "any" else list(channels)
-    return [f"{c}/{h}" for c in cs for h in hs]
+def _cells(rule: Scoped, config: AppConfig) -> list[str]:
+    return [f"{c}/{h}" for c, h in rule.resolve(config).cells()]
 
 
 def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any, str | None, float]]:
@@ -201,9 +199,9 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any,
             rule.min is None and not any(e.min is not None for e in rule.exceptions)
         ):
             continue  # an average min is not a volume a greedy can add to
-        cells = _cells(rule.campaigns, rule.channels, config)
+        cells = _cells(rule, config)
         column = None if rule.measure == "contacts" else rule.column
-        used = plan.filter(_scope(rule.campaigns, rule.channels, config))
+        used = plan.filter(_scope(rule, config))
         usage = {
             r["month"]: float(r["u"] or 0)
             for r in used.groupBy("month").agg(F.sum(_attr(rule)).alias("u")).collect()
@@ -218,7 +216,7 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any,
             out.append((cells, None, column, (rule.min or 0) - sum(usage.values())))
     horizon = config.run.horizon_months
     for spread in config.capacities.spread:
-        scope = _scope(spread.campaigns, spread.channels, config)
+        scope = _scope(spread, config)
         counts = {
             r["month"]: r["n"]
             for r in plan.filter(scope).groupBy("month").agg(F.count(F.lit(1)).alias("n")).collect()
@@ -228,7 +226,7 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any,
             if counts.get(m, 0) < floor:
                 out.append(
                     (
-                        _cells(spread.campaigns, spread.channels, config),
+                        _cells(spread, config),
                         m,
                         None,
                         float(math.ceil(floor - counts.get(m, 0))),

@@ -19,6 +19,7 @@ import numba as nb
 import numpy as np
 
 from contact_spark.config.models import AppConfig
+from contact_spark.config.scope import Scoped
 from contact_spark.errors import ContactSparkError
 
 MAX_OFFERS, MAX_PACKAGES, NEVER_TOGETHER, NEVER_FOLLOWED_BY, ONLY_AFTER, MIN_OFFERS, MAX_CAMPAIGNS = range(7)
@@ -72,10 +73,9 @@ class RuleArrays:
         return max(0, month + self.offset)
 
 
-def _mask(campaigns: object, channels: object, config: AppConfig) -> np.ndarray:
-    cs = config.campaign_names if campaigns == "any" else list(campaigns)  # type: ignore[call-overload]
-    hs = config.channel_names if channels == "any" else list(channels)  # type: ignore[call-overload]
-    return np.array([c in cs and h in hs for c in config.campaign_names for h in config.channel_names])
+def _mask(scope: Scoped, config: AppConfig) -> np.ndarray:
+    names = scope.resolve(config)
+    return np.array([names.covers(c, h) for c in config.campaign_names for h in config.channel_names])
 
 
 def rule_arrays(config: AppConfig) -> RuleArrays:
@@ -100,9 +100,10 @@ def rule_arrays(config: AppConfig) -> RuleArrays:
         limit.append(getattr(r, "limit", 0))
         pc.append(r.per_campaign)
         ph.append(r.per_channel)
-        cells.append(_mask(r.campaigns, r.channels, config) if scoped else empty)  # type: ignore[union-attr]
-        a.append(empty if scoped else _mask(r.a.campaigns, r.a.channels, config))  # type: ignore[union-attr]
-        b.append(empty if scoped else _mask(r.b.campaigns, r.b.channels, config))  # type: ignore[union-attr]
+        scopes = r.scopes()  # {"scope": ...} for a window rule, {"a": ..., "b": ...} for a pair rule
+        cells.append(_mask(scopes["scope"], config) if scoped else empty)
+        a.append(empty if scoped else _mask(scopes["a"], config))
+        b.append(empty if scoped else _mask(scopes["b"], config))
         if w is not None:
             depth = max(depth, w - 1 if scoped else w)
     shape = (len(rules), n_k)
@@ -318,9 +319,9 @@ def _fill_min(counts, order, fill_ok, kind, window, limit, pc, ph, cells, a, b, 
 
 
 @nb.njit(cache=True)
-def greedy_schedule(
+def greedy_schedule(  # type: ignore[no-untyped-def]
     counts, order, value_ok, fill_ok, kind, window, limit, pc, ph, cells, a, b, horizon, n_h, offset
-):  # type: ignore[no-untyped-def]
+):
     """Month by month, cells in ``order`` (best propensity first) with ``value_ok`` while every
     max/pair rule allows; then every short min_offers window filled from ``fill_ok`` cells.
     ``counts`` holds the history on entry and the plan added in place."""

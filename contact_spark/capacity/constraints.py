@@ -19,6 +19,7 @@ from typing import Literal
 import numpy as np
 
 from contact_spark.config.capacity import CapacityRule, CapacitySettings, SpreadRule
+from contact_spark.config.scope import Configured, Scoped
 from contact_spark.planning.frame import Layout
 
 Sense = Literal["max", "min"]
@@ -49,17 +50,18 @@ class Constraint:
         return float((self.weight * (attr_sums[self.attr] - self.offset * counts)).sum())
 
 
-def _mask(layout: Layout, campaigns: list[str] | str, channels: list[str] | str) -> np.ndarray:
+def _mask(layout: Layout, scope: Scoped) -> np.ndarray:
+    names = scope.resolve(Configured.of(layout.campaigns, layout.channels))
     mask = np.zeros((len(layout.campaigns), len(layout.channels)))
     for ci, campaign in enumerate(layout.campaigns):
         for hi, channel in enumerate(layout.channels):
-            if (campaigns == "any" or campaign in campaigns) and (channels == "any" or channel in channels):
+            if names.covers(campaign, channel):
                 mask[ci, hi] = 1.0
     return mask
 
 
 def _rule_constraints(rule: CapacityRule, layout: Layout, months: list[dt.date]) -> list[Constraint]:
-    cell_mask = _mask(layout, rule.campaigns, rule.channels)
+    cell_mask = _mask(layout, rule)
     attr = rule.column if rule.measure != "contacts" else None
     out: list[Constraint] = []
     periods: list[tuple[str, np.ndarray, dt.date | None]]
@@ -97,11 +99,14 @@ def _rule_constraints(rule: CapacityRule, layout: Layout, months: list[dt.date])
 
 
 def _spread_constraints(rule: SpreadRule, layout: Layout, months: list[dt.date]) -> list[Constraint]:
-    cell_mask = _mask(layout, rule.campaigns, rule.channels)
+    cell_mask = _mask(layout, rule)
     n_t = len(months)
     out = []
     for t, month in enumerate(months):
-        senses: tuple[tuple[Sense, float], ...] = (("max", 1.0 + rule.tolerance), ("min", 1.0 - rule.tolerance))
+        senses: tuple[tuple[Sense, float], ...] = (
+            ("max", 1.0 + rule.tolerance),
+            ("min", 1.0 - rule.tolerance),
+        )
         for sense, factor in senses:
             # count_t − factor/T · Σ_s count_s  ≤ 0 (max) or ≥ 0 (min)
             month_weight = np.full(n_t, -factor / n_t)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -51,7 +50,7 @@ from contact_spark.planning.solve import (
     solved_schema,
 )
 from contact_spark.policy.compiler import CompiledPolicy
-from contact_spark.solver.problem import KernelBatch
+from contact_spark.solver.problem import KernelBatch, KernelResult
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +156,8 @@ def make_fill_solver(
             idx = np.flatnonzero(keep)
             part = record.take(pa.array(idx))
             # The plan's value is what the solved rows carry: objective = upper bound = value.
-            shown = SimpleNamespace(
+            shown = KernelResult(
+                x=x[idx],
                 status=np.zeros(idx.size, dtype=np.int32),
                 solver=np.asarray(result.solver)[idx],
                 objective=after[idx],

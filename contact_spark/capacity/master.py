@@ -53,6 +53,7 @@ from contact_spark.capacity.constraints import price_arrays
 from contact_spark.capacity.evaluation import KeptEvaluation, SolveArgs
 from contact_spark.capacity.repair import Repair
 from contact_spark.capacity.result import CapacityResult
+from contact_spark.io.columns import one_row
 from contact_spark.planning.solve import solved_schema
 
 log = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ class Master(Repair):
             )
             for r in summed.collect():  # one row per constraint
                 fixed_usage[int(r["k"])] += float(r["u"])
-            fixed_value += float(rest.agg(F.sum("value")).first()[0] or 0.0)  # type: ignore[index]
+            fixed_value += float(one_row(rest.agg(F.sum("value")))[0] or 0.0)
             split = split.join(top, "customer_id", "left_semi")
         rows = split.orderBy("customer_id", F.element_at("js", 1)).collect()  # ≤ cap customers' columns
         if not rows:

@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import MAX_MAGNITUDE, StrictModel
+from contact_spark.config.scope import ANY, Scoped
 
 CONSTRAINT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 BUILTIN_ATTRIBUTES = ("cost", "expected_value", "propensity")
@@ -44,14 +45,14 @@ class MonthException(StrictModel):
         return value
 
 
-class CapacityRule(StrictModel):
+class CapacityRule(StrictModel, Scoped):
     """A min and/or max on the contacts (or an attribute of them) in a scope and period."""
 
     name: str
     measure: Literal["contacts", "sum", "average"] = "contacts"
     column: str | None = Field(None, description="Attribute for sum/average measures.")
-    campaigns: list[str] | Literal["any"] = "any"
-    channels: list[str] | Literal["any"] = "any"
+    campaigns: list[str] | Literal["any"] = ANY
+    channels: list[str] | Literal["any"] = ANY
     period: Literal["month", "year"] = "month"
     min: float | None = None
     max: float | None = None
@@ -117,12 +118,12 @@ class CapacityRule(StrictModel):
             raise ValueError(f"{where}: an average propensity is at most 1: give e.g. 0.05 for 5 %")
 
 
-class SpreadRule(StrictModel):
+class SpreadRule(StrictModel, Scoped):
     """Each month's contacts in scope within ``tolerance`` of the yearly monthly average."""
 
     name: str
-    campaigns: list[str] | Literal["any"] = "any"
-    channels: list[str] | Literal["any"] = "any"
+    campaigns: list[str] | Literal["any"] = ANY
+    channels: list[str] | Literal["any"] = ANY
     tolerance: float = Field(0.25, gt=0, le=1)
 
     @field_validator("name")

@@ -17,11 +17,12 @@ from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
 from contact_spark.config.predicates import PredicateError, check_predicate
+from contact_spark.config.scope import ANY, Scoped
 
 RULE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-class EligibilityRule(StrictModel):
+class EligibilityRule(StrictModel, Scoped):
     """Exclude (or, with ``action: include``, keep only) the candidates a condition selects.
 
     The condition is: the customer's segment is in ``segments`` (when given) AND the
@@ -37,8 +38,8 @@ class EligibilityRule(StrictModel):
         description="Spark SQL predicate over customer and candidate columns, of the allowed kinds "
         "(contact_spark/config/predicates.py).",
     )
-    campaigns: list[str] | Literal["any"] = "any"
-    channels: list[str] | Literal["any"] = "any"
+    campaigns: list[str] | Literal["any"] = ANY
+    channels: list[str] | Literal["any"] = ANY
     description: str = ""
 
     @field_validator("name")

@@ -285,8 +285,7 @@ class AppConfig(StrictModel):
                     f"{where} is a {kinds[column]} offer attribute: {rule.measure}s need a number"
                 )
             values = self.offer_values(column) or {}
-            scope = self.campaign_names if rule.campaigns == "any" else rule.campaigns
-            missing = [c for c in scope if c not in values]
+            missing = [c for c in rule.resolve(self).campaigns if c not in values]
             if missing:
                 raise ValueError(
                     f"{where}: campaigns {', '.join(missing)} in its scope have no {column}: give them "
@@ -309,13 +308,10 @@ class AppConfig(StrictModel):
         scoped += [("capacity", r) for r in self.capacities.rules]
         scoped += [("spread", r) for r in self.capacities.spread]
         for section, rule in scoped:
-            for kind, names, known in (
-                ("campaign", rule.campaigns, self.campaigns),
-                ("channel", rule.channels, self.channels),
-            ):
-                if names == "any":
-                    continue
-                for name in names:
+            field: Literal["campaigns", "channels"]
+            for field, known in (("campaigns", self.campaigns), ("channels", self.channels)):
+                kind = field[:-1]
+                for name in rule.restriction(field) or []:
                     if name not in known:
                         raise ValueError(
                             f"{section} rule '{rule.name}' names unknown {kind} '{name}' "
@@ -354,11 +350,10 @@ class AppConfig(StrictModel):
             for kind, scope in (("suppress", effect.suppress), ("boost", effect.boost)):
                 if scope is None:
                     continue
-                for names, known, what in (
-                    (scope.campaigns, self.campaigns, "campaign"),
-                    (scope.channels, self.channels, "channel"),
-                ):
-                    for name in [] if names == "any" else names:
+                field: Literal["campaigns", "channels"]
+                for field, known in (("campaigns", self.campaigns), ("channels", self.channels)):
+                    what = field[:-1]
+                    for name in scope.restriction(field) or []:
                         if name not in known:
                             raise ValueError(
                                 f"{where}.{kind}: unknown {what} '{name}' (known: {', '.join(known)})"

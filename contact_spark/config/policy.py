@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -67,11 +67,10 @@ from pydantic import (
     model_validator,
 )
 
+from contact_spark.config.scope import ANY, Scoped
 from contact_spark.config.yaml_loader import safe_load
 from contact_spark.errors import ContactSparkError
 
-# Final: the type checker reads it as Literal["any"], the default of every ``Names`` field.
-ANY: Final = "any"
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.yaml")
 WINDOW_RULE_TYPES = ("max_offers", "min_offers", "max_packages", "max_campaigns")
 
@@ -122,8 +121,9 @@ def _check_names(value: Names, what: str) -> Names:
     return value
 
 
-class Scope(BaseModel):
-    """A set of contacts: campaigns x channels (``"any"`` = all configured ones)."""
+class Scope(BaseModel, Scoped):
+    """A set of contacts: campaigns x channels (``"any"`` = all configured ones; names through
+    :meth:`~contact_spark.config.scope.Scoped.resolve`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -139,17 +139,6 @@ class Scope(BaseModel):
     @classmethod
     def _channels(cls, v: Names) -> Names:
         return _check_names(v, "channels")
-
-    def resolve(self, campaigns: Sequence[str], channels: Sequence[str]) -> set[tuple[str, str]]:
-        """The (campaign, channel) cells of this scope among the configured ones."""
-        cs = list(campaigns) if self.campaigns == ANY else list(self.campaigns)
-        hs = list(channels) if self.channels == ANY else list(self.channels)
-        return {(c, h) for c in cs for h in hs}
-
-    def describe(self) -> str:
-        c = "any campaign" if self.campaigns == ANY else "/".join(self.campaigns)
-        h = "any channel" if self.channels == ANY else "/".join(self.channels)
-        return f"{c} on {h}"
 
 
 class _Rule(BaseModel):
@@ -168,7 +157,7 @@ class _Rule(BaseModel):
         raise NotImplementedError
 
 
-class _ScopedRule(_Rule):
+class _ScopedRule(_Rule, Scoped):
     window_months: int = Field(ge=1)
     campaigns: Names = ANY
     channels: Names = ANY
@@ -374,11 +363,9 @@ class PolicyConfig(BaseModel):
             raise PolicyError("<policy>", "configure at least one campaign and one channel")
         for rule in self.rules:
             for scope_name, scope in rule.scopes().items():
+                what: Literal["campaigns", "channels"]
                 for what in ("campaigns", "channels"):
-                    names = getattr(scope, what)
-                    if names == ANY:
-                        continue
-                    unknown = [n for n in names if n not in known[what]]
+                    unknown = [n for n in scope.restriction(what) or [] if n not in known[what]]
                     if unknown:
                         raise PolicyError(
                             rule.name,

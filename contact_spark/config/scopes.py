@@ -7,6 +7,10 @@ of campaign names it selects, so the typed models, and everything downstream, on
 hold names. The scopes it knows are listed in :data:`SCOPE_PATHS`; a new section with a
 ``campaigns`` scope is added there (``tests/test_offer_attributes.py`` checks that every
 model field named ``campaigns`` is covered).
+
+This is the first half of a scope's resolution; the second, what the names (or ``"any"``)
+of a validated scope stand for, is :meth:`contact_spark.config.scope.Scoped.resolve`, which
+every stage calls.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from contact_spark.config.offers import AttributeValue, Kind, SelectorError, is_selector, resolve_raw
 from contact_spark.config.policy import PolicyError
+from contact_spark.config.scope import ANY
 
 #: The sections holding campaign scopes: (section, list key, what a user calls one entry).
 RULE_LISTS = (
@@ -77,13 +82,13 @@ def _map_scopes(data: dict[str, Any], resolve: Callable[[Any, str, str], Any]) -
         out[section] = {**out[section], key: entries}
     triggers = out.get("triggers")
     events = triggers.get("events") if isinstance(triggers, dict) else None
-    if isinstance(events, dict):
-        new_events = {}
+    if isinstance(triggers, dict) and isinstance(events, dict):
+        new_events: dict[str, Any] = {}
         for event, effect in events.items():
             if isinstance(effect, dict):
                 effect = entry(effect, f"triggers.events.{event}", ("suppress", "boost"))
             new_events[event] = effect
-        out["triggers"] = {**triggers, "events": new_events}  # type: ignore[dict-item]
+        out["triggers"] = {**triggers, "events": new_events}
     return out
 
 
@@ -112,7 +117,7 @@ def blank_scopes(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with every selector replaced by ``"any"``: for a configuration whose
     ``campaigns`` section is itself invalid, so that only the errors of that section are
     reported (a config with one never loads, so the placeholder is never planned with)."""
-    return _map_scopes(data, lambda value, owner, key: "any")
+    return _map_scopes(data, lambda value, owner, key: ANY)
 
 
 def has_selectors(data: dict[str, Any]) -> bool:

@@ -19,15 +19,16 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import StrictModel
+from contact_spark.config.scope import ANY, Scoped
 
 EVENT_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
 
-class EffectScope(StrictModel):
+class EffectScope(StrictModel, Scoped):
     """Campaigns × channels an effect applies to."""
 
-    campaigns: list[str] | Literal["any"] = "any"
-    channels: list[str] | Literal["any"] = "any"
+    campaigns: list[str] | Literal["any"] = ANY
+    channels: list[str] | Literal["any"] = ANY
 
 
 class Boost(EffectScope):

@@ -14,12 +14,12 @@ from typing import NamedTuple
 import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import types as T
-from pyspark.sql.functions import pandas_udf
 
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts import reasons as R
 from contact_spark.contacts.emails import EmailRules, normalize_email
 from contact_spark.contacts.phones import normalize_phone
+from contact_spark.io.udf import series_udf
 
 NORMALIZED_SCHEMA = T.StructType(
     [
@@ -92,7 +92,6 @@ def normalizer(settings: ContactSettings) -> Callable[[Column, Column], Column]:
     rules = email_rules(settings)
     names = list(Normalized._fields)
 
-    @pandas_udf(NORMALIZED_SCHEMA)  # type: ignore[call-overload]
     def _normalize(kinds: pd.Series, values: pd.Series) -> pd.DataFrame:
         rows = [
             normalize_contact(k, None if v is None or v is pd.NA else v, region, rules)
@@ -107,4 +106,4 @@ def normalizer(settings: ContactSettings) -> Callable[[Column, Column], Column]:
     # A pure function, but marked non-deterministic so that the optimizer never moves it:
     # a filter on its result was pushed below the history lookup's anti-join, and every
     # history contact was parsed instead of only those the lookup did not know.
-    return _normalize.asNondeterministic()
+    return series_udf(_normalize, NORMALIZED_SCHEMA).asNondeterministic()

@@ -93,6 +93,7 @@ def normalize_phone(raw: str | None, default_region: str = "IT") -> PhoneResult:
         value=e164,
         number_type=NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown"),
         # An unassigned number has no region; its country code still names one.
-        region=region or phonenumbers.region_code_for_country_code(number.country_code),
-        valid=phonenumbers.is_valid_number_for_region(number, region),
+        # (A parsed number always has a country code; 0, like none, names no region: "ZZ".)
+        region=region or phonenumbers.region_code_for_country_code(number.country_code or 0),
+        valid=region is not None and phonenumbers.is_valid_number_for_region(number, region),
     )

@@ -8,7 +8,7 @@ gathers the whole base in one partition, and nothing is collected to the driver.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -132,7 +132,7 @@ def best_contacts(clean: DataFrame, channel_kinds: Mapping[str, str]) -> DataFra
 
 
 def customer_contactability(
-    clean: DataFrame, customers: DataFrame, settings: ContactSettings, kinds: list[str]
+    clean: DataFrame, customers: DataFrame, settings: ContactSettings, kinds: Sequence[str]
 ) -> DataFrame:
     """``score`` 0–1000 per customer: the chance to reach them through the kinds in use.
 
@@ -196,8 +196,8 @@ def best_in_group(df: DataFrame, by: str | list[str], name: str) -> DataFrame:
     null form no group: each is the best of its own."""
     keys = [by] if isinstance(by, str) else list(by)
     no_group = F.lit(False)
-    for key in keys:
-        no_group = no_group | F.col(key).isNull()
+    for column in keys:
+        no_group = no_group | F.col(column).isNull()
     # A null key gets the customer's own id, so nulls never pile up in one window partition.
     key = F.when(no_group, F.concat(F.lit("C:"), F.col("customer_id"))).otherwise(
         F.concat(F.lit("G:"), F.to_json(F.struct(*[F.col(k) for k in keys])))

@@ -82,9 +82,12 @@ TABLES = ("contacts_clean", "contacts_rejected", "best_contacts", "contactabilit
 class ContactInputs(Protocol):
     """What the stage reads: ``pipeline.Inputs`` (or anything with these three frames)."""
 
-    customers: DataFrame
-    contacts: DataFrame
-    contact_history: DataFrame
+    @property
+    def customers(self) -> DataFrame: ...
+    @property
+    def contacts(self) -> DataFrame: ...
+    @property
+    def contact_history(self) -> DataFrame: ...
 
 
 def _with_run(df: DataFrame, run_id: str, columns: tuple[str, ...]) -> DataFrame:

@@ -20,6 +20,7 @@ from contact_spark.config.eligibility import EligibilityRule
 from contact_spark.config.models import AppConfig
 from contact_spark.config.predicates import predicate_columns
 from contact_spark.errors import ContactSparkError
+from contact_spark.io.columns import case_when
 
 # Reason codes in funnel order: the first reason of a candidate is the earliest here.
 DUPLICATE_CUSTOMER_ID = "DUPLICATE_CUSTOMER_ID"
@@ -133,10 +134,11 @@ def check_rules(
 
 def _in_scope(rule: EligibilityRule) -> Column:
     scope = F.lit(True)
-    if rule.campaigns != "any":
-        scope = scope & F.col("campaign").isin(list(rule.campaigns))
-    if rule.channels != "any":
-        scope = scope & F.col("channel").isin(list(rule.channels))
+    # "any" needs no filter: every candidate is of a configured campaign and channel.
+    if (campaigns := rule.restriction("campaigns")) is not None:
+        scope = scope & F.col("campaign").isin(campaigns)
+    if (channels := rule.restriction("channels")) is not None:
+        scope = scope & F.col("channel").isin(channels)
     return scope
 
 
@@ -261,14 +263,9 @@ def compute_eligibility(
     ).withColumn("expected_value", F.col("propensity") * F.col("_value") - F.col("_cost"))
 
     optout = F.col("_optout")
-    channel_optout = None
-    for channel in config.channels:
-        column = F.col(f"optout_{channel.lower()}")
-        channel_optout = (
-            F.when(F.col("channel") == channel, column)
-            if channel_optout is None
-            else channel_optout.when(F.col("channel") == channel, column)
-        )
+    channel_optout = case_when(
+        (F.col("channel") == channel, F.col(f"optout_{channel.lower()}")) for channel in config.channels
+    )
     candidates = candidates.withColumn("_optout", channel_optout)
 
     reasons = [

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.errors import MissingTableError, RunConflictError
-from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN, after_lost_race
+from contact_spark.io.rows import COMMIT_ATTEMPTS, RUN_ID_COLUMN, LocalRows, Rows, after_lost_race
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,21 @@ class SparkDeltaBackend:
             except races as error:
                 after_lost_race(table, self.location(table), what, attempt, error)
 
-    def overwrite(self, df: DataFrame, table: str, partition_by: list[str], tag: str | None = None) -> None:
+    def _frame(self, df: Rows) -> DataFrame:
+        """Native Delta writes DataFrames: local rows become one here."""
+        return df.to_frame(self.spark) if isinstance(df, LocalRows) else df
+
+    def overwrite(self, df: Rows, table: str, partition_by: list[str], tag: str | None = None) -> None:
+        df = self._frame(df)
         writer = _tagged(df.write.format("delta").mode("overwrite").option("overwriteSchema", "true"), tag)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         self._retrying(table, "overwrite", lambda: self._save(writer, table))
 
     def append(
-        self, df: DataFrame, table: str, app_id: str | None, txn_version: int | None, tag: str | None = None
+        self, df: Rows, table: str, app_id: str | None, txn_version: int | None, tag: str | None = None
     ) -> bool:
+        df = self._frame(df)
         writer = _tagged(df.write.format("delta").mode("append"), tag)
         if app_id is None or txn_version is None:
             self._retrying(table, "append", lambda: self._save(writer, table))
@@ -102,7 +108,8 @@ class SparkDeltaBackend:
             return False
         return True
 
-    def replace_run(self, df: DataFrame, table: str, run_id: str, tag: str | None = None) -> None:
+    def replace_run(self, df: Rows, table: str, run_id: str, tag: str | None = None) -> None:
+        df = self._frame(df)
         if self.exists(table):
             partition_columns = list(self._delta_table(table).detail().collect()[0]["partitionColumns"])
             if partition_columns != [RUN_ID_COLUMN]:
@@ -154,7 +161,7 @@ def _tagged(writer: Any, tag: str | None) -> Any:
     return writer.option("userMetadata", tag) if tag else writer
 
 
-def native_races() -> tuple[type[BaseException], ...]:
+def native_races() -> tuple[type[Exception], ...]:
     """The exceptions with which native Delta reports a commit that lost a race."""
     from delta.exceptions import base
 

@@ -183,7 +183,7 @@ def pinned_retention_hours(
     return (float(math.ceil(round(needed, 6)) + 1) if kept else 0.0), kept
 
 
-def _races(store: TableStore) -> tuple[type[BaseException], ...]:
+def _races(store: TableStore) -> tuple[type[Exception], ...]:
     if isinstance(store.backend, DeltaRsBackend):
         from deltalake.exceptions import CommitFailedError
 
@@ -277,11 +277,11 @@ def vacuum(
         _retrying(store, table, "vacuum", lambda: _native_table(store, table).vacuum(float(hours)))
         return sum(not p.exists() for p in paths), size
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 store.spark.conf.unset(key)
             else:
-                store.spark.conf.set(key, value)
+                store.spark.conf.set(key, old)
 
 
 def compact(store: TableStore, table: str) -> tuple[int, int]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import pandas as pd
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 from pyspark.sql import Column
-from pyspark.sql.functions import pandas_udf
 from pyspark.sql.types import StringType
+
+from contact_spark.io.udf import series_udf
 
 # Return types are objects, not DDL strings: DDL needs a session at import time.
 # Characters shown as typed: they carry the shape of a number, not its identity.
@@ -115,22 +116,24 @@ def mask_value(value: str | None) -> str | None:
     return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 1] + "…"
 
 
-@pandas_udf(StringType())  # type: ignore[call-overload]
-def _mask_phone_udf(values: pd.Series) -> pd.Series:
+def _mask_phones(values: pd.Series) -> pd.Series:
     return values.map(mask_phone, na_action="ignore")
 
 
-@pandas_udf(StringType())  # type: ignore[call-overload]
-def _mask_email_udf(values: pd.Series) -> pd.Series:
+def _mask_emails(values: pd.Series) -> pd.Series:
     return values.map(mask_email, na_action="ignore")
 
 
-@pandas_udf(StringType())  # type: ignore[call-overload]
-def _mask_contact_udf(values: pd.Series, types: pd.Series) -> pd.Series:
+def _mask_contacts(values: pd.Series, types: pd.Series) -> pd.Series:
     return pd.Series(
         [None if v is None else mask_contact(v, t) for v, t in zip(values, types, strict=True)],
         dtype=object,
     )
+
+
+_mask_phone_udf = series_udf(_mask_phones, StringType())
+_mask_email_udf = series_udf(_mask_emails, StringType())
+_mask_contact_udf = series_udf(_mask_contacts, StringType())
 
 
 def mask_phone_col(col: Column) -> Column:

@@ -51,9 +51,10 @@ class LocalRows:
     @classmethod
     def of(cls, rows: list[tuple[Any, ...]], schema: StructType | str) -> LocalRows:
         """Rows and a schema given as a StructType or a DDL string (``"a int, b string"``)."""
-        if isinstance(schema, str):
-            schema = StructType.fromDDL(schema)
-        return cls([tuple(r) for r in rows], schema)
+        struct = StructType.fromDDL(schema) if isinstance(schema, str) else schema
+        if not isinstance(struct, StructType):  # fromDDL reads "int" as a bare type, not a row
+            raise ValueError(f"schema '{schema}' is not a list of columns such as 'a int, b string'")
+        return cls([tuple(r) for r in rows], struct)
 
     @property
     def columns(self) -> list[str]:

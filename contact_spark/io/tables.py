@@ -111,12 +111,6 @@ class TableStore:
         """Read a table (optionally as of a Delta version); MissingTableError if absent."""
         return self.backend.read(_check_table_name(table), version)
 
-    def _rows(self, df: Rows) -> Rows:
-        """Local rows stay local for delta-rs; the native Delta backend writes DataFrames."""
-        if isinstance(df, LocalRows) and not isinstance(self.backend, DeltaRsBackend):
-            return df.to_frame(self.spark)
-        return df
-
     def overwrite(
         self, df: Rows, table: str, partition_by: list[str] | None = None, *, tag: str | None = None
     ) -> None:
@@ -125,7 +119,7 @@ class TableStore:
         ``tag`` is stored as the commit's ``userMetadata``: :meth:`tagged_version` finds the
         version this write committed, even when other writers committed after it.
         """
-        self.backend.overwrite(self._rows(df), _check_table_name(table), list(partition_by or []), tag)
+        self.backend.overwrite(df, _check_table_name(table), list(partition_by or []), tag)
 
     def append(
         self,
@@ -140,7 +134,7 @@ class TableStore:
 
         Returns False when the transaction had already been committed.
         """
-        return self.backend.append(self._rows(df), _check_table_name(table), app_id, txn_version, tag)
+        return self.backend.append(df, _check_table_name(table), app_id, txn_version, tag)
 
     def replace_run(self, df: Rows, table: str, run_id: str, *, tag: str | None = None) -> None:
         """Atomically replace the rows of ``run_id`` with ``df`` (all rows must be of that run).
@@ -150,7 +144,7 @@ class TableStore:
         """
         check_run_id(run_id)
         _single_run(df, table, run_id)
-        self.backend.replace_run(self._rows(df), _check_table_name(table), run_id, tag)
+        self.backend.replace_run(df, _check_table_name(table), run_id, tag)
 
     def merge(self, df: Rows, table: str, keys: list[str]) -> None:
         """Upsert: rows of ``df`` replace target rows with the same keys, others are inserted."""

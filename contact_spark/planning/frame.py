@@ -7,12 +7,14 @@ channel_index`` – the kernel's flattened ``[C, H]`` axes. History is encoded s
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.columns import case_when
 from contact_spark.io.months import month_index
 from contact_spark.policy.compiler import CompiledPolicy, compile_policy
 
@@ -65,20 +67,21 @@ def layout_for(config: AppConfig) -> tuple[Layout, CompiledPolicy]:
 
 def cell_column(layout: Layout) -> F.Column:
     """The cell index of a row's (campaign, channel); null for names outside the layout."""
-    expr = None
-    for campaign in layout.campaigns:
-        for channel in layout.channels:
-            match = (F.col("campaign") == campaign) & (F.col("channel") == channel)
-            value = F.lit(layout.cell(campaign, channel))
-            expr = F.when(match, value) if expr is None else expr.when(match, value)
-    return expr
+    return case_when(
+        (
+            (F.col("campaign") == campaign) & (F.col("channel") == channel),
+            F.lit(layout.cell(campaign, channel)),
+        )
+        for campaign in layout.campaigns
+        for channel in layout.channels
+    )
 
 
 def customer_frame(
     eligibility: DataFrame,
     contact_history: DataFrame,
     layout: Layout,
-    first_month: object,
+    first_month: dt.date,
     batches: int,
 ) -> DataFrame:
     """One row per customer with its propensity/eligibility arrays and sparse history.
@@ -148,7 +151,7 @@ def batch_of(customer_id: Column, batches: int) -> Column:
     return F.pmod(F.hash(customer_id), F.lit(batches)).cast("int")
 
 
-def _sparse_history(contact_history: DataFrame, layout: Layout, first_month: object) -> DataFrame:
+def _sparse_history(contact_history: DataFrame, layout: Layout, first_month: dt.date) -> DataFrame:
     """Past contacts per customer as (flat index, count); index = (age - 1) * cells + cell."""
     if layout.history_months == 0:
         return (

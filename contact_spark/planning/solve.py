@@ -24,7 +24,8 @@ from contact_spark.policy.compiler import CompiledPolicy
 if TYPE_CHECKING:
     # Imported where used: the solver's numba kernels must not load before a job has made
     # the wheel's modules importable (``deploy.enable_wheel_imports``).
-    from contact_spark.solver.problem import KernelBatch
+    from contact_spark.solver.kernel import Method
+    from contact_spark.solver.problem import KernelBatch, KernelResult
 
 SOLVED_SCHEMA = (
     "customer_id string, status int, solver int, objective double, upper_bound double, "
@@ -173,7 +174,7 @@ def make_batch_solver(
     price: np.ndarray,
     attr_price: dict[str, np.ndarray] | None = None,
     attributes: list[str] | None = None,
-    method: str = "auto",
+    method: Method = "auto",
     perturbation: float | np.ndarray = 0.0,
     summarise: bool = False,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -207,7 +208,7 @@ def make_batch_solver(
                 continue
             base, attr_values = frame_batch(record, layout, static, attributes)
             batch = priced_batch(base, record, attr_values, price, attr_price, perturbation)
-            result = solve(policy, batch, method=method)  # type: ignore[arg-type]
+            result = solve(policy, batch, method=method)
             x = np.asarray(result.x, dtype=bool)
             flat_x = x.reshape(n, n_t, -1)
             if totals is not None:
@@ -224,7 +225,7 @@ def make_batch_solver(
 
 def solved_record(
     record: pa.RecordBatch,
-    result: object,
+    result: KernelResult,
     x: np.ndarray,
     batch: KernelBatch,
     attr_values: dict[str, np.ndarray],
@@ -241,10 +242,10 @@ def solved_record(
     offsets = pa.array(np.concatenate([[0], np.cumsum(flat_x.sum(axis=(1, 2)))]).astype(np.int32))
     columns = {
         "customer_id": record.column("customer_id"),
-        "status": pa.array(np.asarray(result.status, dtype=np.int32)),  # type: ignore[attr-defined]
-        "solver": pa.array(np.asarray(result.solver, dtype=np.int32)),  # type: ignore[attr-defined]
-        "objective": pa.array(np.asarray(result.objective, dtype=np.float64), from_pandas=True),  # type: ignore[attr-defined]
-        "upper_bound": pa.array(np.asarray(result.upper_bound, dtype=np.float64), from_pandas=True),  # type: ignore[attr-defined]
+        "status": pa.array(np.asarray(result.status, dtype=np.int32)),
+        "solver": pa.array(np.asarray(result.solver, dtype=np.int32)),
+        "objective": pa.array(np.asarray(result.objective, dtype=np.float64), from_pandas=True),
+        "upper_bound": pa.array(np.asarray(result.upper_bound, dtype=np.float64), from_pandas=True),
         "months": _list_array(offsets, t_idx, pa.int32()),
         "cells": _list_array(offsets, k_idx, pa.int32()),
         "values": _list_array(offsets, values[row, t_idx, k_idx], pa.float64()),
@@ -344,16 +345,16 @@ class UsageTotals:
         self.objective, self.upper, self.value, self.bad = 0.0, 0.0, 0.0, 0
 
     def add(
-        self, result: object, flat_x: np.ndarray, values: np.ndarray, attr_values: dict[str, np.ndarray]
+        self, result: KernelResult, flat_x: np.ndarray, values: np.ndarray, attr_values: dict[str, np.ndarray]
     ) -> None:
         """Add one batch's solved customers (``flat_x[N, T, K]``, ``values[N]`` without prices);
         failed ones are counted."""
-        ok = np.asarray(result.status) == 0  # type: ignore[attr-defined]
+        ok = np.asarray(result.status) == 0
         n, _, n_k = flat_x.shape
         chosen = flat_x & ok[:, None, None]
         self.counts += chosen.sum(axis=0)
-        self.objective += float(np.asarray(result.objective)[ok].sum())  # type: ignore[attr-defined]
-        self.upper += float(np.asarray(result.upper_bound)[ok].sum())  # type: ignore[attr-defined]
+        self.objective += float(np.asarray(result.objective)[ok].sum())
+        self.upper += float(np.asarray(result.upper_bound)[ok].sum())
         self.value += float(values[ok].sum())
         self.bad += int((~ok).sum())
         for name in self.attributes:
@@ -399,7 +400,7 @@ def solve_customers(
     layout: Layout,
     static: StaticInputs,
     price: np.ndarray | None = None,
-    method: str = "auto",
+    method: Method = "auto",
     attr_price: dict[str, np.ndarray] | None = None,
     attributes: list[str] | None = None,
     perturbation: float | np.ndarray = 0.0,

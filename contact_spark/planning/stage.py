@@ -17,6 +17,7 @@ from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.catalog import PLAN_TABLES
+from contact_spark.io.columns import one_row
 from contact_spark.io.tables import LocalRows, TableStore
 from contact_spark.planning.frame import Layout, cell_column, customer_frame, layout_for
 from contact_spark.planning.solve import StaticInputs, plan_rows, quarantine_rows
@@ -80,7 +81,7 @@ def _attribute_columns(
             # A cell that is not eligible is never planned; 0.0 keeps a bad value (NaN) of it
             # out of the capacity sums.
             value = F.when(F.col("eligible"), F.coalesce(F.col(name).cast("double"), F.lit(0.0)))
-            cells = (
+            per_cell = (
                 eligibility.select(
                     "customer_id",
                     F.struct(
@@ -92,7 +93,7 @@ def _attribute_columns(
                 .agg(F.map_from_entries(F.collect_list("kv")).alias(f"_m_{name}"))
             )
             frame = (
-                frame.join(cells, "customer_id", "left")
+                frame.join(per_cell, "customer_id", "left")
                 .withColumn(f"attr_{name}", _dense(F.col(f"_m_{name}"), layout.n_cells))
                 .drop(f"_m_{name}")
             )
@@ -312,10 +313,10 @@ def sensitivity_rows(result: CapacityResult, run_id: str) -> LocalRows:
 
 def summary_row(store: TableStore, result: CapacityResult, run_id: str) -> LocalRows:
     """The plan's objective, dual bound, gap and size (one row)."""
-    planned = (
-        store.read_run("plan", run_id)
-        .agg(F.count(F.lit(1)).alias("contacts"), F.countDistinct("customer_id").alias("customers"))
-        .first()
+    planned = one_row(
+        store.read_run("plan", run_id).agg(
+            F.count(F.lit(1)).alias("contacts"), F.countDistinct("customer_id").alias("customers")
+        )
     )
     quarantined = store.read_run("plan_quarantine", run_id).count()
     return LocalRows.of(

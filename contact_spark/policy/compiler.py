@@ -24,7 +24,6 @@ from typing import Literal
 import numpy as np
 
 from contact_spark.config.policy import (
-    ANY,
     MaxCampaigns,
     MaxOffers,
     MaxPackages,
@@ -34,8 +33,8 @@ from contact_spark.config.policy import (
     OnlyAfter,
     PolicyConfig,
     PolicyError,
-    Scope,
 )
+from contact_spark.config.scope import Configured, Scoped
 
 PairKind = Literal["never_together", "never_followed_by", "only_after"]
 
@@ -169,11 +168,10 @@ class CompiledPolicy:
         return np.where(hit.any(axis=1), first + 1, 0).astype(np.int64)
 
 
-def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> list[int]:
+def _cells(scope: Scoped, campaigns: Sequence[str], channels: Sequence[str]) -> list[int]:
     h = len(channels)
-    cs = range(len(campaigns)) if scope.campaigns == ANY else [campaigns.index(c) for c in scope.campaigns]
-    hs = range(h) if scope.channels == ANY else [channels.index(x) for x in scope.channels]
-    return sorted(c * h + x for c in cs for x in hs)
+    cells = scope.resolve(Configured.of(campaigns, channels)).cells()
+    return sorted(campaigns.index(c) * h + channels.index(x) for c, x in cells)
 
 
 def _split(

@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.contract import BOOLEAN, NUMBER, STRING
 from contact_spark.errors import ColumnTypeError, MissingColumnError
+from contact_spark.io.columns import one_row
 from contact_spark.io.months import months_apart
 
 if TYPE_CHECKING:  # settings import the config package, which imports these settings
@@ -87,7 +88,7 @@ def resolve_feature_columns(
         categorical = []
         if strings:
             # One small aggregate: approximate distinct counts of the string columns.
-            counts = customers.agg(*[F.approx_count_distinct(c).alias(c) for c in strings]).first()
+            counts = one_row(customers.agg(*[F.approx_count_distinct(c).alias(c) for c in strings]))
             categorical = [c for c in strings if 0 < counts[c] <= settings.max_categories]
     return FeatureColumns(tuple(numeric), tuple(categorical))
 

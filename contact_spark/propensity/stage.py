@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
@@ -27,6 +28,7 @@ from contact_spark.config.models import AppConfig
 from contact_spark.contract import PROPENSITIES, validate_input
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.catalog import PROPENSITY_TABLES, SEGMENT_TABLES
+from contact_spark.io.columns import one_row
 from contact_spark.io.runs import require_run
 from contact_spark.io.tables import TableStore
 from contact_spark.propensity.features import (
@@ -114,7 +116,7 @@ def train_propensities(
     seed = config.run.seed
     plan_start = config.run.first_month
     monthly = monthly_history(history, settings).persist(StorageLevel.MEMORY_AND_DISK)
-    first = monthly.agg(F.min("month")).first()[0]
+    first = one_row(monthly.agg(F.min("month")))[0]
     split = TimeSplit.for_plan(plan_start, settings, first)
     reserved = (SEGMENT_COLUMN,)
     columns = resolve_feature_columns(customers, settings.features, reserved)
@@ -168,7 +170,7 @@ def train_propensities(
     )
 
 
-def _split_stats(frame: DataFrame, columns: FeatureColumns) -> dict[tuple[str, str, str], dict[str, object]]:
+def _split_stats(frame: DataFrame, columns: FeatureColumns) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Rows, positives, first/last month and a content fingerprint per pair and part (one job)."""
     fingerprint = F.xxhash64("customer_id", "month", "label", *columns.numeric_all, *columns.categorical)
     rows = (
@@ -192,7 +194,7 @@ def _train_pair(
     frame: DataFrame,
     columns: FeatureColumns,
     split: TimeSplit,
-    stats: dict[tuple[str, str, str], dict[str, object]],
+    stats: dict[tuple[str, str, str], dict[str, Any]],
     campaign: str,
     channel: str,
     seed: int,

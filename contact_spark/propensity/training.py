@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.classification import GBTClassifier, LogisticRegression
+from pyspark.ml.classification import (
+    GBTClassificationModel,
+    GBTClassifier,
+    LogisticRegression,
+    LogisticRegressionModel,
+)
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import OneHotEncoder, StandardScaler, StringIndexer, VectorAssembler
 from pyspark.ml.functions import vector_to_array
@@ -23,6 +28,7 @@ from pyspark.ml.regression import IsotonicRegression, IsotonicRegressionModel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from contact_spark.io.columns import one_row
 from contact_spark.io.months import add_months
 from contact_spark.propensity.features import FeatureColumns
 
@@ -31,7 +37,6 @@ if TYPE_CHECKING:  # settings import the config package, which imports these set
 
 BASE_RATE = "base_rate"
 EPS = 1e-6
-
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,7 @@ def fit_calibrator(predictions: DataFrame, kind: str, seed: int) -> Calibrator:
         framed = predictions.select(F.array(_logit(F.col("p_raw"))).alias("x"), "label")
         from pyspark.ml.functions import array_to_vector
 
-        framed = framed.select(array_to_vector("x").alias("features"), "label")
+        framed = framed.select(array_to_vector(F.col("x")).alias("features"), "label")
         model = LogisticRegression(maxIter=100, regParam=0.0, standardization=False).fit(framed)
         return Calibrator("platt", float(model.coefficients[0]), float(model.intercept))
     if kind == "isotonic":
@@ -191,10 +196,12 @@ def feature_weights(model: PipelineModel, sample: DataFrame) -> list[tuple[str, 
         for attr in group:
             names[int(attr["idx"])] = str(attr["name"])
     last = model.stages[-1]
-    if hasattr(last, "coefficients"):
+    if isinstance(last, LogisticRegressionModel):
         values = [float(x) for x in last.coefficients.toArray()]
-    else:
+    elif isinstance(last, GBTClassificationModel):
         values = [float(x) for x in last.featureImportances.toArray()]
+    else:  # build_pipeline ends every pipeline in one of the two
+        raise TypeError(f"no feature weights for a {type(last).__name__}")
     return [(names.get(i, f"f{i}"), v) for i, v in enumerate(values)]
 
 
@@ -220,13 +227,15 @@ def evaluate(predictions: DataFrame, base_rate: float, bins: int) -> Evaluation:
     p = F.least(F.greatest(F.col("propensity"), F.lit(EPS)), F.lit(1 - EPS))
     y = F.col("label")
     q = min(max(base_rate, EPS), 1 - EPS)
-    stats = predictions.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(y).alias("positives"),
-        F.avg(-(y * F.log(p) + (1 - y) * F.log(1 - p))).alias("log_loss"),
-        F.avg((F.col("propensity") - y) ** 2).alias("brier"),
-        F.avg(-(y * F.lit(math.log(q)) + (1 - y) * F.lit(math.log(1 - q)))).alias("base_log_loss"),
-    ).first()
+    stats = one_row(
+        predictions.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum(y).alias("positives"),
+            F.avg(-(y * F.log(p) + (1 - y) * F.log(1 - p))).alias("log_loss"),
+            F.avg((F.col("propensity") - y) ** 2).alias("brier"),
+            F.avg(-(y * F.lit(math.log(q)) + (1 - y) * F.lit(math.log(1 - q)))).alias("base_log_loss"),
+        )
+    )
     out = Evaluation(
         rows=int(stats["rows"] or 0),
         positives=int(stats["positives"] or 0),
@@ -297,7 +306,7 @@ def base_rate_candidate(train: tuple[int, int], validation: DataFrame) -> Candid
     q = min(max(rate, EPS), 1 - EPS)
     y = F.col("label")
     # A constant score: one aggregate gives every metric, AUC is 0.5 and there is one bin.
-    stats = validation.agg(F.count(F.lit(1)).alias("rows"), F.sum(y).alias("positives")).first()
+    stats = one_row(validation.agg(F.count(F.lit(1)).alias("rows"), F.sum(y).alias("positives")))
     n, k = int(stats["rows"] or 0), int(stats["positives"] or 0)
     evaluation = Evaluation(rows=n, positives=k)
     if n:

@@ -13,17 +13,13 @@ reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from contact_spark.config.capacity import CapacityRule
 from contact_spark.config.models import AppConfig
 from contact_spark.io.months import month_number
 from contact_spark.realtime.models import CAPACITY, CAPACITY_EXCEEDED, Reason
 from contact_spark.realtime.policy import Cell, EventKey, month_label
-
-
-def _resolve(names: object, configured: Sequence[str]) -> list[str]:
-    return list(configured) if names == "any" else list(names)  # type: ignore[call-overload]
 
 
 class CapacityIndex:
@@ -47,12 +43,7 @@ class CapacityIndex:
         for rule in config.capacities.rules:
             summable = rule.column == "cost" or rule.column in self.offers
             if rule.measure == "contacts" or (rule.measure == "sum" and summable):
-                scope = frozenset(
-                    (c, h)
-                    for c in _resolve(rule.campaigns, config.campaign_names)
-                    for h in _resolve(rule.channels, config.channel_names)
-                )
-                rules.append((rule, scope))
+                rules.append((rule, frozenset(rule.resolve(config).cells())))
         self.by_cell: dict[Cell, list[tuple[CapacityRule, frozenset[Cell]]]] = {}
         for rule, scope in rules:
             for cell in scope:

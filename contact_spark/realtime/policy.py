@@ -30,14 +30,23 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from contact_spark.config.policy import ANY, PolicyConfig, Scope
+from contact_spark.config.policy import (
+    MaxCampaigns,
+    MaxOffers,
+    MaxPackages,
+    NeverFollowedBy,
+    NeverTogether,
+    OnlyAfter,
+    PolicyConfig,
+)
+from contact_spark.config.scope import Configured, Scoped
 from contact_spark.errors import ContactSparkError
 
 Cell = tuple[str, str]
 EventKey = tuple[int, str, str]
 # Rule types with one campaigns x channels scope, and with a pair of scopes (a, b).
-WINDOW_TYPES = ("max_offers", "max_packages", "max_campaigns")
-PAIR_TYPES = ("never_together", "never_followed_by", "only_after")
+WINDOW_RULES = (MaxOffers, MaxPackages, MaxCampaigns)
+PAIR_RULES = (NeverTogether, NeverFollowedBy, OnlyAfter)
 
 
 class UnknownRuleTypeError(ContactSparkError):
@@ -49,10 +58,8 @@ def month_label(month: int) -> str:
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
-def _cells(scope: Scope, campaigns: Sequence[str], channels: Sequence[str]) -> frozenset[Cell]:
-    cs = list(campaigns) if scope.campaigns == ANY else list(scope.campaigns)
-    hs = list(channels) if scope.channels == ANY else list(scope.channels)
-    return frozenset((c, h) for c in cs for h in hs)
+def _cells(scope: Scoped, campaigns: Sequence[str], channels: Sequence[str]) -> frozenset[Cell]:
+    return frozenset(scope.resolve(Configured.of(campaigns, channels)).cells())
 
 
 @dataclass(frozen=True)
@@ -98,19 +105,19 @@ class PolicyIndex:
         for rule in policy.rules:
             if rule.type == "min_offers":
                 continue  # a minimum never forbids a contact
-            if rule.type in WINDOW_TYPES:
+            if isinstance(rule, WINDOW_RULES):
                 specs.append(
                     RuleSpec(
                         rule.name,
                         rule.type,
                         rule.window_months,
-                        rule.limit,  # type: ignore[union-attr]
+                        rule.limit,
                         rule.per_campaign,
                         rule.per_channel,
-                        cells=_cells(rule.scope, campaigns, channels),  # type: ignore[union-attr]
+                        cells=_cells(rule.scope, campaigns, channels),
                     )
                 )
-            elif rule.type in PAIR_TYPES:
+            elif isinstance(rule, PAIR_RULES):
                 specs.append(
                     RuleSpec(
                         rule.name,
@@ -119,8 +126,8 @@ class PolicyIndex:
                         None,
                         rule.per_campaign,
                         rule.per_channel,
-                        a=_cells(rule.a, campaigns, channels),  # type: ignore[union-attr]
-                        b=_cells(rule.b, campaigns, channels),  # type: ignore[union-attr]
+                        a=_cells(rule.a, campaigns, channels),
+                        b=_cells(rule.b, campaigns, channels),
                     )
                 )
             else:

@@ -207,10 +207,10 @@ def consent_reasons(
 ) -> tuple[list[Reason], dict[str, list[Reason]]]:
     """Customer-level and per-channel reasons against contact, from the customers rows."""
     if not rows:
-        reason = Reason(
+        missing = Reason(
             code=UNKNOWN_CUSTOMER, rule="unknown_customer", detail="customer_id not in the customers table"
         )
-        return [reason], {}
+        return [missing], {}
     out: list[Reason] = []
     if len(rows) > 1:
         out.append(

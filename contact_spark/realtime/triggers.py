@@ -48,13 +48,10 @@ class TriggerIndex:
                     _Opener(event_type, frozenset(effect.propensity), effect.months)
                 )
             if effect.suppress is not None:
-                scope = effect.suppress
+                scope = effect.suppress.resolve(config)
                 self.suppressions.append(
                     _Suppression(
-                        event_type,
-                        frozenset(config.campaign_names if scope.campaigns == "any" else scope.campaigns),
-                        frozenset(config.channel_names if scope.channels == "any" else scope.channels),
-                        effect.months,
+                        event_type, frozenset(scope.campaigns), frozenset(scope.channels), effect.months
                     )
                 )
 

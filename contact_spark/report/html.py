@@ -28,6 +28,7 @@ from contact_spark.io.catalog import (
     RUN_STAGES_TABLE,
     SEGMENT_TABLES,
 )
+from contact_spark.io.columns import one_row
 from contact_spark.io.run_inputs import optional_stage_runs, read_pinned
 from contact_spark.io.tables import TableStore
 from contact_spark.report.capacity import convergence_section, sensitivity_section
@@ -86,7 +87,7 @@ def volume_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], con
     labels = [f"{m:%b %Y}" for m in months]
     fig = go.Figure()
     for i, channel in enumerate(config.channel_names):
-        per_month = defaultdict(float)
+        per_month: defaultdict[Any, float] = defaultdict(float)  # month (a Spark date) -> contacts
         for r in volume:
             if r["channel"] == channel:
                 per_month[r["month"]] += r["value"]
@@ -377,7 +378,7 @@ def input_overview(store: TableStore, config: AppConfig, run_id: str) -> str:
             F.sum(F.when(F.col(column), 1).otherwise(0)).alias(f"{column}_true"),
             F.sum(F.when(F.col(column).isNull(), 1).otherwise(0)).alias(f"{column}_null"),
         ]
-    stats = customers.agg(*aggregates).first().asDict()
+    stats = one_row(customers.agg(*aggregates)).asDict()
     total = max(1, stats["customers"])
     flag_rows = [
         (c, stats[f"{c}_true"], stats[f"{c}_true"] / total, stats[f"{c}_null"]) for c in flag_columns

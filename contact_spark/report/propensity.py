@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
+from typing import Any
 
 from pyspark.sql import functions as F
 
@@ -18,7 +19,7 @@ from contact_spark.report.widgets import Charts, html_table
 TOP_FEATURES = 5
 
 
-def _rows(store: TableStore, table: str, run_id: str) -> list[dict[str, object]]:
+def _rows(store: TableStore, table: str, run_id: str) -> list[dict[str, Any]]:
     if not store.exists(table):
         return []
     return [r.asDict() for r in store.read_run(table, run_id).collect()]
@@ -74,7 +75,7 @@ def propensity_section(charts: Charts, store: TableStore, run_id: str) -> str:
         f"the months from {first['validation_start']} to before {first['plan_start']}."
     )
     chosen = {(r["campaign"], r["channel"], r["model"]) for r in metrics if r["selected"]}
-    bins: dict[tuple[str, str, str], list[dict[str, object]]] = defaultdict(list)
+    bins: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in _rows(store, "propensity_calibration", run_id):
         key = (str(r["campaign"]), str(r["channel"]), str(r["model"]))
         if key in chosen:

@@ -14,8 +14,9 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.columns import case_when
 from contact_spark.io.offers import contact_cost, offer_attribute
-from contact_spark.validation.frames import ERROR, WARNING, in_scope, scope_names, violation_rows
+from contact_spark.validation.frames import ERROR, WARNING, in_scope, violation_rows
 
 CAPACITY_USAGE_SCHEMA = (
     "rule string, measure string, month date, usage double, bound_min double, bound_max double, "
@@ -58,9 +59,7 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
     grid = spark.createDataFrame([(m,) for m in months], "month date")
     frames = []
     for rule in config.capacities.rules:
-        campaigns = scope_names(rule.campaigns, config.campaign_names)
-        channels = scope_names(rule.channels, config.channel_names)
-        scoped = attributed.filter(in_scope(campaigns, channels))
+        scoped = attributed.filter(in_scope(rule.resolve(config)))
         attr = (
             F.coalesce(F.col(rule.column).cast(DECIMAL), F.lit(0).cast(DECIMAL)) if rule.column else F.lit(1)
         )
@@ -70,23 +69,15 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
                 scoped.groupBy(F.col("month").cast("date").alias("month")).agg(*aggs), "month", "left"
             )
             bounds = {e.month: e for e in rule.exceptions}
-            lo = hi = None
+            lows, highs = [], []
             for m in months:
                 e = bounds.get(m)
                 mn = e.min if e is not None and e.min is not None else rule.min
                 mx = e.max if e is not None and e.max is not None else rule.max
                 cond = F.col("month") == F.lit(m)
-                lo = (
-                    F.when(cond, F.lit(mn).cast("double"))
-                    if lo is None
-                    else lo.when(cond, F.lit(mn).cast("double"))
-                )
-                hi = (
-                    F.when(cond, F.lit(mx).cast("double"))
-                    if hi is None
-                    else hi.when(cond, F.lit(mx).cast("double"))
-                )
-            agg = agg.withColumn("_lo", lo).withColumn("_hi", hi)
+                lows.append((cond, F.lit(mn).cast("double")))
+                highs.append((cond, F.lit(mx).cast("double")))
+            agg = agg.withColumn("_lo", case_when(lows)).withColumn("_hi", case_when(highs))
         else:
             agg = scoped.agg(*aggs).select(
                 F.lit(None).cast("date").alias("month"),
@@ -119,10 +110,8 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
             )
         )
     for spread in config.capacities.spread:
-        campaigns = scope_names(spread.campaigns, config.campaign_names)
-        channels = scope_names(spread.channels, config.channel_names)
         counts = grid.join(
-            attributed.filter(in_scope(campaigns, channels))
+            attributed.filter(in_scope(spread.resolve(config)))
             .groupBy(F.col("month").cast("date").alias("month"))
             .agg(F.count(F.lit(1)).alias("_c")),
             "month",

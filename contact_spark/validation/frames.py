@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.config.scope import Resolved
 from contact_spark.io import months
 
 VIOLATION_SCHEMA = (
@@ -22,14 +23,12 @@ VIOLATION_COLUMNS = ("run_id", "customer_id", "rule", "kind", "month", "detail",
 ERROR, WARNING = "ERROR", "WARNING"
 
 
-def scope_names(value: object, configured: list[str]) -> list[str]:
-    """A rule scope's names: ``"any"`` is every configured one."""
-    return list(configured) if value == "any" else list(value)  # type: ignore[arg-type]
-
-
-def in_scope(scope_campaigns: list[str], scope_channels: list[str], prefix: str = "") -> Column:
-    """Whether the row's (``prefix``) campaign and channel are in the scope."""
-    return F.col(f"{prefix}campaign").isin(scope_campaigns) & F.col(f"{prefix}channel").isin(scope_channels)
+def in_scope(scope: Resolved, prefix: str = "") -> Column:
+    """Whether the row's (``prefix``) campaign and channel are in the scope (its names, from
+    :meth:`~contact_spark.config.scope.Scoped.resolve`)."""
+    return F.col(f"{prefix}campaign").isin(list(scope.campaigns)) & F.col(f"{prefix}channel").isin(
+        list(scope.channels)
+    )
 
 
 def month_index(col: Column, config: AppConfig) -> Column:

@@ -18,8 +18,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.config.policy import MinOffers
+from contact_spark.config.scope import Scoped
 from contact_spark.errors import ContactSparkError
-from contact_spark.validation.frames import in_scope, month_index, month_of, scope_names, violation_rows
+from contact_spark.validation.frames import in_scope, month_index, month_of, violation_rows
 
 
 def contact_events(plan: DataFrame, history: DataFrame, config: AppConfig) -> DataFrame:
@@ -54,12 +56,8 @@ def _copy_key(per_campaign: Column, per_channel: Column, prefix: str = "") -> Co
     )
 
 
-def _cells(scope_campaigns: object, scope_channels: object, config: AppConfig) -> list[str]:
-    return [
-        f"{c}/{h}"
-        for c in scope_names(scope_campaigns, config.campaign_names)
-        for h in scope_names(scope_channels, config.channel_names)
-    ]
+def _cells(scope: Scoped, config: AppConfig) -> list[str]:
+    return [f"{c}/{h}" for c, h in scope.resolve(config).cells()]
 
 
 def _tag(events: DataFrame, specs: DataFrame, cells: str) -> DataFrame:
@@ -82,6 +80,7 @@ def _specs(spark: SparkSession, config: AppConfig, types: tuple[str, ...]) -> Da
         if rule.type not in types:
             continue
         scoped = rule.type in SCOPED_RULE_TYPES
+        scopes = rule.scopes()  # {"scope": ...} for a window rule, {"a": ..., "b": ...} for a pair rule
         rows.append(
             (
                 rule.name,
@@ -90,9 +89,9 @@ def _specs(spark: SparkSession, config: AppConfig, types: tuple[str, ...]) -> Da
                 getattr(rule, "limit", None),
                 rule.per_campaign,
                 rule.per_channel,
-                _cells(rule.campaigns, rule.channels, config) if scoped else None,  # type: ignore[union-attr]
-                None if scoped else _cells(rule.a.campaigns, rule.a.channels, config),  # type: ignore[union-attr]
-                None if scoped else _cells(rule.b.campaigns, rule.b.channels, config),  # type: ignore[union-attr]
+                _cells(scopes["scope"], config) if scoped else None,
+                None if scoped else _cells(scopes["a"], config),
+                None if scoped else _cells(scopes["b"], config),
             )
         )
     return spark.createDataFrame(rows, _SPEC_SCHEMA) if rows else None
@@ -263,19 +262,14 @@ def _campaign_rules(spark: SparkSession, events: DataFrame, config: AppConfig) -
 
 
 def _min_rule(
-    spark: SparkSession, events: DataFrame, population: DataFrame, rule: object, config: AppConfig
+    spark: SparkSession, events: DataFrame, population: DataFrame, rule: MinOffers, config: AppConfig
 ) -> DataFrame:
     """min_offers: every window ending at every plan month, for every planned-for customer."""
-    campaigns = scope_names(rule.campaigns, config.campaign_names)  # type: ignore[attr-defined]
-    channels = scope_names(rule.channels, config.channel_names)  # type: ignore[attr-defined]
-    w, limit = rule.window_months, rule.limit  # type: ignore[attr-defined]
-    per_campaign, per_channel = rule.per_campaign, rule.per_channel  # type: ignore[attr-defined]
+    names = rule.resolve(config)
+    w, limit = rule.window_months, rule.limit
+    per_campaign, per_channel = rule.per_campaign, rule.per_channel
     copies = sorted(
-        {
-            "/".join(([c] if per_campaign else []) + ([h] if per_channel else []))
-            for c in campaigns
-            for h in channels
-        }
+        {"/".join(([c] if per_campaign else []) + ([h] if per_channel else [])) for c, h in names.cells()}
     )
     grid = population.crossJoin(
         F.broadcast(
@@ -285,7 +279,7 @@ def _min_rule(
         )
     )
     per_month = (
-        events.filter(in_scope(campaigns, channels))
+        events.filter(in_scope(names))
         .withColumn("copy", _copy_key(F.lit(per_campaign), F.lit(per_channel)))
         .groupBy("customer_id", "copy", "m")
         .agg(F.sum("n").alias("w"))
@@ -302,7 +296,7 @@ def _min_rule(
     ).agg(F.coalesce(F.sum("e.w"), F.lit(0)).alias("total"))
     return violation_rows(
         counted.filter(F.col("total") < limit),
-        rule.name,  # type: ignore[attr-defined]
+        rule.name,
         "policy",
         month_of(F.col("t"), config),
         F.concat(
@@ -427,6 +421,6 @@ def check_policy(
         + _pair_rules(spark, events, config)
     )
     for rule in config.policy.rules:
-        if rule.type == "min_offers":
+        if isinstance(rule, MinOffers):
             out.append(_min_rule(spark, events, population, rule, config))
     return out

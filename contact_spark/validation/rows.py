@@ -20,6 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
+from contact_spark.io.columns import case_when
 from contact_spark.validation.frames import ERROR, month_index
 
 
@@ -117,14 +118,9 @@ def check_rows(
             F.max(F.col("_ref").isNull().cast("int")).alias("_no_contact"),
         )
     )
-    optout = None
-    for channel in config.channel_names:
-        col = F.col(f"_optout_{channel.lower()}")
-        optout = (
-            F.when(F.col("channel") == channel, col)
-            if optout is None
-            else optout.when(F.col("channel") == channel, col)
-        )
+    optout = case_when(
+        (F.col("channel") == channel, F.col(f"_optout_{channel.lower()}")) for channel in config.channel_names
+    )
     known = F.col("_copies").isNotNull()
     bad_month = (
         F.col("month").isNull() | (F.dayofmonth(F.col("month").cast("date")) != 1) | (t < 0) | (t >= horizon)

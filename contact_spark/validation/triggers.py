@@ -14,12 +14,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
-
-
-def _in_scope(scope: object, config: AppConfig) -> Column:
-    campaigns = config.campaign_names if scope.campaigns == "any" else scope.campaigns  # type: ignore[attr-defined]
-    channels = config.channel_names if scope.channels == "any" else scope.channels  # type: ignore[attr-defined]
-    return F.col("campaign").isin(campaigns) & F.col("channel").isin(channels)
+from contact_spark.validation.frames import in_scope
 
 
 def _active(events: DataFrame, months: int) -> Column:
@@ -36,7 +31,7 @@ def check_triggers(
     """
     frames: list[DataFrame] = []
     contacts = plan.select("customer_id", "month", "campaign", "channel")
-    columns = [
+    columns: list[Column | str] = [
         "customer_id",
         F.col("rule"),
         F.lit("trigger").alias("kind"),
@@ -82,7 +77,7 @@ def check_triggers(
         if effect.suppress is None:
             continue
         hits = (
-            contacts.filter(_in_scope(effect.suppress, config))
+            contacts.filter(in_scope(effect.suppress.resolve(config)))
             .join(applied.filter(F.col("event_type") == event), "customer_id")
             .filter(_active(contacts, effect.months))
             .select("customer_id", "month", "campaign", "channel")
