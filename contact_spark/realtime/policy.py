@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -76,6 +75,12 @@ class PolicyIndex:
         self._k = {
             (c, h): i * n_h + j for i, c in enumerate(self.campaigns) for j, h in enumerate(self.channels)
         }
+        if self._k and self.rules.names:
+            # Compile the kernels now (or load them from numba's cache: 0.4 s; 3.4 s cold),
+            # while the snapshot loads, not during the first request's check.
+            empty = np.zeros((self.rules.rows, len(self._k)), dtype=np.int64)
+            R.broken_rules(empty, 0, 0, *self._args)
+            R.window_campaigns(empty, 0, 0, 0, 0, self.rules.cells, self.rules.per_channel, n_h)
 
     def violations(self, events: Mapping[EventKey, int], month: int, cell: Cell) -> list[Violation]:
         """Every rule the contact ``(month, cell)`` breaks in the world ``events`` (which holds it)."""
@@ -100,7 +105,7 @@ class PolicyIndex:
             for r in np.flatnonzero(found[:, 0]).tolist()
         ]
 
-    def _detail(self, r: int, found: Any, counts: np.ndarray, t: int, k: int) -> str:
+    def _detail(self, r: int, found: np.ndarray, counts: np.ndarray, t: int, k: int) -> str:
         """One line on why rule ``r`` is broken, from what the checker found (``value, row, k2``)."""
         rules = self.rules
         kind, w, limit = rules.types[r], int(rules.window[r]), int(rules.limit[r])
