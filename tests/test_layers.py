@@ -159,3 +159,32 @@ def test_the_check_sees_function_level_imports(tmp_path: Path) -> None:
     assert imports(source) == {"contact_spark.pipeline"}
     assert layer_of("contact_spark.pipeline") > layer_of("contact_spark.report.html")
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# What the independent validator re-checks, so must not share code with: the solver and its
+# policy compiler, the capacity prices and the plan stage, and the per-customer rule checker
+# of the greedy baseline, contact_decisions and the real-time check (baseline.rules).
+CHECKED_BY_THE_VALIDATOR = (
+    "contact_spark.policy",
+    "contact_spark.solver",
+    "contact_spark.capacity",
+    "contact_spark.planning",
+    "contact_spark.baseline",
+)
+
+
+def test_the_validator_shares_no_code_with_what_it_checks() -> None:
+    graph = import_graph()
+    reached: set[str] = set()
+    todo = [name for name in graph if name.startswith("contact_spark.validation")]
+    while todo:
+        name = todo.pop()
+        if name not in reached:
+            reached.add(name)
+            todo.extend(graph[name])
+    shared = sorted(
+        name
+        for name in reached
+        if any(name == p or name.startswith(p + ".") for p in CHECKED_BY_THE_VALIDATOR)
+    )
+    assert not shared, f"the validator imports, directly or not, code it checks: {shared}"

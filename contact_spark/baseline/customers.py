@@ -17,6 +17,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from contact_spark.baseline import rules as R
+from contact_spark.baseline import schedule as S
 from contact_spark.config.models import AppConfig
 from contact_spark.io.months import month_index
 from contact_spark.planning.frame import Layout
@@ -127,12 +128,12 @@ def per_customer(frame: DataFrame, config: AppConfig, mode: str) -> DataFrame:
                     fill_ok = np.zeros(n_k, dtype=np.bool_)
                     fill_ok[ks] = True
                     before = counts[rules.offset :].copy()
-                    R.greedy_schedule(counts, order, value_ok, fill_ok, *rule_args)
+                    S.greedy_schedule(counts, order, value_ok, fill_ok, *rule_args)
                     t_idx, k_idx = np.nonzero(counts[rules.offset :] - before)
                 elif mode == "recheck":
                     pm = np.asarray(row.pm if row.pm is not None else [], dtype=np.int64)
                     pk = np.asarray(row.pk if row.pk is not None else [], dtype=np.int64)
-                    kept = R.keep_legal(counts, pm, pk, *rule_args)
+                    kept = S.keep_legal(counts, pm, pk, *rule_args)
                     t_idx, k_idx = pm[kept], pk[kept]
                 else:
                     if row.pm is not None:

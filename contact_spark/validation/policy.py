@@ -10,6 +10,10 @@ the first month. One function per family of rule types, all rules of a family in
 * :func:`_pair_rules` – ``never_together`` / ``never_followed_by`` / ``only_after``.
 
 :func:`check_policy` raises for a rule type none of them handles.
+
+Written apart from the per-customer rule checker (:mod:`contact_spark.baseline.rules`) on
+purpose, and it must stay so: that checker makes the greedy plan this validates and answers
+the real-time check that tests/realtime/test_agreement.py holds against this code.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import yaml
 
 from contact_spark.config.policy import MaxOffers, NeverTogether
 from contact_spark.policy import DEFAULT_POLICY_PATH, PolicyConfig, PolicyError, compile_policy
-from contact_spark.solver.satisfiability import check_satisfiable
+from contact_spark.solver.satisfiability import check_satisfiable, find_unsatisfiable_core
 
 CAMPAIGNS = ["CROSS_SELLING", "SOLUTION"]
 CHANNELS = ["DEM", "SMS", "TLS"]
@@ -158,12 +158,20 @@ def test_rules_that_together_forbid_everything_are_named() -> None:
 
 
 def test_contradicting_min_and_max_are_named() -> None:
+    """The minimal contradicting set is named, within the default time budget once the
+    solver is compiled. A minimum needs the solver's DP, whose first call compiles it:
+    seconds on a cold numba cache (a fresh clone, as in CI), which the check's 2 s budget
+    would count, leaving the deletion filter no time. So the same question is asked first
+    with a budget that cannot run out (same answer required), and the default-budget check
+    then runs on the compiled solver."""
     policy = parse(
         "rules:\n"
         "  - {name: tls_spacing, type: max_offers, channels: [TLS], window_months: 2, limit: 1}\n"
         "  - {name: dem_cap, type: max_offers, channels: [DEM], window_months: 1, limit: 1}\n"
         "  - {name: call_monthly, type: min_offers, channels: [TLS], window_months: 1, limit: 1}\n"
     )
+    core = find_unsatisfiable_core(policy, CAMPAIGNS, CHANNELS, time_budget=600.0)
+    assert core is not None and core[0] == ["tls_spacing", "call_monthly"]
     with pytest.raises(PolicyError) as info:
         check_satisfiable(policy, CAMPAIGNS, CHANNELS)
     assert info.value.rule_name == "tls_spacing, call_monthly"
@@ -215,7 +223,17 @@ def test_max_campaigns_parses_and_compiles_to_one_atom_per_channel_copy() -> Non
 def test_max_campaigns_per_campaign_is_refused_with_the_fix() -> None:
     with pytest.raises(PolicyError, match="remove per_campaign"):
         PolicyConfig.from_mapping(
-            {"rules": [{"name": "x", "type": "max_campaigns", "per_campaign": True, "window_months": 1, "limit": 1}]}
+            {
+                "rules": [
+                    {
+                        "name": "x",
+                        "type": "max_campaigns",
+                        "per_campaign": True,
+                        "window_months": 1,
+                        "limit": 1,
+                    }
+                ]
+            }
         )
 
 
@@ -233,7 +251,9 @@ def test_loading_a_config_imports_no_solver() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_a_catalogue_without_minimum_rules_is_checked_by_reasoning_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_catalogue_without_minimum_rules_is_checked_by_reasoning_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """catalogue_50 (50 offers x 4 channels, 28 rules, no min_offers): whether some contact
     can come first is decided on the compiled rules; no solver is ever called."""
     from pathlib import Path
