@@ -7,12 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from demo_run import small_demo
 from pyspark.sql import SparkSession
 
-from contact_spark.config import load_config
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import InputContractError
-from contact_spark.inputs import write_demo_data
 from contact_spark.io.runs import EmptyStageError, StageOrderError, require_run
 from contact_spark.io.tables import TableStore
 from contact_spark.stages import StageOutcome, record_stage, run_stage
@@ -20,17 +19,7 @@ from contact_spark.stages import StageOutcome, record_stage, run_stage
 
 @pytest.fixture
 def demo(spark: SparkSession, lakehouse: Path) -> tuple[AppConfig, TableStore]:
-    config = load_config(
-        overrides={
-            "storage.base_path": str(lakehouse),
-            "storage.backend": "deltalake",
-            "demo.customers": 30,
-            "demo.partitions": 1,
-        }
-    )
-    store = TableStore(spark, config.storage)
-    write_demo_data(spark, store, config)
-    return config, store
+    return small_demo(spark, lakehouse, 30)
 
 
 def test_no_customers_stops_at_the_inputs(spark: SparkSession, demo: tuple[AppConfig, TableStore]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from demo_run import small_demo_config
 from pyspark.sql import SparkSession
 
-from contact_spark.config import load_config
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
 from contact_spark.io.fingerprint import table_fingerprint
@@ -17,15 +17,7 @@ from contact_spark.stages import BY_NAME, StageContext, execute
 
 
 def demo_config(lakehouse: Path, seed: int) -> AppConfig:
-    return load_config(
-        overrides={
-            "storage.base_path": str(lakehouse),
-            "storage.backend": "deltalake",
-            "demo.customers": 40,
-            "demo.partitions": 1,
-            "run.seed": seed,
-        }
-    )
+    return small_demo_config(lakehouse, 40, **{"run.seed": seed})
 
 
 def generate(spark: SparkSession, config: AppConfig, run_id: str) -> StageContext:

@@ -88,11 +88,17 @@ def test_a_run_killed_in_its_price_iterations_resumes_to_the_same_plan(
     recorded_before = "capacity: resuming run demo-run at iteration 1" in rerun.stderr
     assert recorded_before or "capacity dual iteration 0:" in rerun.stderr
 
+    assert_the_pinned_plan_once(spark, base)
+
+
+def assert_the_pinned_plan_once(spark: SparkSession, base: Path) -> None:
+    """The run's plan is the pinned demo plan, no plan or price-iteration row is there twice,
+    and the validator found no violation."""
     store = TableStore(spark, StorageSettings(base_path=str(base), backend="deltalake"))
     plan = store.read_run("plan", "demo-run").drop("run_id")
     assert table_fingerprint(plan) == DEMO_PLAN_FINGERPRINT
     keys = ["customer_id", "month", "campaign", "channel"]
     assert plan.count() == plan.dropDuplicates(keys).count()
     recorded = DeltaTable(str(base / "capacity_iterations")).to_pandas()
-    assert not recorded.duplicated(["phase", "iteration", "constraint_name"]).any()
-    assert (DeltaTable(str(base / "violations")).to_pandas().shape[0]) == 0
+    assert not recorded.duplicated(["run_id", "phase", "iteration", "constraint_name"]).any()
+    assert DeltaTable(str(base / "violations")).to_pandas().shape[0] == 0

@@ -20,13 +20,9 @@ import time
 from pathlib import Path
 
 import pytest
-from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
-from contact_spark.config.models import StorageSettings
-from contact_spark.io.fingerprint import table_fingerprint
-from contact_spark.io.tables import TableStore
-from tests.faults.test_kill_and_rerun import DEMO_PLAN_FINGERPRINT, ROOT, pipeline
+from tests.faults.test_kill_and_rerun import ROOT, assert_the_pinned_plan_once, pipeline
 
 INSIDE = 1.5  # seconds after a stage's start line: inside its work or its writes
 STAGE_START = re.compile(r"stage (\w+): start")
@@ -72,12 +68,5 @@ def test_kills_at_every_stage_boundary_and_inside_every_stage_leave_the_pinned_p
     stages = [name for name, delay in killed if delay == 0.0]
     assert stages[:3] == ["generate", "load_inputs", "contacts"] and "plan" in stages, killed
 
-    store = TableStore(spark, StorageSettings(base_path=str(base), backend="deltalake"))
-    plan = store.read_run("plan", "demo-run").drop("run_id")
-    assert table_fingerprint(plan) == DEMO_PLAN_FINGERPRINT
-    keys = ["customer_id", "month", "campaign", "channel"]
-    assert plan.count() == plan.dropDuplicates(keys).count()
-    recorded = DeltaTable(str(base / "capacity_iterations")).to_pandas()
-    assert not recorded.duplicated(["run_id", "phase", "iteration", "constraint_name"]).any()
-    assert DeltaTable(str(base / "violations")).to_pandas().shape[0] == 0
+    assert_the_pinned_plan_once(spark, base)
     print(f"{len(killed)} kills: {killed}")

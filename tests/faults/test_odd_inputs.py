@@ -18,11 +18,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from demo_run import small_demo
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.config import load_config
-from contact_spark.inputs import write_demo_data
 from contact_spark.io.fingerprint import table_fingerprint
 from contact_spark.io.tables import TableStore
 from contact_spark.stages import run_stage
@@ -85,16 +84,7 @@ def _add_hostile_customer(store: TableStore, channels: list[str], campaigns: lis
 def test_odd_history_and_hostile_strings_change_no_other_plan_and_are_reported(
     spark: SparkSession, lakehouse: Path
 ) -> None:
-    config = load_config(
-        overrides={
-            "storage.base_path": str(lakehouse),
-            "storage.backend": "deltalake",
-            "demo.customers": 40,
-            "demo.partitions": 1,
-        }
-    )
-    store = TableStore(spark, config.storage)
-    write_demo_data(spark, store, config)
+    config, store = small_demo(spark, lakehouse, 40)
     for stage in ("contacts", "eligibility", "plan"):
         run_stage(stage, spark, store, config, "exact")
 
