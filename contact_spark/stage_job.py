@@ -1,13 +1,36 @@
-"""The body of the per-stage ``jobs/*.py`` entry points (each job is one call to :func:`stage_job`)."""
+"""The body of the per-stage ``jobs/*.py`` entry points (each job is one call to :func:`stage_job`),
+and the stage runner the re-plan job hands down to :func:`contact_spark.adaptive.replan.replan`."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pyspark.sql import SparkSession
+
 from contact_spark.cli import add_lock_arguments, base_parser, config_from_args, default_run_id, setup_logging
-from contact_spark.io.tables import check_run_id
+from contact_spark.config.models import AppConfig
+from contact_spark.io.runs import Inputs
+from contact_spark.io.tables import TableStore, check_run_id
+from contact_spark.stages import StageOutcome, record_stage, run_stage
+
+
+@dataclass(frozen=True)
+class StageRunner:
+    """Runs and records stages of one run for a layer below the stage registry (a re-plan:
+    :class:`contact_spark.adaptive.replan.ReplanStages`)."""
+
+    spark: SparkSession
+    store: TableStore
+    run_id: str
+
+    def run(self, stage: str, config: AppConfig, inputs: Inputs) -> None:
+        run_stage(stage, self.spark, self.store, config, self.run_id, inputs=inputs)
+
+    def record(self, stage: str, tables: dict[str, str], seconds: float, rows: int) -> None:
+        record_stage(self.spark, self.store, StageOutcome(stage, self.run_id, tables, rows, seconds))
 
 
 def stage_job(

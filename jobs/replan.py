@@ -15,6 +15,7 @@ from contact_spark.adaptive.replan import replan
 from contact_spark.cli import base_parser, config_from_args, main_guard, parse_month, setup_logging
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.spark import get_spark
+from contact_spark.stage_job import StageRunner
 
 
 @main_guard
@@ -30,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_id = check_run_id(args.run_id or f"{parent}-r{executed_through:%Y%m}")
     spark = get_spark("contact_spark.replan")
     store = TableStore(spark, config.storage)
-    result = replan(spark, store, config, parent, executed_through, run_id)
+    result = replan(spark, store, config, parent, executed_through, run_id, StageRunner(spark, store, run_id))
     drift = ", ".join(f"{k}={v}" for k, v in sorted(result.drift.items()))
     print(
         f"run {run_id}: re-planned from {result.replanned_from:%Y-%m} (parent {parent}), gap {result.gap:.4%}; {drift}"

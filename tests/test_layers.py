@@ -32,12 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 # (importing module, imported module) → why it is allowed for now.
-ALLOWED: dict[tuple[str, str], str] = {
-    ("contact_spark.adaptive.replan", "contact_spark.stages"): (
-        "a re-plan re-runs the contacts and eligibility stages and records its plan stage; "
-        "to be inverted by driving re-plans from the stage registry"
-    ),
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 # Sorted module names of one cycle → why it is allowed for now.
 ALLOWED_CYCLES: dict[tuple[str, ...], str] = {}
 

@@ -21,6 +21,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -34,11 +35,10 @@ from contact_spark.adaptive.window import (
 )
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
-from contact_spark.io.runs import require_run
+from contact_spark.io.runs import Inputs, require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import layout_for
 from contact_spark.planning.stage import run_planning_stage
-from contact_spark.stages import StageOutcome, record_stage, run_stage
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,16 @@ LINEAGE_SCHEMA = (
     "run_id string, parent_run_id string, kind string, revision int, plan_first_month date, "
     "replanned_from date, executed_through date, customers_replanned long, events long, detail string"
 )
+
+
+class ReplanStages(Protocol):
+    """What a re-plan needs from the run layer, which passes it in (this layer may not import
+    it): :class:`contact_spark.stage_job.StageRunner` runs a stage for the re-plan's run and
+    records a stage's row in ``run_stages``."""
+
+    def run(self, stage: str, config: AppConfig, inputs: Inputs) -> None: ...
+
+    def record(self, stage: str, tables: dict[str, str], seconds: float, rows: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -242,8 +252,10 @@ def replan(
     parent_run_id: str,
     executed_through: dt.date,
     run_id: str,
+    stages: ReplanStages,
 ) -> ReplanResult:
-    """Re-plan the months after ``executed_through`` as run ``run_id`` (see module docstring)."""
+    """Re-plan the months after ``executed_through`` as run ``run_id`` (see module docstring);
+    ``stages`` re-runs the contacts and eligibility stages for it and records its plan stage."""
     from contact_spark.inputs import load_inputs
 
     check_run_id(run_id)
@@ -264,7 +276,7 @@ def replan(
     check_history_until(inputs.contact_history, start_month)
     sub_config = shifted_config(config, start)
     for stage in ("contacts", "eligibility"):
-        run_stage(stage, spark, store, sub_config, run_id, inputs=inputs)
+        stages.run(stage, sub_config, inputs)
 
     full_layout, _ = layout_for(config)
     parent_eligibility = store.read_run("eligibility", parent_run_id)
@@ -289,10 +301,8 @@ def replan(
         config_hash(config),
         scope=scope,
     )
-    outcome = StageOutcome("plan", run_id, dict(planning.tables))
-    outcome.seconds = round(time.perf_counter() - began, 3)
-    outcome.rows = store.read_run("plan", run_id).count()
-    record_stage(spark, store, outcome)
+    seconds = round(time.perf_counter() - began, 3)
+    stages.record("plan", dict(planning.tables), seconds, store.read_run("plan", run_id).count())
 
     new_plan = store.read_run("plan", run_id)
     parent_plan = store.read_run("plan", parent_run_id)

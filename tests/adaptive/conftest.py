@@ -16,6 +16,7 @@ from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
 from contact_spark.inputs import write_demo_data
 from contact_spark.io.tables import TableStore
+from contact_spark.stage_job import StageRunner
 from contact_spark.stages import run_stage
 
 JAN, FEB = dt.date(2027, 1, 1), dt.date(2027, 2, 1)
@@ -115,7 +116,7 @@ def replanned(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     executed = executed.select(*[F.col(f.name).cast(f.dataType) for f in history.schema.fields])
     rows = [tuple(r) for r in history.unionByName(executed).collect()]
     store.overwrite(spark.createDataFrame(rows, history.schema), "contact_history")
-    replan(spark, store, config, "year", JAN, "year-r1")
+    replan(spark, store, config, "year", JAN, "year-r1", StageRunner(spark, store, "year-r1"))
     return Replanned(config, store, executed, forced["customer_id"], dropped)
 
 

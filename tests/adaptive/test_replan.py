@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.adaptive.replan import replan
 from contact_spark.adaptive.window import ReplanWindowError, shifted_config
+from contact_spark.stage_job import StageRunner
 from contact_spark.validation.stage import run_validation_stage
 
 from .conftest import FEB, JAN, Replanned
@@ -113,4 +114,12 @@ def test_a_history_running_past_the_window_is_refused(spark: SparkSession, repla
     with pytest.raises(
         ReplanWindowError, match=r"'contact_history' has [0-9]+ contact.* on or after 2027-01-01"
     ):
-        replan(spark, replanned.store, earlier, "year", dt.date(2026, 12, 31), "bad")
+        replan(
+            spark,
+            replanned.store,
+            earlier,
+            "year",
+            dt.date(2026, 12, 31),
+            "bad",
+            StageRunner(spark, replanned.store, "bad"),
+        )
