@@ -20,9 +20,9 @@ sys.path.insert(0, sys.argv[1])
 from contact_spark.deploy import enable_wheel_imports
 enable_wheel_imports()
 from contact_spark.baseline import rules
-print(rules._same(4, 5, True, False, 2))
-print(rules._same.stats.cache_path)
-print(sum(rules._same.stats.cache_hits.values()))
+print(rules.same_copy(4, 5, True, False, 2))
+print(rules.same_copy.stats.cache_path)
+print(sum(rules.same_copy.stats.cache_hits.values()))
 """
 
 
@@ -70,7 +70,7 @@ def test_wheel_kernels_are_cached_where_the_executor_can_write(
     cache_path, hits = compile_kernel(python, wheel, env, tmp_path)
     assert cache_path.parent == expected
     assert hits == 0
-    assert sorted(p.suffix for p in cache_path.iterdir() if p.name.startswith("rules._same-")) == [
+    assert sorted(p.suffix for p in cache_path.iterdir() if p.name.startswith("rules.same_copy-")) == [
         ".nbc",
         ".nbi",
     ]
