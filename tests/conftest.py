@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,13 +11,17 @@ from pathlib import Path
 import pytest
 from demo_run import DEMO_RUN_ID, DemoRun
 from pyspark.sql import SparkSession
-from spark_conf import delta_conf, with_jdbc_drivers
+from spark_conf import TINY_INPUTS, delta_conf, submit_args, with_jdbc_drivers
 
 from contact_spark.config import AppConfig, load_config
 from contact_spark.config.models import StorageSettings
 from contact_spark.io.tables import TableStore
 from contact_spark.pipeline import run_pipeline
 from contact_spark.spark import get_spark
+
+
+# Every Spark a test starts in a subprocess (jobs, lock holders) gets the tiny-input settings.
+os.environ["PYSPARK_SUBMIT_ARGS"] = submit_args(TINY_INPUTS)
 
 
 @pytest.fixture(scope="session")
@@ -26,12 +31,13 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         local_cores=2,
         ui=False,
         extra_conf={
-            "spark.sql.shuffle.partitions": "4",
+            "spark.sql.shuffle.partitions": "2",
             "spark.default.parallelism": "4",
             "spark.driver.memory": "3g",
             # Catalog tables (saveAsTable) land in a temporary warehouse, not in the repo.
             "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("warehouse")),
             **with_jdbc_drivers(delta_conf()),
+            **TINY_INPUTS,
         },
     )
     yield session

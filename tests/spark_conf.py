@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +47,26 @@ def with_jdbc_drivers(conf: dict[str, str]) -> dict[str, str]:
     if not jars:
         return conf
     return {**conf, "spark.jars": ",".join(filter(None, [conf.get("spark.jars", ""), *jars]))}
+
+
+# The suite's queries read a few hundred rows, so compiling each query's generated Java
+# (Janino) costs the JVM more CPU than running it: expressions are interpreted instead, with
+# the same results. Parallel GC: no concurrent G1 threads competing for the 2 cores.
+# Measured on tests/adaptive/test_replan.py: 103 s -> 89 s interpreted, 83 s with parallel
+# GC and fewer shuffle partitions too. Every Spark the tests start gets it: the shared
+# session, and through PYSPARK_SUBMIT_ARGS (set in conftest.py) every job and lock holder
+# run as a subprocess; the standalone cluster's spark-submit passes it as --conf.
+TINY_INPUTS = {
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN -XX:+UseParallelGC",
+}
+
+
+def submit_args(conf: dict[str, str]) -> str:
+    """``conf`` as the ``PYSPARK_SUBMIT_ARGS`` pyspark appends to the spark-submit that
+    starts a local session's JVM (it comes last there, so it wins)."""
+    return " ".join(f"--conf {shlex.quote(f'{k}={v}')}" for k, v in conf.items()) + " pyspark-shell"
 
 
 # One shuffle partition and no adaptive re-planning or broadcast jobs: a tiny input's

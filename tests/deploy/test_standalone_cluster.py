@@ -28,7 +28,7 @@ from typing import Any
 import pyspark
 import pytest
 from pyspark.sql import SparkSession
-from spark_conf import delta_conf
+from spark_conf import TINY_INPUTS, delta_conf
 from test_plan_pinned import DEMO_PLAN_FINGERPRINT
 
 from contact_spark.io.fingerprint import table_fingerprint
@@ -180,6 +180,8 @@ def test_the_wheel_runs_the_pipeline_on_a_standalone_cluster_with_native_delta(
         "spark.sql.shuffle.partitions": "4",
         "spark.default.parallelism": "4",
         "spark.ui.enabled": "false",
+        **TINY_INPUTS,  # interpreted expressions for the demo's tiny queries (tests/spark_conf.py)
+        "spark.executor.extraJavaOptions": "-XX:+UseParallelGC",
     }
     started = time.monotonic()
     done = subprocess.run(
