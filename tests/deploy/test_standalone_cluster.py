@@ -6,7 +6,8 @@ tmp. The pipeline job is submitted to ``spark://127.0.0.1:<port>`` in client mod
 Delta jars of ``make delta-jars``: the driver runs here, the two executors on the workers,
 and every Python process (driver and the executors' workers) runs an interpreter that can
 import ``contact_spark`` only from the wheel on ``--py-files``. The cluster is stopped
-(process groups killed) whatever happens.
+(process groups killed) whatever happens. The cluster run is also the fault suite's rerun
+of a local run killed in its price iterations (the test's docstring says why).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from spark_conf import TINY_INPUTS, delta_conf
 from test_plan_pinned import DEMO_PLAN_FINGERPRINT
 
 from contact_spark.io.fingerprint import table_fingerprint
+from tests.faults.kill import assert_the_pinned_plan_once, kill_when_logged, pipeline
 
 from .packaging import ROOT, SPARK_SUBMIT, isolated_env, venv_without_project
 
@@ -164,15 +166,26 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_the_wheel_runs_the_pipeline_on_a_standalone_cluster_with_native_delta(
+def test_a_run_killed_in_its_price_iterations_is_resumed_by_the_wheel_on_a_standalone_cluster(
     cluster: Cluster, wheel: Path, spark: SparkSession, tmp_path: Path
 ) -> None:
+    """Two guarantees in one run, to pay for one demo pipeline instead of two in CI: the
+    fault suite's kill (a local ``jobs/run_pipeline.py`` on delta-rs, SIGKILLed with its JVM
+    as it records its first price iteration) and the production path (the same command,
+    spark-submitted as a wheel to a standalone cluster with native Delta). The cluster run
+    takes the dead process's run lock over, keeps the generated inputs (the fingerprint
+    leaves storage out, so the engines share it), resumes the iterations delta-rs recorded or
+    starts afresh, and plans the pinned demo plan row for row, with no row twice."""
     from deltalake import DeltaTable
+
+    base = tmp_path / "lakehouse"
+    # The line is logged as the first price iteration is being recorded: the kill lands
+    # before, inside or just after that Delta write.
+    kill_when_logged(pipeline(base), "capacity dual iteration 0:")
 
     python = venv_without_project(tmp_path / "venv")
     env = isolated_env(python, tmp_path / "cache")
     env.update(SPARK_LOCAL_IP="127.0.0.1", SPARK_LOCAL_DIRS=str(tmp_path / "local"))
-    base = tmp_path / "lakehouse"
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     confs = {
@@ -216,6 +229,8 @@ def test_the_wheel_runs_the_pipeline_on_a_standalone_cluster_with_native_delta(
             str(base),
             "--report-dir",
             str(tmp_path / "reports"),
+            "--run-id",
+            "demo-run",  # the killed run's (tests/faults/kill.py)
         ],
         cwd=cwd,
         env=env,
@@ -234,6 +249,13 @@ def test_the_wheel_runs_the_pipeline_on_a_standalone_cluster_with_native_delta(
     run_id, backend = finished.groups()
     assert backend == "spark"  # native Delta: the Delta extension was loaded from the jars
     assert f"package contact_spark from {wheel}" in done.stdout
+    assert "has exited without releasing it: taken over" in output
+    assert "input tables already hold this configuration's demo data: kept" in output
+    # Resumed when the iteration's commit landed, started afresh otherwise: the same plan.
+    resumed = "capacity: resuming run demo-run at iteration 1" in output
+    assert resumed or "capacity dual iteration 0:" in output
+    print(f"the cluster run {'resumed the recorded iterations' if resumed else 'started afresh'}")
+    assert_the_pinned_plan_once(spark, base)
 
     # The plan: this run's rows only, and the pinned demo plan row for row.
     plan = DeltaTable(str(base / "plan")).to_pyarrow_table()

@@ -7,7 +7,7 @@ Each kill is a SIGKILL of the whole process group (driver and JVM) of a real
 stage has committed), then ``INSIDE`` seconds after it (in the stage's computing or its
 writes), boundary after boundary until a run reaches its end. Every rerun takes the dead
 run's lock over and starts where the tables leave it. About 15 minutes on 2 cores:
-``make faults`` runs it; CI runs the price-iteration kill of ``test_kill_and_rerun.py``.
+``make faults`` runs it; CI runs one price-iteration kill (tests/deploy/test_standalone_cluster.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from tests.faults.test_kill_and_rerun import ROOT, assert_the_pinned_plan_once, pipeline
+from tests.faults.kill import ROOT, assert_the_pinned_plan_once, pipeline
 
 INSIDE = 1.5  # seconds after a stage's start line: inside its work or its writes
 STAGE_START = re.compile(r"stage (\w+): start")

@@ -1,9 +1,10 @@
-"""A driver killed during the price iterations, then the same command again: the rerun
-takes the dead run's lock over, keeps the generated inputs (so its fingerprint matches),
-resumes what was recorded and plans exactly the pinned demo plan, with no row twice.
+"""Killing a real pipeline run, for the fault tests (not a test module).
 
 A real process (``jobs/run_pipeline.py``) killed with SIGKILL, JVM included, as an
-operator's ``kill -9`` or a lost cluster driver would.
+operator's ``kill -9`` or a lost cluster driver would. CI kills one in its price iterations
+and resumes it with the wheel on a standalone cluster
+(tests/deploy/test_standalone_cluster.py); ``make faults`` kills at every stage
+(tests/faults/test_kill_every_stage.py).
 """
 
 from __future__ import annotations
@@ -69,26 +70,6 @@ def kill_when_logged(command: list[str], marker: str, timeout: float = 300) -> l
     process.wait(timeout=60)
     assert any(marker in line for line in seen), "".join(seen[-20:])
     return seen
-
-
-def test_a_run_killed_in_its_price_iterations_resumes_to_the_same_plan(
-    spark: SparkSession, tmp_path: Path
-) -> None:
-    base = tmp_path / "lakehouse"
-    # The line is logged as the first price iteration is being recorded: the kill lands
-    # before, inside or just after that Delta write.
-    kill_when_logged(pipeline(base), "capacity dual iteration 0:")
-
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rerun = subprocess.run(pipeline(base), capture_output=True, text=True, env=env, timeout=900, check=False)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert "has exited without releasing it: taken over" in rerun.stderr
-    assert "input tables already hold this configuration's demo data: kept" in rerun.stderr
-    # Resumed when the iteration's commit landed, started afresh otherwise: the same plan.
-    recorded_before = "capacity: resuming run demo-run at iteration 1" in rerun.stderr
-    assert recorded_before or "capacity dual iteration 0:" in rerun.stderr
-
-    assert_the_pinned_plan_once(spark, base)
 
 
 def assert_the_pinned_plan_once(spark: SparkSession, base: Path) -> None:
