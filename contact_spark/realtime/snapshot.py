@@ -5,7 +5,9 @@
 * ``customers`` — consent, churn, outbound and the channel opt-outs (the latest table);
 * ``eligibility``, ``best_contacts`` and ``plan`` of one run (partition ``run_id``): the
   eligibility names the contact by ``contact_id``, ``best_contacts`` gives its value;
-* ``contact_history`` and ``realtime_contacts`` (contacts confirmed through :func:`confirm`).
+* ``contact_history`` and ``realtime_contacts`` (contacts confirmed through :func:`confirm`);
+* ``contactability`` and ``contacts_clean`` of the run, for contact profiles only
+  (:mod:`contact_spark.realtime.contacts`): when they are missing, checks still work.
 
 Each table is sorted by ``customer_id`` and kept columnar; a sorted array of the distinct
 ids gives a customer's row range by binary search. A customer's state (a few dozen rows)
@@ -30,6 +32,7 @@ from contact_spark.config.models import AppConfig
 from contact_spark.io.history import normalise_history_arrow
 from contact_spark.io.months import month_number
 from contact_spark.realtime.capacity import CapacityIndex
+from contact_spark.realtime.contacts import ContactIndex, load_contact_tables
 from contact_spark.realtime.delta import CustomerRows, base_location, open_table, read_table
 from contact_spark.realtime.models import (
     CHANNEL_OPT_OUT,
@@ -191,6 +194,7 @@ class Snapshot:
         tables: dict[str, pa.Table],
         versions: dict[str, int | None],
         cache_size: int = DEFAULT_CACHE_SIZE,
+        contacts_unavailable: str | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
@@ -212,6 +216,8 @@ class Snapshot:
         self._plan = CustomerRows(tables["plan"])
         self._realtime = CustomerRows(tables["realtime"])
         self._trigger_events = CustomerRows(tables["trigger_events"])
+        # Contact profiles (realtime/contacts.py); their tables may be missing, checks work anyway.
+        self.contacts = ContactIndex(run_id, tables, self._best, self._customers, contacts_unavailable)
         usage: dict[EventKey, int] = {}
         for name in ("plan", "realtime"):
             counted = (
@@ -337,7 +343,10 @@ class Snapshot:
             "realtime": realtime,
             "trigger_events": trigger_events,
         }
-        return cls(config, run_id, base, tables, versions, cache_size)
+        contact_tables, contact_versions, contacts_unavailable = load_contact_tables(base, run_id)
+        tables.update(contact_tables)
+        versions.update(contact_versions)
+        return cls(config, run_id, base, tables, versions, cache_size, contacts_unavailable)
 
     def current_versions(self) -> dict[str, int | None]:
         """The tables' Delta versions now (None: the table does not exist)."""
