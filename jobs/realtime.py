@@ -2,11 +2,13 @@
 
 python jobs/realtime.py check   --customer-id C1 --campaign CROSS_SELLING --channel DEM [--date 2027-03-10]
 python jobs/realtime.py confirm --customer-id C1 --campaign CROSS_SELLING --channel DEM [--check-id ID] [--force]
+python jobs/realtime.py contacts --customer-id C1
 python jobs/realtime.py serve   [--host 127.0.0.1] [--port 8080] [--refresh-seconds 60]
 
-The decision (or confirmation) is printed as JSON on stdout. Exit codes: 0 allowed / recorded /
-server stopped; 1 not allowed (check) or refused and not recorded (confirm); 2 bad arguments,
-configuration or a missing table or run (one line on stderr). No Spark is started.
+The decision (or confirmation, or contact profile) is printed as JSON on stdout. Exit codes: 0
+allowed / recorded / profile printed / server stopped; 1 not allowed (check) or refused and not
+recorded (confirm); 2 bad arguments, configuration, a missing table or run, or a customer the
+run did not rank (contacts) (one line on stderr). No Spark is started.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from collections.abc import Sequence
 
 from contact_spark.cli import base_parser, config_from_args, default_run_id, main_guard, setup_logging
 from contact_spark.io.tables import check_run_id
-from contact_spark.realtime import ContactRefusedError, RealtimeError, Snapshot, SnapshotHolder, check
+from contact_spark.realtime import (
+    ContactRefusedError,
+    RealtimeError,
+    Snapshot,
+    SnapshotHolder,
+    check,
+    contact_profile,
+)
 
 
 def _date(text: str) -> dt.date:
@@ -33,11 +42,12 @@ def _date(text: str) -> dt.date:
 def _parser() -> argparse.ArgumentParser:
     doc = (__doc__ or "").splitlines()
     parser = argparse.ArgumentParser(description=doc[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,confirm,serve}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{check,confirm,contacts,serve}")
     for name, text in (
         ("check", "is this contact allowed? (exit 0 yes, 1 no)"),
         ("confirm", "record a contact made (exit 0 recorded, 1 refused)"),
-        ("serve", "HTTP endpoint: GET /health, POST /check, POST /confirm, POST /refresh"),
+        ("contacts", "the customer's contactability score and rank and ranked contacts, masked"),
+        ("serve", "HTTP endpoint: /health, /check, /confirm, /customers/{id}/contacts, /refresh"),
     ):
         # Each subcommand takes the options every job has (--config, --set, --run-id, ...).
         sub = commands.add_parser(
@@ -53,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "confirm":
             sub.add_argument("--check-id", default=None, help="id of the check that allowed it (idempotent)")
             sub.add_argument("--force", action="store_true", help="record the contact even if not allowed")
+        if name == "contacts":
+            sub.add_argument("--customer-id", required=True)
         if name == "serve":
             sub.add_argument("--host", default="127.0.0.1")
             sub.add_argument("--port", type=int, default=8080)
@@ -78,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()
     if args.command == "serve":
         return _serve(SnapshotHolder(snapshot), args)
+    if args.command == "contacts":
+        # An unknown customer or a run without contact tables raises a RealtimeError: exit 2.
+        print(contact_profile(snapshot, args.customer_id).model_dump_json())
+        return 0
     day = args.date or dt.datetime.now(dt.timezone.utc).date()
     if args.command == "check":
         decision = check(snapshot, args.customer_id, args.campaign, args.channel, day)

@@ -1,7 +1,9 @@
-"""A small HTTP endpoint over one snapshot: ``GET /health``, ``POST /check``, ``POST /confirm``.
+"""A small HTTP endpoint over one snapshot: ``GET /health``, ``POST /check``, ``POST /confirm``,
+``GET /customers/{customer_id}/contacts``.
 
 Needs the ``serve`` extra (FastAPI, uvicorn). Bad input is a 4xx JSON error
-``{"error": "<one line>"}``; a refused confirm is ``409`` with the decision. The
+``{"error": "<one line>"}``; a refused confirm is ``409`` with the decision; a customer the
+run did not rank is ``404``, a run without its contact tables ``400``. The
 :class:`~contact_spark.realtime.holder.SnapshotHolder` swaps in a reloaded snapshot when
 the tables change (``POST /refresh``, or periodically: ``jobs/realtime.py serve --refresh-seconds``).
 """
@@ -11,14 +13,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from contact_spark.realtime.check import check
+from contact_spark.realtime.contacts import ContactProfile, contact_profile
 from contact_spark.realtime.holder import SnapshotHolder
-from contact_spark.realtime.models import Confirmation, ContactRefusedError, Decision, RealtimeError
+from contact_spark.realtime.models import (
+    Confirmation,
+    ContactRefusedError,
+    Decision,
+    RealtimeError,
+    UnknownCustomerError,
+)
 
 
 class CheckRequest(BaseModel):
@@ -72,6 +81,10 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
     async def _realtime(_: Request, exc: RealtimeError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"error": str(exc)})
 
+    @app.exception_handler(UnknownCustomerError)
+    async def _unknown(_: Request, exc: UnknownCustomerError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"error": str(exc)})
+
     @app.get("/health")
     def health() -> Health:
         snap = holder.snapshot
@@ -101,6 +114,10 @@ def create_app(holder: SnapshotHolder) -> FastAPI:
         except ContactRefusedError as exc:
             content: dict[str, Any] = {"error": str(exc), "decision": exc.decision.model_dump(mode="json")}
             return JSONResponse(status_code=409, content=content)
+
+    @app.get("/customers/{customer_id}/contacts")
+    def get_contacts(customer_id: str = Path(min_length=1, max_length=256)) -> ContactProfile:
+        return contact_profile(holder.snapshot, customer_id)
 
     @app.post("/refresh")
     def post_refresh() -> Health:

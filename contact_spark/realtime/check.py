@@ -18,6 +18,7 @@ from typing import Any
 
 from contact_spark.contacts.masking import mask_contact
 from contact_spark.io.months import month_number
+from contact_spark.realtime.delta import table_location
 from contact_spark.realtime.models import (
     NO_ELIGIBILITY_ROW,
     NOT_ELIGIBLE,
@@ -33,12 +34,7 @@ from contact_spark.realtime.models import (
     Reason,
 )
 from contact_spark.realtime.policy import month_label
-from contact_spark.realtime.snapshot import (
-    REALTIME_SCHEMA,
-    REALTIME_TABLE,
-    Snapshot,
-    table_location,
-)
+from contact_spark.realtime.snapshot import REALTIME_SCHEMA, REALTIME_TABLE, Snapshot
 
 log = logging.getLogger(__name__)
 

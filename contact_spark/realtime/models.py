@@ -78,6 +78,17 @@ class SnapshotError(RealtimeError):
     """A table the snapshot needs is missing or unusable."""
 
 
+class ContactsUnavailableError(SnapshotError):
+    """The run's contact tables (``contactability``, ``contacts_clean``) cannot answer a profile.
+
+    Checks do not need them: the snapshot loads without them and only a contact profile fails.
+    """
+
+
+class UnknownCustomerError(RealtimeError):
+    """A contact profile of a customer the run's ``contactability`` does not hold."""
+
+
 class ContactRefusedError(RealtimeError):
     """``confirm`` of a contact the check does not allow (pass ``force`` to record it anyway)."""
 

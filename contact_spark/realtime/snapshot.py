@@ -5,7 +5,9 @@
 * ``customers`` — consent, churn, outbound and the channel opt-outs (the latest table);
 * ``eligibility``, ``best_contacts`` and ``plan`` of one run (partition ``run_id``): the
   eligibility names the contact by ``contact_id``, ``best_contacts`` gives its value;
-* ``contact_history`` and ``realtime_contacts`` (contacts confirmed through :func:`confirm`).
+* ``contact_history`` and ``realtime_contacts`` (contacts confirmed through :func:`confirm`);
+* ``contactability`` and ``contacts_clean`` of the run, for contact profiles only
+  (:mod:`contact_spark.realtime.contacts`): when they are missing, checks still work.
 
 Each table is sorted by ``customer_id`` and kept columnar; a sorted array of the distinct
 ids gives a customer's row range by binary search. A customer's state (a few dozen rows)
@@ -21,10 +23,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -32,6 +32,8 @@ from contact_spark.config.models import AppConfig
 from contact_spark.io.history import normalise_history_arrow
 from contact_spark.io.months import month_number
 from contact_spark.realtime.capacity import CapacityIndex
+from contact_spark.realtime.contacts import ContactIndex, load_contact_tables
+from contact_spark.realtime.delta import CustomerRows, base_location, open_table, read_table
 from contact_spark.realtime.models import (
     CHANNEL_OPT_OUT,
     CHANNEL_OPT_OUT_UNKNOWN,
@@ -71,49 +73,6 @@ REALTIME_SCHEMA = pa.schema(
 DEFAULT_CACHE_SIZE = 1_000
 
 
-def base_location(config: AppConfig, base_path: str | None = None) -> str:
-    """Where the Delta tables are: ``base_path`` or ``storage.base_path`` (paths only, no catalog)."""
-    if base_path is None and config.storage.catalog:
-        raise SnapshotError(
-            "the real-time snapshot reads Delta paths, not catalog tables: pass the tables' base path"
-        )
-    base = base_path or config.storage.base_path
-    if "://" in base:
-        return base.rstrip("/")
-    # Resolved like the delta-rs backend of TableStore, so both name the same directories.
-    return str(Path(base).expanduser().resolve())
-
-
-def table_location(base: str, table: str) -> str:
-    return f"{base}/{table}" if "://" in base else str(Path(base) / table)
-
-
-def _open(base: str, table: str, required: bool = True) -> Any:
-    from deltalake import DeltaTable
-
-    path = table_location(base, table)
-    if not DeltaTable.is_deltatable(path):
-        if required:
-            raise SnapshotError(f"table '{table}' not found at {path}")
-        return None
-    return DeltaTable(path)
-
-
-def _read(
-    table: Any, name: str, columns: Sequence[str], run_id: str | None = None, optional: Sequence[str] = ()
-) -> pa.Table:
-    """Read the needed columns (optional ones if present), one run's partition if ``run_id``."""
-    present = set(table.schema().to_arrow().names)
-    missing = [c for c in columns if c not in present]
-    if missing:
-        raise SnapshotError(f"table '{name}' is missing column '{missing[0]}'")
-    wanted = [*columns, *[c for c in optional if c in present]]
-    if run_id is None:
-        return table.to_pyarrow_table(columns=wanted)
-    # On a run_id partition column the filter prunes files: only the run's files are read.
-    return table.to_pyarrow_table(columns=wanted, filters=[("run_id", "=", run_id)])
-
-
 def _month_numbers(when: pa.ChunkedArray) -> pa.ChunkedArray:
     """:func:`month_number` of every date or timestamp (UTC) of an Arrow column."""
     return pc.add(pc.multiply(pc.year(when), 12), pc.subtract(pc.month(when), 1)).cast(pa.int32())
@@ -144,34 +103,6 @@ def _no_trigger_events() -> pa.Table:
             "m": pa.array([], pa.int32()),
         }
     )
-
-
-class CustomerRows:
-    """A table sorted by customer_id with a binary-searchable array of the distinct ids."""
-
-    def __init__(self, table: pa.Table) -> None:
-        table = table.filter(pc.is_valid(table["customer_id"]))
-        self.table = table.sort_by("customer_id").combine_chunks() if table.num_rows else table
-        if self.table.num_rows:
-            runs = pc.run_end_encode(self.table["customer_id"].chunk(0))
-            ends = runs.run_ends.to_numpy()
-            self.ids = np.asarray(runs.values.to_pylist(), dtype=str)
-            self.starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
-            self.ends = ends.astype(np.int64)
-        else:
-            self.ids = np.asarray([], dtype=str)
-            self.starts = self.ends = np.zeros(0, dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def rows(self, customer_id: str) -> list[dict[str, Any]]:
-        """The customer's rows as dicts (empty when unknown)."""
-        i = int(np.searchsorted(self.ids, customer_id))
-        if i >= len(self.ids) or self.ids[i] != customer_id:
-            return []
-        start, end = int(self.starts[i]), int(self.ends[i])
-        return self.table.slice(start, end - start).to_pylist()
 
 
 @dataclass
@@ -263,6 +194,7 @@ class Snapshot:
         tables: dict[str, pa.Table],
         versions: dict[str, int | None],
         cache_size: int = DEFAULT_CACHE_SIZE,
+        contacts_unavailable: str | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
@@ -284,6 +216,8 @@ class Snapshot:
         self._plan = CustomerRows(tables["plan"])
         self._realtime = CustomerRows(tables["realtime"])
         self._trigger_events = CustomerRows(tables["trigger_events"])
+        # Contact profiles (realtime/contacts.py); their tables may be missing, checks work anyway.
+        self.contacts = ContactIndex(run_id, tables, self._best, self._customers, contacts_unavailable)
         usage: dict[EventKey, int] = {}
         for name in ("plan", "realtime"):
             counted = (
@@ -313,15 +247,15 @@ class Snapshot:
         """Read the tables of ``run_id`` under ``base_path`` (default ``storage.base_path``)."""
         base = base_location(config, base_path)
         opt_outs = [f"optout_{c.lower()}" for c in config.channel_names]
-        customers_dt = _open(base, "customers")
-        customers = _read(
+        customers_dt = open_table(base, "customers")
+        customers = read_table(
             customers_dt,
             "customers",
             ["customer_id"],
             optional=["privacy_consent", "churn_risk", "outbound", *opt_outs],
         )
-        eligibility_dt = _open(base, "eligibility")
-        eligibility = _read(
+        eligibility_dt = open_table(base, "eligibility")
+        eligibility = read_table(
             eligibility_dt,
             "eligibility",
             ["customer_id", "campaign", "channel", "eligible", "reasons"],
@@ -334,24 +268,24 @@ class Snapshot:
             )
         # Eligibility names each cell's contact by its key; the raw value to use is the run's
         # best contact of that key (only best_contacts, contacts_clean and the plan hold raw values).
-        best_dt = _open(base, "best_contacts")
-        best = _read(best_dt, "best_contacts", ["customer_id", "channel", "contact_id", "value"], run_id)
-        history_dt = _open(base, "contact_history")
+        best_dt = open_table(base, "best_contacts")
+        best = read_table(best_dt, "best_contacts", ["customer_id", "channel", "contact_id", "value"], run_id)
+        history_dt = open_table(base, "contact_history")
         history = _months(
             normalise_history_arrow(
-                _read(history_dt, "contact_history", ["customer_id", "contact_date", "campaign", "channel"]),
+                read_table(history_dt, "contact_history", ["customer_id", "contact_date", "campaign", "channel"]),
                 config.campaign_names,
                 config.channel_names,
             ),
             "contact_date",
         )
-        plan_dt = _open(base, "plan")
+        plan_dt = open_table(base, "plan")
         plan = _months(
-            _read(plan_dt, "plan", ["customer_id", "month", "campaign", "channel"], run_id), "month"
+            read_table(plan_dt, "plan", ["customer_id", "month", "campaign", "channel"], run_id), "month"
         )
-        realtime_dt = _open(base, REALTIME_TABLE, required=False)
+        realtime_dt = open_table(base, REALTIME_TABLE, required=False)
         if realtime_dt is not None:
-            raw = _read(
+            raw = read_table(
                 realtime_dt,
                 REALTIME_TABLE,
                 ["customer_id", "contact_date", "campaign", "channel", "check_id"],
@@ -369,10 +303,10 @@ class Snapshot:
             )
         # The run's applied trigger events (a trigger run writes them): their effects hold
         # in real time as in the plan.
-        trigger_dt = _open(base, TRIGGER_EVENTS_TABLE, required=False)
+        trigger_dt = open_table(base, TRIGGER_EVENTS_TABLE, required=False)
         trigger_events = _no_trigger_events()
         if trigger_dt is not None:
-            raw = _read(
+            raw = read_table(
                 trigger_dt,
                 TRIGGER_EVENTS_TABLE,
                 ["customer_id", "event_type", "event_time", "status"],
@@ -409,13 +343,16 @@ class Snapshot:
             "realtime": realtime,
             "trigger_events": trigger_events,
         }
-        return cls(config, run_id, base, tables, versions, cache_size)
+        contact_tables, contact_versions, contacts_unavailable = load_contact_tables(base, run_id)
+        tables.update(contact_tables)
+        versions.update(contact_versions)
+        return cls(config, run_id, base, tables, versions, cache_size, contacts_unavailable)
 
     def current_versions(self) -> dict[str, int | None]:
         """The tables' Delta versions now (None: the table does not exist)."""
         out: dict[str, int | None] = {}
         for name in self.versions:
-            table = _open(self.base, name, required=False)
+            table = open_table(self.base, name, required=False)
             out[name] = table.version() if table is not None else None
         return out
 

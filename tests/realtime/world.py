@@ -280,3 +280,68 @@ def write_world(
         PLAN_SCHEMA,
         ["run_id"],
     )
+
+
+# The contacts stage's tables, reduced to the columns the contact profile reads (an extra
+# column would be ignored), with the types the stage writes (docs/best_contact.md).
+CONTACTABILITY_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("household_id", pa.string()),
+        ("score", pa.int32()),
+        ("rank", pa.int64()),
+        ("household_best", pa.bool_()),
+        ("usable_contacts", pa.int32()),
+    ]
+)
+CLEAN_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("customer_id", pa.string()),
+        ("contact_id", pa.string()),
+        ("contact_type", pa.string()),
+        ("value", pa.string()),
+        ("phone_type", pa.string()),
+        ("email_domain_class", pa.string()),
+        ("valid", pa.bool_()),
+        ("score", pa.int32()),
+        ("owner", pa.bool_()),
+        ("rank", pa.int32()),
+        ("rank_email", pa.int32()),
+        ("rank_mobile", pa.int32()),
+        ("rank_phone", pa.int32()),
+        ("reason_codes", pa.list_(pa.string())),
+    ]
+)
+
+
+def write_contact_tables(
+    base: Path,
+    contactability: list[dict[str, Any]],
+    clean: list[dict[str, Any]],
+    best: list[tuple[str, str, str]],
+    run_id: str = RUN_ID,
+) -> None:
+    """Write ``contactability`` and ``contacts_clean`` rows of the run, and its ``best_contacts``.
+
+    ``best`` rows are ``(customer_id, channel, contact_id)`` naming a ``clean`` row, whose value
+    and score they copy (this replaces the best contacts :func:`write_world` wrote).
+    """
+    ranked = [{"run_id": run_id, **r} for r in contactability]
+    write(base, "contactability", ranked, CONTACTABILITY_SCHEMA, ["run_id"])
+    write(base, "contacts_clean", [{"run_id": run_id, **r} for r in clean], CLEAN_SCHEMA, ["run_id"])
+    by_key = {(r["customer_id"], r["contact_id"]): r for r in clean}
+    rows = [
+        {
+            "run_id": run_id,
+            "customer_id": cid,
+            "channel": channel,
+            "contact_id": key,
+            "value": by_key[(cid, key)]["value"],
+            "contact_kind": KIND[channel],
+            "score": by_key[(cid, key)]["score"],
+        }
+        for cid, channel, key in best
+    ]
+    write(base, "best_contacts", rows, BEST_SCHEMA, ["run_id"])
