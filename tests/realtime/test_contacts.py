@@ -316,3 +316,33 @@ def test_cli_prints_the_profile_as_json_and_exits_2_for_an_unknown_customer(tmp_
     assert unknown.stderr.strip().splitlines() == [
         f"error: customer 'C9' is not in the contactability of run '{RUN_ID}'"
     ]
+
+
+def test_profiles_of_the_demo_run_agree_with_the_tables_its_contacts_stage_wrote(demo_run: Any) -> None:
+    """The tables above are written by hand; here the real contacts stage wrote them (the
+    shared 200-customer demo run, native Delta): every ranked customer's profile has the
+    score, rank and contact count of its ``contactability`` row, its contacts in rank order
+    with every ``contacts_clean`` key of the customer, and each channel's best contact."""
+    store, run_id = demo_run.store, demo_run.run_id
+    snapshot = Snapshot.load(demo_run.config, run_id)
+    ability = {r["customer_id"]: r for r in store.read_run("contactability", run_id).collect()}
+    keys: dict[str, set[str]] = {}
+    for r in store.read_run("contacts_clean", run_id).select("customer_id", "contact_id").collect():
+        keys.setdefault(r["customer_id"], set()).add(r["contact_id"])
+    best = {(r["customer_id"], r["channel"]): r["contact_id"] for r in store.read_run("best_contacts", run_id).collect()}
+    assert len(ability) > 100
+    for cid, row in ability.items():
+        profile = contact_profile(snapshot, cid)
+        assert (profile.contactability_score, profile.rank, profile.usable_contacts) == (
+            row["score"],
+            row["rank"],
+            row["usable_contacts"],
+        )
+        assert profile.ranked_customers == len(ability)
+        listed = [c for contacts in profile.contacts.values() for c in contacts]
+        assert {c.contact_id for c in listed} == keys.get(cid, set())
+        for contacts in profile.contacts.values():
+            assert [c.rank for c in contacts] == sorted(c.rank for c in contacts)
+        assert {(cid, ch): c.contact_id for c in listed for ch in c.best_for} == {
+            k: v for k, v in best.items() if k[0] == cid
+        }
