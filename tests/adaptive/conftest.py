@@ -33,7 +33,7 @@ CAPACITIES = {
             "max": 9.0,
         },
     ],
-    "lagrangian": {"max_iterations": 8, "repair_rounds": 6},
+    "lagrangian": {"max_iterations": 5, "repair_rounds": 3},
 }
 TRIGGERS = {
     "events": {
