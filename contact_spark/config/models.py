@@ -173,7 +173,6 @@ class DemoSettings(StrictModel):
     customers: int = Field(5000, ge=1, le=100_000_000)
     partitions: int = Field(0, ge=0, description="0 = chosen from the number of customers.")
     history_months: int = Field(12, ge=0, le=36)
-    default_region: str = Field("IT", min_length=2, max_length=2)
 
 
 class ValidationSettings(StrictModel):

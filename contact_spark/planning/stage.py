@@ -178,7 +178,7 @@ class SolvedPlan:
 
 def solve_plan(
     spark: SparkSession,
-    store: TableStore,
+    store: TableStore | None,
     config: AppConfig,
     scope: PlanScope,
     eligibility: DataFrame,
@@ -192,7 +192,9 @@ def solve_plan(
     """Solve every customer of ``eligibility`` in ``scope``; the caller writes the rows.
 
     ``contacts`` (:func:`best_contact_values`) give the plan rows their raw contact. The
-    customer frame stays cached until the caller calls ``frame.unpersist()``.
+    customer frame stays cached until the caller calls ``frame.unpersist()``. The price
+    iterations are recorded in ``store`` (``capacity_iterations``, what a resume reads);
+    with ``store=None`` nothing is recorded and nothing resumed.
     """
     layout = scope.layout
     attributes = attributes_needed(scope.constraints)
