@@ -19,7 +19,6 @@ from contact_spark.io.tables import TableStore
 from contact_spark.pipeline import run_pipeline
 from contact_spark.spark import get_spark
 
-
 # Every Spark a test starts in a subprocess (jobs, lock holders) gets the tiny-input settings.
 os.environ["PYSPARK_SUBMIT_ARGS"] = submit_args(TINY_INPUTS)
 
