@@ -143,14 +143,14 @@ def test_every_documented_capacity_kind_holds_in_the_plan_stage(spark: SparkSess
       ((9 − 10) / 2 = −0.5 and (8 − 10) / 2 = −1): −1.5.
 
     Total 458.5. The scope matters: counted with EXTRA's calls (p 0.05-0.09), T1's call
-    would fit the average. Three batches: the customer frame has three partitions (the plan
-    is the same with 1, 2 or the default 4).
+    would fit the average. Two batches: the customer frame has two partitions (the plan is
+    the same with 1, 3 or the default 4).
     """
     config = world_config(
         {
             "rules": [CALL_MIX, VALUE_BUDGET, EXTRA_FLOOR],
             "spread": [EVEN_SMS],
-            "lagrangian": {"batches": 3},
+            "lagrangian": {"batches": 2},
         }
     )
     solved = plan_world(spark, config, "TDSE")
@@ -180,7 +180,7 @@ def test_every_documented_capacity_kind_holds_in_the_plan_stage(spark: SparkSess
         "even_sms[2027-02]:min": 0.0,
     }
     assert not result.max_violations() and not result.shortfalls()
-    assert solved.frame.rdd.getNumPartitions() == 3
+    assert solved.frame.rdd.getNumPartitions() == 2
     solved.frame.unpersist()
 
 
