@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import logging
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -96,7 +97,8 @@ def main_guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequenc
     """Run a job's main: a user's mistake is one line on stderr and exit code 2.
 
     Any other exception is a bug of ours: one line naming it and exit code 1. The
-    traceback is printed only with ``--debug``.
+    traceback is printed only with ``--debug``, above the same line and with the same exit
+    code, so that a scheduler tells a user's mistake from a bug whatever the flag.
     """
 
     def wrapped(argv: Sequence[str] | None = None) -> int:
@@ -105,12 +107,12 @@ def main_guard(main: Callable[[Sequence[str] | None], int]) -> Callable[[Sequenc
             return main(argv)
         except ContactSparkError as exc:
             if debug:
-                raise
+                traceback.print_exc(file=sys.stderr)
             print(f"error: {exc}", file=sys.stderr)
             return 2
         except Exception as exc:  # an escaped exception is a bug: say so in one line
             if debug:
-                raise
+                traceback.print_exc(file=sys.stderr)
             first = (str(exc).strip().splitlines() or [""])[0][:300]
             print(
                 f"error: internal error {type(exc).__name__}: {first} (a bug of contact_spark: "

@@ -115,6 +115,16 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
         ({"seasonality": [1.0, 1.0]}, "seasonality has 2 weights but the horizon is 12 months"),
         ({"channels.DEM.contact_kind": "fax"}, "channels.DEM.contact_kind"),
         ({"storage.catalog": "main"}, "set both, e.g. main.crm"),
+        # Numbers a run could not use: a box wider than every price, a billion partitions.
+        (
+            {"capacities.lagrangian.initial_step": 100},
+            "capacities.lagrangian.initial_step: Input should be less than or equal to 50",
+        ),
+        (
+            {"capacities.lagrangian.batches": 10**9},
+            "capacities.lagrangian.batches: Input should be less than or equal to 10000",
+        ),
+        ({"demo.partitions": 10**9}, "demo.partitions: Input should be less than or equal to 10000"),
     ],
 )
 def test_bad_values_say_what_is_wrong(override: dict[str, object], expected: str) -> None:

@@ -118,7 +118,7 @@ class PrimalPhase(DualPhase):
             # Feasible as the engine's plan must be: every max and every minimum. A round that
             # only meets the maxima is not (it once replaced the repaired plan, and its re-solve
             # then failed the check of every constraint: a crash of the plan stage).
-            if self._feasible(ev.usage) and ev.value > feasible_value:
+            if over == 0 and self._feasible(ev.usage) and ev.value > feasible_value:
                 feasible_value, feasible_prices = ev.value, lam
             self._record("primal", round_, lam, ev, dual=None, step=kappa * units, scale=units)
             slack_cost = float((np.maximum(-excess, 0.0) * lam).sum())

@@ -142,7 +142,11 @@ class LagrangianSettings(StrictModel):
         1e-3, gt=0, le=1, description="Stop when the relative dual/primal gap is below."
     )
     initial_step: float = Field(
-        0.5, gt=0, description="Initial box radius of the bundle method, in mean contact values."
+        0.5,
+        gt=0,
+        le=50,
+        description="Initial box radius of the bundle method, in mean contact values "
+        "(at most 50: no price goes higher).",
     )
     smoothing: float = Field(
         0.1,
@@ -154,7 +158,9 @@ class LagrangianSettings(StrictModel):
     repair_rounds: int = Field(
         12, ge=1, le=100, description="Trim rounds; the primal price phase gets twice as many."
     )
-    batches: int = Field(0, ge=0, description="Customer batches (Spark partitions); 0 = automatic.")
+    batches: int = Field(
+        0, ge=0, le=10_000, description="Customer batches (Spark partitions); 0 = automatic."
+    )
     master_node_limit: int = Field(
         2000,
         ge=0,

@@ -171,7 +171,7 @@ class DemoSettings(StrictModel):
     """Size and shape of the generated demo customer base (see docs/demo_data.md)."""
 
     customers: int = Field(5000, ge=1, le=100_000_000)
-    partitions: int = Field(0, ge=0, description="0 = chosen from the number of customers.")
+    partitions: int = Field(0, ge=0, le=10_000, description="0 = chosen from the number of customers.")
     history_months: int = Field(12, ge=0, le=36)
 
 

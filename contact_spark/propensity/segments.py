@@ -110,10 +110,14 @@ def cluster_customers(
         if settings.algorithm == "kmeans"
         else BisectingKMeans(k=settings.k, maxIter=settings.max_iter, seed=config.run.seed)
     )
+    # Bisecting k-means splits a cluster by nudging its centre by 1e-4 of the centre's norm:
+    # the centre of a mean-centred base is 0, so it never split and every customer got B1.
+    # Distances do not depend on the centring: bisecting gets the features scaled, uncentred.
+    centred = settings.algorithm == "kmeans"
     pipeline = Pipeline(
         stages=[
             VectorAssembler(inputCols=features, outputCol="raw"),
-            StandardScaler(inputCol="raw", outputCol="features", withMean=True, withStd=True),
+            StandardScaler(inputCol="raw", outputCol="features", withMean=centred, withStd=True),
             algorithm.setFeaturesCol("features").setPredictionCol("cluster"),
         ]
     )

@@ -15,6 +15,7 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from contact_spark.capacity.columns import COLUMN_SCHEMA
 from contact_spark.capacity.constraints import expand_capacities
 from contact_spark.capacity.engine import CapacityEngine
 from contact_spark.config import AppConfig, config_from_dict
@@ -142,14 +143,14 @@ def test_every_documented_capacity_kind_holds_in_the_plan_stage(spark: SparkSess
       ((9 − 10) / 2 = −0.5 and (8 − 10) / 2 = −1): −1.5.
 
     Total 458.5. The scope matters: counted with EXTRA's calls (p 0.05-0.09), T1's call
-    would fit the average. Three batches: the customer frame has three partitions (the plan
-    is the same with 1, 2 or the default 4).
+    would fit the average. Two batches: the customer frame has two partitions (the plan is
+    the same with 1, 3 or the default 4).
     """
     config = world_config(
         {
             "rules": [CALL_MIX, VALUE_BUDGET, EXTRA_FLOOR],
             "spread": [EVEN_SMS],
-            "lagrangian": {"batches": 3},
+            "lagrangian": {"batches": 2},
         }
     )
     solved = plan_world(spark, config, "TDSE")
@@ -179,7 +180,7 @@ def test_every_documented_capacity_kind_holds_in_the_plan_stage(spark: SparkSess
         "even_sms[2027-02]:min": 0.0,
     }
     assert not result.max_violations() and not result.shortfalls()
-    assert solved.frame.rdd.getNumPartitions() == 3
+    assert solved.frame.rdd.getNumPartitions() == 2
     solved.frame.unpersist()
 
 
@@ -259,3 +260,52 @@ def test_the_dual_phase_takes_its_box_its_smoothing_and_its_tolerance_from_the_s
     assert stopped.iteration < default.iteration
     loose.frame.unpersist()
     strict.frame.unpersist()
+
+
+def test_the_master_step_takes_its_price_sets_customers_and_rounds_from_the_settings(
+    spark: SparkSession,
+) -> None:
+    """What the restricted master reads from the settings, on the engine's own methods.
+
+    Price sets: the kept prices, the dual centre, then an even spread of the primal rounds,
+    latest first, at most ``master_price_sets`` vectors. Customers: of the split customers
+    only the ``master_max_customers`` whose columns differ most in value (``spread``) go to
+    the master; another keeps its price-set-0 column, added to the fixed totals (C: value 4,
+    one call). Rounds: ``master_rounds: 0`` runs no column generation at all."""
+    kept, centre = np.array([9.0]), np.array([8.0])
+    trail = [np.array([float(r)]) for r in range(5)]  # five primal rounds' prices
+
+    def price_sets(limit: int) -> list[float]:
+        engine = margin_engine(spark, master_price_sets=limit)
+        engine._best_prices, engine._price_trail = kept, trail
+        return [float(p[0]) for p in engine._price_sets(centre)]
+
+    assert price_sets(8) == [9.0, 8.0, 4.0, 3.0, 2.0, 1.0, 0.0]
+    assert price_sets(3) == [9.0, 8.0, 0.0]
+    assert price_sets(1) == [9.0]
+
+    cols = spark.createDataFrame(
+        [
+            (None, None, 100.0, [1.0], None, 5),  # a task's fixed customers: 5, one call used
+            ("A", [0], 10.0, [1.0], 10.0, 1),
+            ("A", [1], 0.0, [0.0], 10.0, 1),
+            ("B", [0], 9.0, [1.0], 9.0, 1),
+            ("B", [2], 0.0, [0.0], 9.0, 1),
+            ("C", [0, 1], 4.0, [1.0], 0.5, 1),
+            ("C", [2], 3.5, [0.0], 0.5, 1),
+        ],
+        COLUMN_SCHEMA,
+    )
+    capped = margin_engine(spark, master_max_customers=2)
+    found = capped._columns(cols)
+    assert found is not None
+    columns, fixed_value, fixed_usage, base = found
+    assert columns.customers.tolist() == ["A", "A", "B", "B"]
+    assert (fixed_value, fixed_usage.tolist(), base) == (104.0, [2.0], 8)
+    whole = margin_engine(spark)._columns(cols)
+    assert whole is not None and whole[0].customers.tolist() == ["A", "A", "B", "B", "C", "C"]
+    assert (whole[1], whole[2].tolist()) == (100.0, [1.0])
+
+    no_rounds = margin_engine(spark, master_rounds=0)
+    generated, _, _, args, rounds = no_rounds._generate(cols, found, set(), [])
+    assert rounds == 0 and args == [] and generated is columns

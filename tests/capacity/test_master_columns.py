@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from contact_spark.capacity.columns import Columns, master_duals, solve_master
 from contact_spark.capacity.constraints import Constraint
@@ -77,3 +78,34 @@ def test_new_columns_are_those_with_another_value_or_usage() -> None:
     assert new == 1
     assert merged.customers.tolist() == ["A", "A", "B", "B", "B", "C", "C"]
     assert sorted(merged.values[merged.customers == "B"].tolist()) == [0.0, 5.0, 9.0]
+
+
+def test_the_node_and_time_limits_bound_the_master_milp() -> None:
+    """A master of 80 customers, each with a call-free column and three schedules using two
+    capacities (seeded): with the default node limit (2,000) HiGHS proves its optimum; one
+    node stops it with a plan and a bound above it, unproved; a time limit nobody can meet
+    stops it before any plan, and the engine then keeps the plan it has (``None``)."""
+    rng = np.random.default_rng(7)
+    rows: list[tuple[str, float, list[float]]] = []
+    for i in range(80):
+        rows.append((f"C{i:02d}", 0.0, [0.0, 0.0]))
+        rows += [
+            (
+                f"C{i:02d}",
+                float(rng.integers(10, 100)) + 0.37 * j,
+                [float(rng.integers(1, 30)) for _ in range(2)],
+            )
+            for j in range(3)
+        ]
+    columns = _columns(rows)
+    limits = [_constraint("calls", 400.0), _constraint("mails", 400.0)]
+    fixed = np.zeros(2)
+    proved = solve_master(columns, limits, fixed, set(), 2000, 60)
+    assert proved is not None
+    _, optimum, bound, timed_out = proved
+    assert bound == pytest.approx(optimum, rel=1e-6) and not timed_out
+    one_node = solve_master(columns, limits, fixed, set(), 1, 60)
+    assert one_node is not None
+    _, value, bound, _ = one_node
+    assert value <= optimum + 1e-9 and bound > optimum + 1e-6
+    assert solve_master(columns, limits, fixed, set(), 2000, 1e-9) is None

@@ -81,3 +81,22 @@ def test_a_capacity_on_the_offers_margin_keeps_the_best_mix() -> None:
     plan, value = optimum(capped, customers)
     assert plan == [("A", "POWER_FIX"), ("B", "GAS_FIX")]
     assert value == pytest.approx(83.0)
+
+
+def test_success_value_is_a_per_offer_capacity_column_like_any_numeric_attribute() -> None:
+    """``column: success_value`` (docs/capacity.md's mean_value_of_calls) reads each
+    campaign's success value per cell, as ``margin`` reads its attribute: POWER_FIX 100,
+    GAS_FIX 50; the engine then treats it as any per-cell constant
+    (tests/capacity/test_fill.py runs ``margin`` through it)."""
+    config = margin_config(
+        [{"name": "mean_value", "measure": "average", "column": "success_value", "min": 60}]
+    )
+    layout = layout_for(config)[0]
+    assert cell_attribute(config, layout, "success_value") == [100.0, 50.0]
+    (constraint,) = expand_capacities(config.capacities, layout, config.run.months())
+    assert (constraint.attr, constraint.offset, constraint.sense, constraint.bound) == (
+        "success_value",
+        60.0,
+        "min",
+        0.0,
+    )

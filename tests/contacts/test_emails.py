@@ -6,7 +6,7 @@ import pytest
 
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.contacts import reasons as R
-from contact_spark.contacts.emails import EmailResult, is_role, normalize_email
+from contact_spark.contacts.emails import EmailResult, EmailRules, is_role, normalize_email
 from contact_spark.contacts.normalize import email_rules
 
 RULES = email_rules(ContactSettings())
@@ -69,3 +69,34 @@ def test_role_accounts(local: str, role: bool) -> None:
 )
 def test_bad_input_gets_a_reason_code_and_never_raises(raw: str | None, code: str) -> None:
     assert normalize_email(raw, RULES) == EmailResult(None, error=code)
+
+
+@pytest.mark.parametrize(
+    ("setting", "raw", "default", "configured"),
+    [
+        # The list replaces the default one: gmail.com is no longer public.
+        ({"public_domains": ["studio.it"]}, "x@studio.it", "corporate", "public"),
+        ({"public_domains": ["studio.it"]}, "x@gmail.com", "public", "corporate"),
+        ({"extra_disposable_domains": ["acme-mail.it"]}, "x@acme-mail.it", "corporate", "disposable"),
+        ({"detect_typos": False}, "x@yahooo.it", "typo", "corporate"),
+        ({"allow_smtputf8": True}, "mário@acme.it", R.EMAIL_NON_ASCII_LOCAL_PART, "corporate"),
+        ({"role_local_parts": ["ciao"]}, "ciao@acme.it", "personal", "role"),
+        ({"role_local_parts": ["ciao"]}, "info@acme.it", "role", "personal"),
+    ],
+)
+def test_each_email_setting_changes_the_classification(
+    setting: dict[str, object], raw: str, default: str, configured: str
+) -> None:
+    """Every ``contacts.email`` setting, one at a time: what the address is classed as with
+    the defaults and with the setting (an error code when it is refused)."""
+
+    def classed(rules: EmailRules) -> str:
+        result = normalize_email(raw, rules)
+        if result.error:
+            return result.error
+        if "role_local_parts" in setting:
+            return "role" if result.role else "personal"
+        return str(result.domain_class)
+
+    configured_rules = email_rules(ContactSettings.model_validate({"email": setting}))
+    assert (classed(RULES), classed(configured_rules)) == (default, configured)

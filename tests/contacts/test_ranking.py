@@ -77,3 +77,33 @@ def test_best_contacts_use_each_channel_contact_kind_not_its_name(spark: SparkSe
         "customer_id string, channel string, contact_id string, value string, contact_kind string, score int",
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_each_use_takes_the_number_types_and_domain_classes_configured(spark: SparkSession) -> None:
+    """Calls on landlines and toll-free numbers only, SMS to landlines only, e-mails only to
+    disposable domains (odd, but each setting is seen alone): the toll-free number (900) now
+    ranks first for calls, the mobiles serve nothing, the disposable address is the e-mail."""
+    settings = SETTINGS.model_copy(
+        update={
+            "usage": SETTINGS.usage.model_copy(
+                update={
+                    "phone_types": ["fixed_line", "toll_free"],
+                    "mobile_types": ["fixed_line"],
+                    "email_domain_classes": ["disposable"],
+                }
+            )
+        }
+    )
+    expected = spark.createDataFrame(
+        [
+            ("t1", 1, None, None, 1),
+            ("l1", 2, None, 1, 2),
+            ("m1", 3, None, None, None),
+            ("m2", 4, None, None, None),
+            ("x1", 5, None, None, None),
+            ("e1", 1, None, None, None),
+            ("e2", 2, 1, None, None),
+        ],
+        "contact_id string, rank int, rank_email int, rank_mobile int, rank_phone int",
+    )
+    assert_df_equality(_ranks(spark, settings), expected, ignore_row_order=True, ignore_nullable=True)

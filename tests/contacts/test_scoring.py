@@ -221,3 +221,130 @@ def test_best_in_any_group(spark: SparkSession) -> None:
     )
     got = {r.customer_id: r.best for r in best_in_group(df, ["segment", "region"], "best").collect()}
     assert got == {"A": False, "B": True, "C": True, "D": True}
+
+
+def test_every_score_setting_moves_the_score_as_documented(spark: SparkSession) -> None:
+    """Every ``contacts.sources`` and ``contacts.score`` setting away from its default, scored
+    by hand (docs/best_contact.md). Phone signal weights 100 each, uniqueness 0 (600 points);
+    e-mails add the domain's 400 (1000 points); 2027-01-01 is the day of scoring.
+
+    1. A mobile from CRM and WEB: sources (0.5 + 0.25 default weight) / saturation 1 = 0.75;
+       type 0.5; history (prior 0.25 × strength 3 + converted 1 + responded 0.75 + no
+       response 0.5 + not reached 0.25) / (3 + 4) = 0.4643; created 50 days ago of 100: 0.5;
+       confirmed one half-life (10 days) and reached one half-life (20 days) ago: 0.5 each.
+       1000 × (75 + 50 + 46.43 + 50 + 50 + 50) / 600 = 535.7 → 536.
+    2. The same, one more contact bounced and last, the number invalid: history 3.25 / 8;
+       1000 × 315.625 / 600 × invalid 0.5 × last bounced 0.25 = 65.8 → 66.
+    3. A landline (0.25) from THIRD_PARTY (not listed: 0.25), never used, no dates:
+       1000 × (25 + 25 + 25) / 600 → 125.
+    4. A role address (0.45) at a corporate domain (1.0 signal, 0.5 factor), from CRM,
+       created 200 days ago (age 1): (50 + 45 + 25 + 100 + 400) / 1000 × 0.5 → 310.
+    5. A personal address (0.8) at a public domain (0.5, factor 1): 50 + 80 + 25 + 100 + 200
+       → 455.
+    6. The same at a disposable domain (signal 0, factor 0.25): 255 × 0.25 = 63.75 → 64.
+    """
+    settings = ContactSettings.model_validate(
+        {
+            "sources": {"weights": {"CRM": 0.5}, "default_weight": 0.25, "saturation": 1.0},
+            "score": {
+                "weights": {
+                    "sources": 100,
+                    "type": 100,
+                    "uniqueness": 0,
+                    "history": 100,
+                    "age": 100,
+                    "confirmed": 100,
+                    "last_contact": 100,
+                    "domain": 400,
+                },
+                "phone_types": {"mobile": 0.5, "fixed_line": 0.25},
+                "email_personal": 0.8,
+                "email_role": 0.45,
+                "domain_classes": {"public": 0.5, "corporate": 1.0, "disposable": 0.0, "typo": 0.0},
+                "domain_factors": {"public": 1.0, "corporate": 0.5, "disposable": 0.25, "typo": 0.25},
+                "outcome_values": {
+                    "converted": 1.0,
+                    "responded": 0.75,
+                    "no_response": 0.5,
+                    "not_reached": 0.25,
+                    "bounced": 0.0,
+                },
+                "history_prior": 0.25,
+                "history_prior_strength": 3.0,
+                "age_saturation_days": 100,
+                "confirmed_half_life_days": 10,
+                "last_contact_half_life_days": 20,
+                "invalid_factor": 0.5,
+                "last_bounced_factor": 0.25,
+            },
+        }
+    )
+    day = dt.timedelta(days=1)
+    used = (
+        "phone", "mobile", True, None, None, ["CRM", "WEB"], 1, 1, 1, 1, 1, 0,
+        AS_OF - 50 * day, AS_OF - 10 * day, AS_OF - 20 * day, False,
+    )  # fmt: skip
+    bounced = (*used[:2], False, *used[3:11], 1, *used[12:15], True)
+    landline = (
+        "phone",
+        "fixed_line",
+        True,
+        None,
+        None,
+        ["THIRD_PARTY"],
+        1,
+        0,
+        0,
+        0,
+        0,
+        0,
+        None,
+        None,
+        None,
+        False,
+    )
+    created = AS_OF - 200 * day
+    role = ("email", None, True, True, "corporate", ["CRM"], 1, 0, 0, 0, 0, 0, created, None, None, False)
+    personal = ("email", None, True, False, "public", ["CRM"], 1, 0, 0, 0, 0, 0, created, None, None, False)
+    disposable = (*personal[:4], "disposable", *personal[5:])
+    rows = [used, bounced, landline, role, personal, disposable]
+    df = spark.createDataFrame([(i, *r) for i, r in enumerate(rows, 1)], SIGNAL_SCHEMA)
+    got = {r.id: r.base_score for r in score_contacts(df, settings, AS_OF).collect()}
+    assert got == {1: 536, 2: 66, 3: 125, 4: 310, 5: 455, 6: 64}
+
+
+def test_contactability_follows_the_kind_weights_and_the_rank_decay(spark: SparkSession) -> None:
+    """The customers of the test above with e-mail weighted 2, SMS 0 and calls 1, and a rank
+    decay of 0.2: X's calls reach 1 − (1 − 0.6)(1 − 0.5 × 0.2) = 0.64, so its score is
+    1000 × (2 × 0.8 + 1 × 0.64) / 3 = 746.7 → 747 (700 with the defaults)."""
+    clean = spark.createDataFrame(
+        [("X", 800, 1, None, None), ("X", 600, None, 1, 1), ("X", 500, None, None, 2)],
+        "customer_id string, score int, rank_email int, rank_mobile int, rank_phone int",
+    )
+    customers = spark.createDataFrame([("X", "H1")], "customer_id string, household_id string")
+    settings = ContactSettings.model_validate(
+        {"contactability": {"kind_weights": {"email": 2.0, "mobile": 0.0, "phone": 1.0}, "rank_decay": 0.2}}
+    )
+    got = customer_contactability(clean, customers, settings, ["email", "mobile", "phone"])
+    assert [(r.customer_id, r.score, r.usable_contacts) for r in got.collect()] == [("X", 747, 3)]
+
+
+def test_a_non_owner_keeps_the_configured_share_of_its_score(spark: SparkSession) -> None:
+    """``shared.non_owner_factor`` 0.25: Anna's copy of Ivan's phone scores 40 × 0.25 = 10
+    (20 with the default 0.5, test above)."""
+    settings = SETTINGS.model_copy(
+        update={"shared": SETTINGS.shared.model_copy(update={"non_owner_factor": 0.25})}
+    )
+    phone = "+79031355779"
+    got = _owners(
+        spark,
+        [
+            ("phone", phone, "TRAVIN", "H1", 800, dt.date(2020, 1, 1)),
+            ("phone", phone, "KUROCHKINA", "H2", 40, dt.date(2010, 1, 1)),
+        ],
+        settings,
+    )
+    assert sorted((r.customer_id, r.owner, r.score) for r in got.collect()) == [
+        ("KUROCHKINA", False, 10),
+        ("TRAVIN", True, 800),
+    ]

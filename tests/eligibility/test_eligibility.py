@@ -413,3 +413,66 @@ def test_household_suppression_keeps_only_the_best_member(spark: SparkSession) -
     )
     got = result.eligibility.select(*expected.columns)
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_rule_scoped_to_a_campaign_may_read_the_contact_score_and_the_expected_value(
+    spark: SparkSession,
+) -> None:
+    """Two campaigns, propensity 0.2 everywhere: an e-mail is worth 0.2 × 100 − 1 = 19
+    (CROSS_SELLING) or 89 (SOLUTION), a call 15 or 85. SOLUTION's e-mails go only to a
+    contact scoring 600 or more (B's scores 500); calls are kept only when worth 20 or more
+    (CROSS_SELLING's, worth 15, are not). Nothing outside a rule's scope moves."""
+    config = config_from_dict(
+        {
+            "run": {"first_month": "2027-01-01"},
+            "campaigns": {"CROSS_SELLING": {"success_value": 100.0}, "SOLUTION": {"success_value": 450.0}},
+            "channels": {
+                "DEM": {"cost": 1.0, "contact_kind": "email"},
+                "TLS": {"cost": 5.0, "contact_kind": "phone"},
+            },
+            "eligibility": {
+                "rules": [
+                    {
+                        "name": "solution_mails_to_good_contacts",
+                        "campaigns": ["SOLUTION"],
+                        "channels": ["DEM"],
+                        "where": "contact_score < 600",
+                    },
+                    {
+                        "name": "calls_worth_it",
+                        "action": "include",
+                        "channels": ["TLS"],
+                        "where": "expected_value >= 20",
+                    },
+                ]
+            },
+            "policy": {"rules": []},
+        }
+    )
+    contacts = spark.createDataFrame(
+        [
+            (c, ch, f"{c}-{ch}", f"masked-{c}", score)
+            for c, score in (("A", 700), ("B", 500))
+            for ch in ("DEM", "TLS")
+        ],
+        CONTACT_SCHEMA,
+    )
+    props = spark.createDataFrame(
+        [(c, k, ch, 0.2) for c in "AB" for k in ("CROSS_SELLING", "SOLUTION") for ch in ("DEM", "TLS")],
+        PROPENSITY_SCHEMA,
+    )
+    got = decide(spark, [customer("A"), customer("B")], contacts, props, config)
+    expected = spark.createDataFrame(
+        [
+            ("A", "CROSS_SELLING", "DEM", True, []),
+            ("A", "CROSS_SELLING", "TLS", False, ["NOT_INCLUDED_BY_RULE:calls_worth_it"]),
+            ("A", "SOLUTION", "DEM", True, []),
+            ("A", "SOLUTION", "TLS", True, []),
+            ("B", "CROSS_SELLING", "DEM", True, []),
+            ("B", "CROSS_SELLING", "TLS", False, ["NOT_INCLUDED_BY_RULE:calls_worth_it"]),
+            ("B", "SOLUTION", "DEM", False, ["EXCLUDED_BY_RULE:solution_mails_to_good_contacts"]),
+            ("B", "SOLUTION", "TLS", True, []),
+        ],
+        "customer_id string, campaign string, channel string, eligible boolean, reasons array<string>",
+    )
+    assert_df_equality(got.select(*expected.columns), expected, ignore_row_order=True, ignore_nullable=True)

@@ -31,7 +31,7 @@ from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import StorageSettings
 from contact_spark.errors import ConfigError, ContactSparkError
 from contact_spark.export.files import FILE_COLUMNS
-from contact_spark.export.run import EXPORT_REJECTED_TABLE, ExportResult, export_plan
+from contact_spark.export.run import EXPORT_REJECTED_TABLE, ExportResult, export_plan, send_window
 from contact_spark.io.tables import LocalRows, TableStore
 
 RUN = "export-test"
@@ -391,3 +391,18 @@ def test_the_job_refuses_a_bad_month_in_one_line_before_spark() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --month '2027-13' is not a month: use YYYY-MM, e.g. 2027-01"
+
+
+def test_a_send_window_is_cut_to_the_month_it_is_sent_in() -> None:
+    """``export.windows``: TLS from the 5th to the 30th, SMS on the 31st only; February 2027
+    has 28 days, so both end on the 28th (a day past the month's end is its last day); DEM,
+    with no window, sends all month. January keeps the days as written."""
+    config = load_config(
+        overrides={"export.windows": {"TLS": {"first_day": 5, "last_day": 30}, "SMS": {"first_day": 31}}}
+    )
+    feb, jan = dt.date(2027, 2, 1), dt.date(2027, 1, 1)
+    assert send_window(config, "TLS", feb) == (dt.date(2027, 2, 5), dt.date(2027, 2, 28))
+    assert send_window(config, "SMS", feb) == (dt.date(2027, 2, 28), dt.date(2027, 2, 28))
+    assert send_window(config, "DEM", feb) == (feb, dt.date(2027, 2, 28))
+    assert send_window(config, "TLS", jan) == (dt.date(2027, 1, 5), dt.date(2027, 1, 30))
+    assert send_window(config, "SMS", jan) == (dt.date(2027, 1, 31), dt.date(2027, 1, 31))

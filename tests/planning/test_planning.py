@@ -230,3 +230,87 @@ def test_each_batch_is_one_spark_partition_of_about_equal_size(spark: SparkSessi
     sizes = sorted(r["n"] for r in placed.groupBy("batch").agg(F.count("*").alias("n")).collect())
     assert len(sizes) == 4
     assert min(sizes) >= 450 and max(sizes) <= 550
+
+
+def test_pair_rules_and_per_channel_copies_shape_the_plan(spark: SparkSession) -> None:
+    """The pair rules and ``per_channel`` through the planning stage: three customers, each
+    eligible for one campaign worth 100 only (DEM p 0.3 worth 29, SMS p 0.4 worth 38), one
+    channel a month, three months.
+
+    * X, ``never_followed_by`` (no X e-mail the month after an X SMS) and one X SMS in three
+      months: the SMS goes last, after two e-mails: 29 + 29 + 38 = 96 (an SMS first or
+      second would leave a month empty: 67).
+    * Y, ``only_after`` (a Y SMS needs an earlier Y e-mail): e-mail first, then SMS twice:
+      29 + 38 + 38 = 105 (three SMS, 114, are refused).
+    * Z, one Z contact in three months ``per_channel``: one e-mail and one SMS, in two of
+      the months (which two is a tie): 67 (without ``per_channel``, one contact: 38).
+    """
+
+    def scoped(campaign: str, channel: str) -> dict[str, list[str]]:
+        return {"campaigns": [campaign], "channels": [channel]}
+
+    config = config_from_dict(
+        {
+            "run": {"first_month": "2027-01-01", "horizon_months": 3},
+            "campaigns": {name: {"success_value": 100.0} for name in ("X", "Y", "Z")},
+            "channels": {
+                "DEM": {"cost": 1.0, "contact_kind": "email"},
+                "SMS": {"cost": 2.0, "contact_kind": "mobile"},
+            },
+            "policy": {
+                "rules": [
+                    ONE_PER_MONTH,
+                    {
+                        "name": "no_dem_after_sms",
+                        "type": "never_followed_by",
+                        "a": scoped("X", "SMS"),
+                        "b": scoped("X", "DEM"),
+                        "window_months": 1,
+                    },
+                    {
+                        "name": "one_x_sms",
+                        "type": "max_offers",
+                        **scoped("X", "SMS"),
+                        "window_months": 3,
+                        "limit": 1,
+                    },
+                    {
+                        "name": "sms_after_dem",
+                        "type": "only_after",
+                        "a": scoped("Y", "DEM"),
+                        "b": scoped("Y", "SMS"),
+                    },
+                    {
+                        "name": "one_z_per_channel",
+                        "type": "max_offers",
+                        "campaigns": ["Z"],
+                        "per_channel": True,
+                        "window_months": 3,
+                        "limit": 1,
+                    },
+                ]
+            },
+        }
+    )
+    rows = []
+    for customer, own in (("A", "X"), ("B", "Y"), ("C", "Z")):
+        for campaign in ("X", "Y", "Z"):
+            mine = campaign == own
+            rows += [
+                (customer, campaign, "DEM", mine, f"{customer}@example.com", 0.3, 29.0),
+                (customer, campaign, "SMS", mine, f"+3934700000{ord(customer)}", 0.4, 38.0),
+            ]
+    plan, solved = plan_for(spark, config, eligibility(spark, rows))
+    got = sorted((r["customer_id"], r["month"].month, r["campaign"], r["channel"]) for r in plan.collect())
+    assert [g for g in got if g[0] != "C"] == [
+        ("A", 1, "X", "DEM"),
+        ("A", 2, "X", "DEM"),
+        ("A", 3, "X", "SMS"),
+        ("B", 1, "Y", "DEM"),
+        ("B", 2, "Y", "SMS"),
+        ("B", 3, "Y", "SMS"),
+    ]
+    c = [g for g in got if g[0] == "C"]
+    assert sorted(g[3] for g in c) == ["DEM", "SMS"] and len({g[1] for g in c}) == 2
+    objective = {r["customer_id"]: r["objective"] for r in solved.collect()}
+    assert objective == pytest.approx({"A": 96.0, "B": 105.0, "C": 67.0})
