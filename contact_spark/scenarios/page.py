@@ -210,6 +210,12 @@ def cells_section(charts: Charts, comparison: Comparison) -> str:
     )
 
 
+def _share(metrics: dict[str, dict[str, Any]], role: str) -> float | None:
+    """A constraint's usage in % of its bound in one run (None: not in the run, or bound 0)."""
+    usage, bound = metrics["usage"][role], metrics["bound"][role]
+    return None if usage is None or not bound else 100.0 * usage / bound
+
+
 def capacity_section(charts: Charts, comparison: Comparison) -> str:
     import plotly.graph_objects as go
 
@@ -219,21 +225,21 @@ def capacity_section(charts: Charts, comparison: Comparison) -> str:
     names = list(by_name)  # in rule and month order (compare.capacity_rows)
     usage_fig = go.Figure()
     price_fig = go.Figure()
+    # Usage as a share of the bound: a call centre's 250 calls and a budget of 20,000 on one
+    # scale. Constraints whose bound is 0 (averages, spreads) are in the table only.
+    shown = [n for n in names if any(_share(by_name[n], role) is not None for role in ("base", "scenario"))]
     for role, colour in (("base", BASE_COLOUR), ("scenario", SCENARIO_COLOUR)):
         usage_fig.add_bar(
-            x=names, y=[by_name[n]["usage"][role] for n in names], name=f"usage, {role}", marker_color=colour
-        )
-        usage_fig.add_scatter(
-            x=names,
-            y=[by_name[n]["bound"][role] for n in names],
-            name=f"bound, {role}",
-            mode="markers",
-            marker={"symbol": "line-ew-open", "size": 18, "color": colour, "line": {"width": 3}},
+            x=shown, y=[_share(by_name[n], role) for n in shown], name=role, marker_color=colour
         )
         price_fig.add_bar(
             x=names, y=[by_name[n]["shadow_price"][role] for n in names], name=role, marker_color=colour
         )
-    usage_fig.update_layout(barmode="group", title="Capacity usage against its bound, both runs")
+    usage_fig.add_hline(y=100, line_dash="dash", line_color="#1f2933", annotation_text="bound")
+    usage_fig.update_layout(
+        barmode="group", title="Capacity usage as a share of its bound (100 % = the bound), both runs"
+    )
+    usage_fig.update_yaxes(ticksuffix=" %")
     price_fig.update_layout(barmode="group", title="Shadow price of every capacity constraint, both runs")
     table = html_table(
         [
