@@ -37,7 +37,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from contact_spark.io.catalog import COMPARISON_TABLE
-from contact_spark.io.columns import case_when, one_row
+from contact_spark.io.columns import case_when
 from contact_spark.io.scenarios import ScenarioError, require_planned_run
 from contact_spark.io.tables import TableStore
 from contact_spark.scenarios.configs import ComparedRun, check_catalogue, check_comparable
@@ -141,12 +141,18 @@ def cell_rows(
     return rows, sums
 
 
-def _constraints(store: TableStore, run_id: str) -> dict[str, dict[str, Any]]:
-    """The run's capacity constraints by name (``capacity_sensitivity``: one row each)."""
-    if not store.exists("capacity_sensitivity"):
-        return {}
-    rows = store.read_run("capacity_sensitivity", run_id).collect()
-    return {r["constraint_name"]: r.asDict() for r in rows}
+def _by_run(store: TableStore, table: str, base: ComparedRun, scenario: ComparedRun) -> DataFrame:
+    """The rows of both runs of a run-scoped table (one read, one Spark job per use)."""
+    return store.read(table).filter(F.col("run_id").isin(base.run_id, scenario.run_id))
+
+
+def _constraints(store: TableStore, base: ComparedRun, scenario: ComparedRun) -> dict[str, dict[str, Any]]:
+    """Each run's capacity constraints by name (``capacity_sensitivity``: one row each)."""
+    out: dict[str, dict[str, Any]] = {base.run_id: {}, scenario.run_id: {}}
+    if store.exists("capacity_sensitivity"):
+        for r in _by_run(store, "capacity_sensitivity", base, scenario).collect():
+            out[r["run_id"]][r["constraint_name"]] = r.asDict()
+    return out
 
 
 def capacity_rows(
@@ -155,7 +161,8 @@ def capacity_rows(
     """Bound, usage and shadow price of every constraint of either run, and the prediction:
     each moved bound's first-order value change at the base run's price (none for a
     constraint only one run has: its bound moved from or to no limit), and their sum."""
-    b, s = _constraints(store, base.run_id), _constraints(store, scenario.run_id)
+    constraints = _constraints(store, base, scenario)
+    b, s = constraints[base.run_id], constraints[scenario.run_id]
     both = {**s, **b}
     order = sorted(both, key=lambda n: (both[n]["rule"], str(both[n]["month"]), n))
     rows: list[dict[str, Any]] = []
@@ -235,22 +242,34 @@ def customer_changes(store: TableStore, base: ComparedRun, scenario: ComparedRun
     )
 
 
-def _summary(store: TableStore, run_id: str) -> dict[str, Any]:
-    """The run's ``plan_summary`` row (objective, dual bound, gap): one per run."""
-    row = store.read_run("plan_summary", run_id).first()
-    return row.asDict() if row is not None else {}
+def _summaries(store: TableStore, base: ComparedRun, scenario: ComparedRun) -> dict[str, dict[str, Any]]:
+    """Each run's ``plan_summary`` row (objective, dual bound, gap), by role; a run without
+    one is unknown (:func:`require_planned_run` says so in one line)."""
+    rows = {}
+    if store.exists("plan_summary"):
+        rows = {r["run_id"]: r.asDict() for r in _by_run(store, "plan_summary", base, scenario).collect()}
+    for run in (base, scenario):
+        if run.run_id not in rows:
+            require_planned_run(store, run.run_id, run.role)
+    return {run.role: rows[run.run_id] for run in (base, scenario)}
 
 
-def _contacted(store: TableStore, run_id: str) -> int:
-    return int(one_row(store.read_run("plan", run_id).agg(F.countDistinct("customer_id")))[0])
+def _contacted(store: TableStore, base: ComparedRun, scenario: ComparedRun) -> dict[str, int]:
+    """Customers with a planned contact, per role."""
+    counts = {
+        r["run_id"]: int(r["customers"])
+        for r in _by_run(store, "plan", base, scenario)
+        .groupBy("run_id")
+        .agg(F.countDistinct("customer_id").alias("customers"))
+        .collect()
+    }
+    return {run.role: counts.get(run.run_id, 0) for run in (base, scenario)}
 
 
 def total_rows(
-    store: TableStore,
-    base: ComparedRun,
-    scenario: ComparedRun,
     sums: dict[tuple[str, str], float],
     contacted: dict[str, int],
+    summaries: dict[str, dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """The plans' totals (``sums`` of the cells), customers contacted and the plan stage's figures."""
     rows = [
@@ -258,7 +277,6 @@ def total_rows(
         for metric in ("value", "contacts", "cost")
     ]
     rows.append(_row("total", "customers_contacted", contacted["base"], contacted["scenario"]))
-    summaries = {run.role: _summary(store, run.run_id) for run in (base, scenario)}
     for metric in ("objective", "dual_bound", "gap"):
         rows.append(_row("total", metric, summaries["base"].get(metric), summaries["scenario"].get(metric)))
     return rows
@@ -277,17 +295,14 @@ def compare_runs(
     Checked first, each a one-line error: both runs have a plan, they are two runs of one
     horizon and catalogue, and each run's eligibility has its configuration's catalogue.
     """
-    for run in (base, scenario):
-        require_planned_run(store, run.run_id, run.role)
+    summaries = _summaries(store, base, scenario)
     check_comparable(base, scenario)
-    for run in (base, scenario):
-        check_catalogue(store, run)
+    check_catalogue(store, base, scenario)
     cmp_id = comparison_id(base.run_id, scenario.run_id)
     cells, sums = cell_rows(store, base, scenario)
     capacity, predicted = capacity_rows(store, base, scenario)
     changes = customer_changes(store, base, scenario, cmp_id)
-    contacted = {run.role: _contacted(store, run.run_id) for run in (base, scenario)}
-    totals = total_rows(store, base, scenario, sums, contacted)
+    totals = total_rows(sums, _contacted(store, base, scenario), summaries)
     rows = totals + cells + capacity + [_prediction_total(predicted, sums)]
     columns = [c.split(" ")[0] for c in COMPARISON_SCHEMA.split(", ")]
     local = [

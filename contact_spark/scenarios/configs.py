@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pyspark.sql import functions as F
+
 from contact_spark.config import AppConfig, load_config, parse_override
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.io.scenarios import ScenarioError, ScenarioRecord, read_scenario
@@ -91,17 +93,25 @@ def check_comparable(base: ComparedRun, scenario: ComparedRun) -> None:
         )
 
 
-def check_catalogue(store: TableStore, run: ComparedRun) -> None:
-    """Stop with one line when the run's ``eligibility`` names other campaigns or channels than
-    its configuration: the run was planned from another config file."""
-    cells = store.read_run("eligibility", run.run_id).select("campaign", "channel").distinct().collect()
-    campaigns = {r["campaign"] for r in cells}  # at most campaigns × channels rows
-    channels = {r["channel"] for r in cells}
-    if campaigns == set(run.config.campaign_names) and channels == set(run.config.channel_names):
-        return
-    raise ScenarioError(
-        f"{run.label} was not planned with this configuration's catalogue: its eligibility has campaigns "
-        f"{_names(campaigns)} and channels {_names(channels)}, the configuration campaigns "
-        f"{_names(set(run.config.campaign_names))} and channels {_names(set(run.config.channel_names))}: "
-        "pass --config with the file the run was made with"
+def check_catalogue(store: TableStore, *runs: ComparedRun) -> None:
+    """Stop with one line when a run's ``eligibility`` names other campaigns or channels than
+    its configuration: the run was planned from another config file (one Spark job for all)."""
+    ids = [run.run_id for run in runs]
+    cells = (
+        store.read("eligibility")
+        .filter(F.col("run_id").isin(ids))
+        .select("run_id", "campaign", "channel")
+        .distinct()
+        .collect()  # at most runs × campaigns × channels rows
     )
+    for run in runs:
+        campaigns = {r["campaign"] for r in cells if r["run_id"] == run.run_id}
+        channels = {r["channel"] for r in cells if r["run_id"] == run.run_id}
+        if campaigns == set(run.config.campaign_names) and channels == set(run.config.channel_names):
+            continue
+        raise ScenarioError(
+            f"{run.label} was not planned with this configuration's catalogue: its eligibility has "
+            f"campaigns {_names(campaigns)} and channels {_names(channels)}, the configuration campaigns "
+            f"{_names(set(run.config.campaign_names))} and channels {_names(set(run.config.channel_names))}: "
+            "pass --config with the file the run was made with"
+        )
