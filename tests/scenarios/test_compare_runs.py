@@ -161,6 +161,19 @@ def test_prediction_against_measured(runs: Runs) -> None:
     assert (round(row["predicted"], 2), round(row["difference"], 2)) == PINNED_PREDICTION
 
 
+def _change(old: set[str], new: set[str]) -> str:
+    """The kind of change of a customer's planned contacts, as docs/scenarios.md words it."""
+    if not old:
+        return "NEWLY_CONTACTED"
+    if not new:
+        return "NO_LONGER_CONTACTED"
+    if old < new:
+        return "CONTACTS_ADDED"
+    if new < old:
+        return "CONTACTS_REMOVED"
+    return "CONTACTS_MOVED"
+
+
 def test_changed_customers_reconcile_with_the_two_plans(runs: Runs) -> None:
     """Each customer's planned contacts are compared here in Python (80 customers: a test may
     collect them); the comparison's rows and counts must say the same."""
@@ -175,17 +188,7 @@ def test_changed_customers_reconcile_with_the_two_plans(runs: Runs) -> None:
         old, new = plans[BASE_RUN].get(customer, set()), plans[SCENARIO_RUN].get(customer, set())
         if old == new:
             continue
-        kind = (
-            "NEWLY_CONTACTED"
-            if not old
-            else "NO_LONGER_CONTACTED"
-            if not new
-            else "CONTACTS_ADDED"
-            if old < new
-            else "CONTACTS_REMOVED"
-            if new < old
-            else "CONTACTS_MOVED"
-        )
+        kind = _change(old, new)
         expected[customer] = (kind, ", ".join(sorted(new - old)), ", ".join(sorted(old - new)))
     table = runs.store.read_run(COMPARISON_TABLE, runs.comparison.id).filter(F.col("section") == "customer")
     found = {r["customer_id"]: (r["change"], r["added"], r["removed"]) for r in table.collect()}
@@ -224,16 +227,24 @@ def test_the_page_renders_and_no_contact_is_on_it_or_in_the_tables(runs: Runs, t
     assert not [c for c in customers if f">{c}<" in page]  # counted by kind, not listed
 
 
+def _job_argv(runs: Runs, scenario_run: str) -> list[str]:
+    """jobs/compare_runs.py's arguments for the fixture's lakehouse and configuration."""
+    sets = [f"--set={k}={v}" for k, v in {**BASE_OVERRIDES, **DEMO}.items()]
+    argv = ["--base", BASE_RUN, "--scenario", scenario_run, "--base-path", str(runs.lakehouse), *sets]
+    return [*argv, "--set=storage.backend=deltalake", "--report-dir", str(runs.page.parent.parent)]
+
+
+def _job() -> Any:
+    """The job's ``main``, run in this process (and Spark session)."""
+    return runpy.run_path(str(ROOT / "jobs" / "compare_runs.py"), run_name="compare_runs")["main"]
+
+
 def test_a_rerun_of_the_job_replaces_the_pair_rows(runs: Runs, capsys: pytest.CaptureFixture[str]) -> None:
     """jobs/compare_runs.py on the same pair: the same rows (not twice as many) and the same page."""
-    main = runpy.run_path(str(ROOT / "jobs" / "compare_runs.py"), run_name="compare_runs")["main"]
     before = runs.store.read_run(COMPARISON_TABLE, runs.comparison.id)
     rows_before = before.collect()
     page_before = runs.page.read_bytes()
-    sets = [f"--set={k}={v}" for k, v in {**BASE_OVERRIDES, **DEMO}.items()]
-    argv = ["--base", BASE_RUN, "--scenario", SCENARIO_RUN, "--base-path", str(runs.lakehouse), *sets]
-    argv += ["--set=storage.backend=deltalake", "--report-dir", str(runs.page.parent.parent)]
-    assert main(argv) == 0
+    assert _job()(_job_argv(runs, SCENARIO_RUN)) == 0
     out = capsys.readouterr().out
     assert (
         f"table run_comparison {runs.store.location(COMPARISON_TABLE)} (run_id {runs.comparison.id})" in out
@@ -245,8 +256,15 @@ def test_a_rerun_of_the_job_replaces_the_pair_rows(runs: Runs, capsys: pytest.Ca
     assert runs.page.read_bytes() == page_before
 
 
-def test_unknown_runs_and_different_horizons_or_catalogues_are_one_line_errors(runs: Runs) -> None:
+def test_unknown_runs_and_different_horizons_or_catalogues_are_one_line_errors(
+    runs: Runs, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = runs.store
+    assert _job()(_job_argv(runs, "nope")) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: scenario run 'nope' is unknown: table plan_summary at {store.location('plan_summary')} has "
+        "no plan of it (runs with a plan: autumn, base)"
+    ]
     with pytest.raises(
         ScenarioError,
         match=r"^scenario run 'nope' is unknown: table plan_summary at .* has no "
