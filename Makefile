@@ -23,7 +23,7 @@ JDBC_STAMP := $(JDBC_JARS)/.fetched-$(shell echo '$(JDBC_DRIVERS)' | md5sum | cu
 MAPPING ?= conf/examples/import_crm_export.yaml
 
 .DEFAULT_GOAL := help
-.PHONY: help check-java install run import maintain export-plan test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy faults submit bundle-validate
+.PHONY: help check-java install run import maintain export-plan compare test lint layers typecheck docs wheel bench bench-1m bench-alternatives clean test-deploy faults submit bundle-validate
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ maintain: check-java install ## Remove old staging folders and unreferenced file
 
 export-plan: check-java install ## Export a run's plan as per-channel lists for the execution systems (RUN_ID=…, MONTH=YYYY-MM or all, OUT=exports; docs/export.md)
 	$(PY) jobs/export_plan.py $(RUN_ARGS) $(if $(RUN_ID),--run-id $(RUN_ID),) $(if $(MONTH),--month $(MONTH),) --out $(or $(OUT),exports)
+
+compare: check-java install ## Compare a scenario run with its base run: run_comparison and an HTML page (BASE=…, SCENARIO=…; docs/scenarios.md)
+	$(PY) jobs/compare_runs.py $(RUN_ARGS) --base $(BASE) --scenario $(SCENARIO)
 
 chromium: ## Install headless Chromium (Debian package) for the report tests, unless present
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }

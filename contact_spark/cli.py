@@ -17,8 +17,9 @@ from contact_spark.errors import ContactSparkError
 log = logging.getLogger("contact_spark")
 
 
-def base_parser(description: str) -> argparse.ArgumentParser:
-    """An argument parser with the options every job shares."""
+def base_parser(description: str, *, run_id: bool = True) -> argparse.ArgumentParser:
+    """An argument parser with the options every job shares (``--run-id`` unless the job
+    names its runs otherwise, as the comparison of two runs does)."""
     if not description.strip():
         # ``--help`` would print an empty description: a job passes its docstring's first line.
         raise ValueError("a job's argument parser needs a description (its docstring's first line)")
@@ -37,9 +38,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         help="override one config key, e.g. --set demo.customers=100000 (repeatable)",
     )
     parser.add_argument("--base-path", default=None, help="Delta base path (overrides storage.base_path)")
-    parser.add_argument(
-        "--run-id", default=None, help="run id (default: derived from config, so reruns replace)"
-    )
+    if run_id:
+        parser.add_argument(
+            "--run-id", default=None, help="run id (default: derived from config, so reruns replace)"
+        )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--debug", action="store_true", help="print the traceback of any error")
     return parser
@@ -66,12 +68,17 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def config_from_args(args: argparse.Namespace) -> AppConfig:
-    """Load the config named on the command line, with ``--set`` and ``--base-path`` applied."""
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set`` overrides, and ``--base-path`` as ``storage.base_path``."""
     overrides: dict[str, Any] = dict(parse_override(text) for text in args.overrides)
     if args.base_path:
         overrides["storage.base_path"] = args.base_path
-    config = load_config(args.config, overrides=overrides)
+    return overrides
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    """Load the config named on the command line, with ``--set`` and ``--base-path`` applied."""
+    config = load_config(args.config, overrides=overrides_from_args(args))
     # Loading is pure; whether the rules allow any contact is asked here, bounded in time.
     from contact_spark.solver.satisfiability import check_satisfiable
 

@@ -18,6 +18,7 @@ from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.models import AppConfig
 from contact_spark.io.catalog import RUN_STAGES_TABLE
 from contact_spark.io.run_lock import RunLock
+from contact_spark.io.scenarios import Scenario, record_scenario
 from contact_spark.io.tables import TableStore
 from contact_spark.stages import STAGES, Stage, StageContext, StageOutcome, execute, record_stages
 
@@ -55,13 +56,17 @@ def run_pipeline(
     generate: bool = False,
     report_dir: str | None = "reports",
     lock: RunLock | None = None,
+    scenario: Scenario | None = None,
 ) -> PipelineResult:
     """Run every stage for ``run_id``: rerunning the same run_id replaces its rows.
 
     With ``lock`` (held by the caller), the run stops before its next stage once another
-    process took the run over.
+    process took the run over. A ``scenario`` is recorded (and its base run checked) before
+    the first stage, so a wrong base run costs nothing.
     """
     result = PipelineResult(run_id=run_id)
+    if scenario is not None:
+        record_scenario(store, run_id, scenario, config)
     ctx = StageContext(spark, store, config, run_id, report_dir=report_dir or "reports")
     recorded = False
     for stage in pipeline_stages(config, generate=generate, report=bool(report_dir)):

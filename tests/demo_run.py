@@ -44,9 +44,11 @@ def small_demo_config(lakehouse: Path, customers: int, **overrides: Any) -> AppC
     )
 
 
-def small_demo(spark: SparkSession, lakehouse: Path, customers: int) -> tuple[AppConfig, TableStore]:
-    """:func:`small_demo_config` with its demo input tables written."""
-    config = small_demo_config(lakehouse, customers)
+def small_demo(
+    spark: SparkSession, lakehouse: Path, customers: int, **overrides: Any
+) -> tuple[AppConfig, TableStore]:
+    """:func:`small_demo_config` (with ``overrides``) with its demo input tables written."""
+    config = small_demo_config(lakehouse, customers, **overrides)
     store = TableStore(spark, config.storage)
     write_demo_data(spark, store, config)
     return config, store

@@ -9,7 +9,7 @@ import pytest
 
 from contact_spark.cli import default_run_id, parse_override
 from contact_spark.config import load_config
-from contact_spark.config.loader import DEFAULT_CONFIG
+from contact_spark.config.loader import DEFAULT_CONFIG, config_from_dict
 from contact_spark.config.yaml_loader import safe_load
 from contact_spark.errors import ConfigError
 
@@ -248,6 +248,35 @@ def test_override_values_are_yaml() -> None:
     assert parse_override("run.first_month=2027-03-01") == ("run.first_month", dt.date(2027, 3, 1))
     with pytest.raises(ConfigError, match=r"must look like key.path=value"):
         parse_override("demo.customers")
+
+
+def test_an_override_selects_a_list_element_by_its_name_or_index() -> None:
+    """A scenario changes one capacity rule on the command line: the rule by its name (or
+    index) in ``capacities.rules``; the other rules and keys stay as the file has them."""
+    config = load_config(
+        overrides={
+            "capacities.rules.call_centre.max": 300,
+            "capacities.rules.1.max": 2000,
+            "capacities.rules.call_centre.exceptions": [{"month": dt.date(2027, 10, 1), "max": 360}],
+        }
+    )
+    call_centre, sms_budget = config.capacities.rules
+    assert (call_centre.name, call_centre.max, call_centre.channels) == ("call_centre", 300, ["TLS"])
+    assert [(e.month, e.max) for e in call_centre.exceptions] == [(dt.date(2027, 10, 1), 360)]
+    assert (sms_budget.name, sms_budget.max) == ("sms_budget", 2000)
+    tree = safe_load(default_text())
+    config_from_dict(tree, overrides={"capacities.rules.call_centre.max": 300})
+    assert tree["capacities"]["rules"][0]["max"] == 250  # the caller's tree is left as it was
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides={"capacities.rules.call_centr.max": 300})
+    assert err.value.problems == [
+        "capacities.rules.call_centr.max: no element named 'call_centr' in the list (names: call_centre, "
+        "sms_budget); name one, or give its index"
+    ]
+    with pytest.raises(ConfigError, match=r"capacities.rules.2.max: the list has 2 element\(s\), no index 2"):
+        load_config(overrides={"capacities.rules.2.max": 300})
+    with pytest.raises(ConfigError, match=r"run.seed.x: 'seed' is not a section"):
+        load_config(overrides={"run.seed.x": 1})
 
 
 def test_run_id_is_deterministic_and_follows_the_config() -> None:

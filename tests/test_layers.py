@@ -24,8 +24,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("solver",),
     ("capacity", "planning"),
     ("baseline", "validation", "explain"),
-    # ``export`` hands a validated plan to execution systems: after validation, beside report.
-    ("report", "export"),
+    # ``export`` hands a validated plan to execution systems: after validation, beside report;
+    # ``scenarios`` compares two runs' plans with the report's page building blocks.
+    ("report", "export", "scenarios"),
     # ``inputs`` reads the input tables with the contacts confirmed in real time.
     ("adaptive", "realtime", "inputs"),
     ("cli", "stages", "pipeline", "deploy", "stage_job", "__init__"),

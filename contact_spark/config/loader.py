@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from collections.abc import Mapping
 from importlib import resources
@@ -41,15 +42,43 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{_dotted(loc)}: {message}" if loc else message
 
 
+def _list_index(items: list[Any], part: str, dotted_key: str) -> int:
+    """The element of a list an override names: its 0-based index, or the ``name`` of a mapping
+    in it (``capacities.rules.call_centre.max``: the rule named call_centre)."""
+    if part.isdigit():
+        if int(part) < len(items):
+            return int(part)
+        raise ConfigError("--set", [f"{dotted_key}: the list has {len(items)} element(s), no index {part}"])
+    names = [item.get("name") if isinstance(item, dict) else None for item in items]
+    if part in names:
+        return names.index(part)
+    known = ", ".join(str(n) for n in names if n is not None) or "none"
+    raise ConfigError(
+        "--set",
+        [f"{dotted_key}: no element named '{part}' in the list (names: {known}); name one, or give its index"],
+    )
+
+
 def _apply_override(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
-    node = tree
+    """Set ``dotted_key`` in ``tree``: each part is a mapping key or, in a list, an element's
+    index or name; a missing mapping key is created."""
+    node: Any = tree
     parts = dotted_key.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError("--set", [f"{dotted_key}: '{part}' is not a section"])
-        node = child
-    node[parts[-1]] = value
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        if isinstance(node, list):
+            index = _list_index(node, part, dotted_key)
+            if last:
+                node[index] = value
+                return
+            node = node[index]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+                return
+            node = node.setdefault(part, {})
+        else:
+            raise ConfigError("--set", [f"{dotted_key}: '{parts[depth - 1]}' is not a section"])
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -69,7 +98,7 @@ def config_from_dict(
     data: Mapping[str, Any], source: str = "<dict>", overrides: Mapping[str, Any] | None = None
 ) -> AppConfig:
     """Validate a configuration tree (already parsed) into an :class:`AppConfig`."""
-    tree: dict[str, Any] = dict(data)
+    tree: dict[str, Any] = copy.deepcopy(dict(data))  # overrides set nested keys: not the caller's
     for key, value in (overrides or {}).items():
         _apply_override(tree, key, value)
     try:

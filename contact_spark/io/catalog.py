@@ -24,3 +24,5 @@ ITERATIONS_TABLE = "capacity_iterations"
 PLAN_TABLES = ("plan", "plan_quarantine", "capacity_sensitivity", "plan_summary", ITERATIONS_TABLE)
 RUN_STAGES_TABLE = "run_stages"
 RUN_INPUTS_TABLE = "run_inputs"  # the input versions each run reads (io/run_inputs.py)
+SCENARIOS_TABLE = "scenarios"  # a run's scenario name, base run and overrides (io/scenarios.py)
+COMPARISON_TABLE = "run_comparison"  # two runs side by side (contact_spark/scenarios)

@@ -96,6 +96,8 @@ def list_tables(store: TableStore, known: Iterable[str] = ()) -> list[str]:
         *catalog.PLAN_TABLES,
         catalog.RUN_STAGES_TABLE,
         catalog.RUN_INPUTS_TABLE,
+        catalog.SCENARIOS_TABLE,
+        catalog.COMPARISON_TABLE,
         LOCKS_TABLE,
         *known,
     }

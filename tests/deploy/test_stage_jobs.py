@@ -18,9 +18,18 @@ from contact_spark.stages import STAGES
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = sorted(p.stem for p in (ROOT / "jobs").glob("*.py"))
 # Jobs that are not one registry stage: whole runs, runs derived from a parent run, serving,
-# the maintenance of the lakehouse and the import of the input tables (no run at all), and
-# the export of a plan to execution systems.
-NOT_STAGES = {"run_pipeline", "replan", "trigger", "realtime", "maintain", "import_inputs", "export_plan"}
+# the maintenance of the lakehouse and the import of the input tables (no run at all), the
+# export of a plan to execution systems and the comparison of two runs.
+NOT_STAGES = {
+    "run_pipeline",
+    "replan",
+    "trigger",
+    "realtime",
+    "maintain",
+    "import_inputs",
+    "export_plan",
+    "compare_runs",
+}
 # validate_plan also checks other plan tables (--plan-table): it calls the validator itself.
 CUSTOM_STAGE_JOBS = {"validate_plan"}
 
@@ -67,7 +76,8 @@ def _description(name: str) -> str:
 def test_help_prints_the_description_and_the_run_id_option(name: str) -> None:
     done = _job(name, "--help")
     assert done.returncode == 0, done.stderr
-    assert "--run-id" in done.stdout or name == "realtime"  # realtime: per sub-command
+    # realtime: per sub-command; compare_runs names its two runs --base and --scenario.
+    assert "--run-id" in done.stdout or name in ("realtime", "compare_runs")
     # argparse wraps the description: compare without line breaks.
     description = " ".join(done.stdout.split("\n\n")[1].split())
     assert description and description == " ".join(_description(name).split()), done.stdout
@@ -85,6 +95,9 @@ def test_help_prints_the_description_and_the_run_id_option(name: str) -> None:
             "--executed-through '2027-13' is not a month",
         ),
         ("trigger", ["--executed-through", "January"], "--executed-through 'January' is not a month"),
+        ("run_pipeline", ["--base-run", "r1"], "--base-run needs --scenario NAME"),
+        ("run_pipeline", ["--scenario", "autumn agents"], "--scenario 'autumn agents' is not a valid name"),
+        ("compare_runs", ["--base", "r1", "--scenario", "../x"], "run_id '../x' is not valid"),
     ],
 )
 def test_mistake_is_one_line_and_exit_code_2(name: str, args: list[str], message: str) -> None:

@@ -3,9 +3,6 @@ the greedy baseline of the same run passes the validator."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,14 +13,9 @@ from pyspark.sql import functions as F
 from contact_spark.io.tables import TableStore
 from contact_spark.pipeline import PipelineResult
 from contact_spark.validation.metrics import METRICS_TABLE
+from report.chromium import CHROMIUM, assert_renders
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 RUN_ID = DEMO_RUN_ID
-ERROR_COLLECTOR = (
-    "<script>window.__errors=[];window.addEventListener('error',function(e){window.__errors.push(String(e.message))});"
-    "window.addEventListener('load',function(){setTimeout(function(){document.body.setAttribute("
-    "'data-errors',window.__errors.join('|')||'none')},500)});</script>"
-)
 
 
 @pytest.fixture(scope="module")
@@ -81,34 +73,4 @@ def test_report_shows_contacts_masked(run: tuple[TableStore, PipelineResult]) ->
 def test_report_renders_in_headless_chromium(run: tuple[TableStore, PipelineResult], tmp_path: Path) -> None:
     _, result = run
     page = Path(result.report_path or "").read_text(encoding="utf-8")
-    expected_charts = len(re.findall(r'class="plotly-graph-div"', page))
-    assert expected_charts >= 7
-    probe = tmp_path / "probe.html"
-    probe.write_text(page.replace("<head>", "<head>" + ERROR_COLLECTOR, 1), encoding="utf-8")
-    profile = tmp_path / "profile"
-    dom = subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--virtual-time-budget=15000",
-            "--dump-dom",
-            probe.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
-    assert 'data-errors="none"' in dom, re.findall(r'data-errors="[^"]*"', dom) or dom[-500:]
-    # Every chart was drawn by plotly: each graph div holds its SVG.
-    rendered = re.findall(r'<div id="chart-\d+" class="[^"]*js-plotly-plot', dom)
-    assert len(rendered) == expected_charts
-    assert dom.count('class="main-svg"') >= expected_charts
+    assert assert_renders(page, tmp_path) >= 7
