@@ -6,6 +6,7 @@ rather than a silently ignored setting. Validators say how to fix the problem.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import re
@@ -189,6 +190,10 @@ class ValidationSettings(StrictModel):
 _CAMPAIGNS = TypeAdapter(dict[str, CampaignSettings])
 
 
+def _last_day(month: dt.date) -> dt.date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
 class AppConfig(StrictModel):
     """The whole configuration of a contact_spark run."""
 
@@ -290,6 +295,29 @@ class AppConfig(StrictModel):
                 raise ValueError(
                     f"{where}: campaigns {', '.join(missing)} in its scope have no {column}: give them "
                     f"campaigns.<NAME>.attributes.{column} (0 if none) or leave them out of its campaigns"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _capacity_exceptions_apply(self) -> AppConfig:
+        """An exception whose months meet the horizon must replace the bounds of some period
+        there: one that only cuts through periods (August on a quarterly rule) would do nothing."""
+        months = self.run.months()
+        for n, rule in enumerate(self.capacities.rules):
+            periods = rule.periods(months)
+            used = {id(p.exception) for p in periods if p.exception is not None}
+            for i, e in enumerate(rule.exceptions):
+                touched = [p for p in periods if any(e.covers(months[t]) for t in p.months)]
+                if id(e) in used or not touched:
+                    continue  # applies, or lies outside this horizon (a config kept for later years)
+                period = touched[0]
+                first, last = months[period.start], months[period.start + period.length - 1]
+                kind = f"rolling {rule.months}-month window" if rule.period == "rolling" else rule.period
+                raise ValueError(
+                    f"capacities.rules.{n}: capacity rule '{rule.name}': exceptions[{i}] ({e.label}) covers no "
+                    f"whole {kind} of the horizon: an exception replaces the bounds of the periods lying wholly inside its dates; "
+                    f"widen it, e.g. from: {first.isoformat()}, to: {_last_day(last).isoformat()} "
+                    f"({period.label})"
                 )
         return self
 

@@ -11,7 +11,7 @@ to a planned contact or a reason. ``decision`` and ``reason_code``:
 | ``QUARANTINED`` | ``QUARANTINE:<status>`` | the solver could not plan the customer — exact |
 | ``NOT_PLANNED`` | ``NOT_WORTH`` | expected value − cost ≤ 0 at zero prices, or ≤ 0 in every month the policy allows next to the campaign's other planned channels — exact |
 | ``NOT_PLANNED`` | ``POLICY:<rule>`` | one more contact of the cell breaks a max/pair rule in every month, given the customer's other planned contacts and history (the rule blocking most months) — exact |
-| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<YYYY-MM or year>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it — exact |
+| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<period>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it (the period: ``2027-08``, ``2027-Q3``, ``2027-01..2027-03`` for a rolling window, or ``year``) — exact |
 | ``NOT_PLANNED`` | ``ROOM_LEFT`` | some month allows it, has room in every capacity and the contact adds value there: the plan could take it and be worth more (not locally optimal there; detail: the months, the value, and its net at the shadow prices) — exact |
 
 Every reason is exact: a contact that fits and adds value is never explained away by a
@@ -57,7 +57,7 @@ def _capacity_arrays(config: AppConfig, sensitivity: DataFrame | None) -> dict[s
     n_t, n_k = config.run.horizon_months, layout.n_cells
     return {
         "names": [c.name for c in constraints],
-        "labels": [f"{c.rule}/{c.month:%Y-%m}" if c.month else f"{c.rule}/year" for c in constraints],
+        "labels": [f"{c.rule}/{c.label}" for c in constraints],
         "weight": np.array([c.weight.reshape(n_t, n_k) for c in constraints]).reshape(
             len(constraints), n_t, n_k
         ),

@@ -50,6 +50,17 @@ def _summary(metrics: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], 
     return {(r["plan"], r["metric"]): r["value"] for r in metrics.get("summary", [])}
 
 
+def period_labels(config: AppConfig) -> dict[tuple[str, Any], str]:
+    """(capacity rule, first month of a period or None) → the period's label: 2027-08,
+    2027-Q3, 2027-01..2027-03 for a rolling window, or year."""
+    months = config.run.months()
+    return {(r.name, p.month): p.label for r in config.capacities.rules for p in r.periods(months)}
+
+
+def _period(labels: dict[tuple[str, Any], str], rule: str, month: Any) -> str:
+    return labels.get((rule, month)) or (f"{month:%Y-%m}" if month else "year")
+
+
 def headline(metrics: dict[str, list[dict[str, Any]]], customers: dict[tuple[str | None, str], float]) -> str:
     s = _summary(metrics)
     opt, greedy = s.get(("optimizer", "expected_value")), s.get(("greedy", "expected_value"))
@@ -115,12 +126,13 @@ def volume_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], con
         barmode="stack", title="Planned contacts per month and channel (dashed: monthly capacity)"
     )
     table_rows = []
+    periods = period_labels(config)
     for r in sorted(metrics.get("capacity", []), key=lambda r: (r["metric"], r["plan"], str(r["month"]))):
         table_rows.append(
             (
                 r["metric"],
                 r["plan"],
-                f"{r['month']:%Y-%m}" if r["month"] else "year",
+                _period(periods, r["metric"], r["month"]),
                 r["value"],
                 r["bound_min"],
                 r["bound_max"],
@@ -343,7 +355,7 @@ def why_not_section(spark: SparkSession, store: TableStore, config: AppConfig, r
     )
 
 
-def warnings_section(store: TableStore, run_id: str) -> str:
+def warnings_section(store: TableStore, config: AppConfig, run_id: str) -> str:
     """Min capacities the plan could not meet (WARNING rows of ``violations``)."""
     if not store.exists("violations"):
         return ""
@@ -355,13 +367,14 @@ def warnings_section(store: TableStore, run_id: str) -> str:
     )
     if not rows:
         return ""
+    labels = period_labels(config)
     return (
         "<h2>Warnings: minimums not met</h2>"
         "<p class='muted'>Min capacities the plan stage reported it could not meet (set "
         "validation.strict_min_capacity to make them fail the run).</p>"
         + html_table(
             ["rule", "period", "detail"],
-            [(r["rule"], f"{r['month']:%Y-%m}" if r["month"] else "year", r["detail"]) for r in rows],
+            [(r["rule"], _period(labels, r["rule"], r["month"]), r["detail"]) for r in rows],
         )
     )
 
@@ -445,7 +458,7 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, run_
             outcome_section(charts, metrics, config),
             convergence_section(charts, store, run_id),
             sensitivity_section(charts, store, run_id),
-            warnings_section(store, run_id),
+            warnings_section(store, config, run_id),
             why_not_section(spark, store, config, run_id),
             propensity_section(charts, store, run_id),
             segments_section(charts, store, run_id),
