@@ -204,6 +204,14 @@ class AppConfig(StrictModel):
     seasonality: list[float] | None = Field(
         None, description="Optional weight per month of the horizon multiplying expected value."
     )
+    objective: Literal["value_minus_cost", "value"] = Field(
+        "value_minus_cost",
+        # Left out of dumps at its default, so a config without it keeps its fingerprint.
+        exclude_if=lambda v: v == "value_minus_cost",
+        description="What a contact is worth to the plan: value_minus_cost (propensity × success value − "
+        "the contact's cost) or value (propensity × success value alone: cost counts only in the "
+        "capacities on cost, for teams that budget spend separately).",
+    )
     demo: DemoSettings = DemoSettings()
     validation: ValidationSettings = ValidationSettings()
     contacts: ContactSettings = ContactSettings()
@@ -410,6 +418,16 @@ class AppConfig(StrictModel):
     def cost_matrix(self) -> list[list[float]]:
         """``[campaign][channel]`` cost of one contact, in config order."""
         return [[self.contact_cost(c, h) for h in self.channels] for c in self.campaigns]
+
+    def objective_cost(self, campaign: str, channel: str) -> float:
+        """What one contact's cost takes off its value in the objective: its cost under
+        ``objective: value_minus_cost``, nothing under ``objective: value`` (the cost then
+        counts only in capacities on ``cost``, through :meth:`contact_cost`)."""
+        return self.contact_cost(campaign, channel) if self.objective == "value_minus_cost" else 0.0
+
+    def objective_cost_matrix(self) -> list[list[float]]:
+        """``[campaign][channel]`` :meth:`objective_cost`, in config order."""
+        return [[self.objective_cost(c, h) for h in self.channels] for c in self.campaigns]
 
     def offer_values(self, name: str) -> dict[str, float] | None:
         """Campaign → value of the numeric offer attribute ``name`` (``success_value`` or one
