@@ -229,6 +229,11 @@ class CapacitySettings(StrictModel):
     spread: list[SpreadRule] = Field(default_factory=list)
     lagrangian: LagrangianSettings = LagrangianSettings()
 
+    def period_labels(self, months: list[dt.date]) -> dict[tuple[str, dt.date | None], str]:
+        """(rule, first month of a period, None for the whole horizon) → the period's label:
+        2027-08, 2027-Q3, 2027-01..2027-03 for a rolling window, or year."""
+        return {(r.name, p.month): p.label for r in self.rules for p in r.periods(months)}
+
     @model_validator(mode="after")
     def _unique(self) -> CapacitySettings:
         names = [r.name for r in self.rules] + [s.name for s in self.spread]

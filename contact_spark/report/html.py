@@ -50,14 +50,8 @@ def _summary(metrics: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], 
     return {(r["plan"], r["metric"]): r["value"] for r in metrics.get("summary", [])}
 
 
-def period_labels(config: AppConfig) -> dict[tuple[str, Any], str]:
-    """(capacity rule, first month of a period or None) → the period's label: 2027-08,
-    2027-Q3, 2027-01..2027-03 for a rolling window, or year."""
-    months = config.run.months()
-    return {(r.name, p.month): p.label for r in config.capacities.rules for p in r.periods(months)}
-
-
 def _period(labels: dict[tuple[str, Any], str], rule: str, month: Any) -> str:
+    """A capacity row's period (its rule and first month) as a label; a spread rule's month."""
     return labels.get((rule, month)) or (f"{month:%Y-%m}" if month else "year")
 
 
@@ -134,7 +128,7 @@ def volume_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], con
         barmode="stack", title="Planned contacts per month and channel (dashed: monthly capacity)"
     )
     table_rows = []
-    periods = period_labels(config)
+    periods = config.capacities.period_labels(config.run.months())
     for r in sorted(metrics.get("capacity", []), key=lambda r: (r["metric"], r["plan"], str(r["month"]))):
         table_rows.append(
             (
@@ -379,7 +373,7 @@ def warnings_section(store: TableStore, config: AppConfig, run_id: str) -> str:
     )
     if not rows:
         return ""
-    labels = period_labels(config)
+    labels = config.capacities.period_labels(config.run.months())
     return (
         "<h2>Warnings: minimums not met</h2>"
         "<p class='muted'>Min capacities the plan stage reported it could not meet (set "

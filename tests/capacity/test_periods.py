@@ -170,6 +170,12 @@ def test_periods_of_every_kind_over_one_horizon() -> None:
         return [(p.start, p.length, p.label, p.max) for p in config.capacities.rules[0].periods(months)]
 
     assert layout({"period": "quarter", "max": 5}) == [(0, 2, "2027-Q4", 5.0), (2, 2, "2028-Q1", 5.0)]
+    # Tables name a period by its first month (None: the whole horizon); the report shows its label.
+    quarterly = dem_config("2027-11-01", [1, 1, 1, 1], {"period": "quarter", "max": 5})
+    assert quarterly.capacities.period_labels(months) == {
+        ("dem", dt.date(2027, 11, 1)): "2027-Q4",
+        ("dem", dt.date(2028, 1, 1)): "2028-Q1",
+    }
     assert layout({"period": "rolling", "months": 6, "max": 5}) == [(0, 4, "2027-11..2028-02", 5.0)]
     assert layout({"period": "rolling", "months": 1, "max": 5}) == [
         (t, 1, f"{m:%Y-%m}", 5.0) for t, m in enumerate(months)
