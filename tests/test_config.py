@@ -67,11 +67,13 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 def test_a_key_given_twice_is_an_error_naming_the_file_line_and_key(tmp_path: Path) -> None:
     # The last value used to win: a call centre capped at 250 became uncapped-looking 2500.
     path = write(tmp_path, default_text().replace("      max: 250\n", "      max: 250\n      max: 2500\n"))
+    first = default_text().splitlines().index("      max: 250") + 1  # the call centre's max
     with pytest.raises(ConfigError) as err:
         load_config(path)
     assert (
         str(err.value)
-        == f"invalid config {path}: line 169: key 'max' is given twice (lines 168 and 169): keep one"
+        == f"invalid config {path}: line {first + 1}: key 'max' is given twice (lines {first} and {first + 1}): "
+        "keep one"
     )
 
 
@@ -80,9 +82,15 @@ def test_a_key_given_twice_in_a_flow_mapping_is_an_error(tmp_path: Path) -> None
         tmp_path,
         default_text().replace("{month: 2027-08-01, max: 125}", "{month: 2027-08-01, max: 125, max: 0}"),
     )
+    line = next(
+        n for n, text in enumerate(default_text().splitlines(), 1) if "{month: 2027-08-01, max: 125}" in text
+    )
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert str(err.value) == f"invalid config {path}: line 170: key 'max' is given twice (line 170): keep one"
+    assert (
+        str(err.value)
+        == f"invalid config {path}: line {line}: key 'max' is given twice (line {line}): keep one"
+    )
 
 
 def test_a_key_merged_from_an_anchor_may_be_overridden() -> None:

@@ -184,3 +184,29 @@ def test_the_validator_shares_no_code_with_what_it_checks() -> None:
         if any(name == p or name.startswith(p + ".") for p in CHECKED_BY_THE_VALIDATOR)
     )
     assert not shared, f"the validator imports, directly or not, code it checks: {shared}"
+
+
+# The capacity periods' layout (config/periods.py) is shared by the engine, the baseline, the
+# real-time check and the report; the validator reads the rule's keys and derives them again.
+PERIOD_EXPANSION = {"periods", "period_labels", "capacity_periods", "period_spans", "covers"}
+
+
+def period_expansion_used(path: Path) -> set[str]:
+    """The names of the period expansion a module refers to (attribute, name or import)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        name = {ast.Attribute: "attr", ast.Name: "id", ast.alias: "name"}.get(type(node))
+        if name is not None and getattr(node, name) in PERIOD_EXPANSION:
+            found.add(getattr(node, name))
+    return found
+
+
+def test_the_validator_lays_out_capacity_periods_itself() -> None:
+    used = {
+        f"{name}: {sorted(found)}"
+        for name, path in modules().items()
+        if name.startswith("contact_spark.validation") and (found := period_expansion_used(path))
+    }
+    assert not used, f"the validator uses the config's period expansion: {sorted(used)}"
+    # The check sees it where it is used: the greedy baseline cuts by the config's periods.
+    assert "periods" in period_expansion_used(PACKAGE / "baseline" / "capacity.py")

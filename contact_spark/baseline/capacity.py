@@ -2,8 +2,10 @@
 
 * :func:`cut` – every max capacity in configuration order, in one global order
   (``_key``: propensity descending, then customer, month, campaign, channel), keeping a
-  contact while the exact running sum of its month (or year) stays within the max
-  (:func:`running_sum`); then each spread maximum, for at most ``SPREAD_ROUNDS`` rounds;
+  contact while the exact running sum of its period (month, quarter or horizon) stays
+  within the max (:func:`running_sum`); a rolling window's max month by month, each month
+  taking what every window holding it has left (:func:`_rolling_cut`); then each spread
+  maximum, for at most ``SPREAD_ROUNDS`` rounds;
 * :func:`shortfalls` – every min capacity and spread minimum the plan does not meet;
 * :func:`fill` – the best allowed additions for all shortfalls at once (one per customer).
 
@@ -12,6 +14,7 @@ Only small aggregates (bucket totals, usage per month) reach the driver.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 import time
@@ -22,8 +25,10 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from contact_spark.config.capacity import CapacityRule
 from contact_spark.config.models import AppConfig
 from contact_spark.config.scope import Scoped
+from contact_spark.io.columns import case_when
 from contact_spark.io.offers import contact_cost, offer_attribute
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,9 @@ DECIMAL = "decimal(38,12)"
 SPREAD_ROUNDS = 3
 KEY_GRID = 32  # order-key buckets per unit of propensity
 BUILTIN = ("cost", "expected_value", "propensity")
+# A min to reach: cells in scope, the period's months (None: the whole horizon), the
+# attribute summed (None: contacts counted) and the amount short.
+Target = tuple[list[str], list[dt.date] | None, str | None, float]
 
 
 class Materialized:
@@ -99,15 +107,20 @@ def _scope(rule: Scoped, config: AppConfig) -> Column:
     return F.col("campaign").isin(list(names.campaigns)) & F.col("channel").isin(list(names.channels))
 
 
-def _bound(rule: Any, side: str) -> Column:
-    """The rule's min or max for the row's month (month exceptions replace it)."""
-    bound = F.lit(getattr(rule, side)).cast("double")
-    for e in rule.exceptions:
-        if getattr(e, side) is not None:
-            bound = F.when(
-                F.col("month") == F.lit(e.month), F.lit(getattr(e, side)).cast("double")
-            ).otherwise(bound)
-    return bound
+def _month_max(rule: CapacityRule, months: list[dt.date]) -> Column:
+    """The max a contact of the row's month must keep: its period's (an exception's where one
+    applies); for a rolling window, the least of the windows holding the month (what an
+    average's max, a bound per contact, has to meet). Null: no max."""
+    highs: list[float | None] = []
+    periods = rule.periods(months)
+    for t in range(len(months)):
+        bounds = [p.max for p in periods if t in p.months and p.max is not None]
+        highs.append(min(bounds) if bounds else None)
+    if len(set(highs)) == 1:
+        return F.lit(highs[0]).cast("double")
+    return case_when(
+        (F.col("month") == F.lit(m), F.lit(h).cast("double")) for m, h in zip(months, highs, strict=True)
+    )
 
 
 def _attr(rule: Any) -> Column:
@@ -116,22 +129,72 @@ def _attr(rule: Any) -> Column:
     return F.coalesce(F.col(rule.column).cast("double"), F.lit(0.0))
 
 
+def _rolling_cut(scoped: DataFrame, rule: CapacityRule, config: AppConfig, keep: Materialized) -> DataFrame:
+    """The contacts of a rolling-window max kept month by month: in month ``t`` the first
+    contacts of the global order whose running sum stays within the room every window
+    holding ``t`` has left after the months before it (so earlier months come first, and a
+    contact left out for one window takes no room in the next). One small aggregate per
+    month reaches the driver: the month's kept usage."""
+    months = config.run.months()
+    periods = rule.periods(months)
+    ranked = keep(running_sum(scoped, ["month"], _attr(rule)))
+    # A count keeps the month's first ⌊room⌋ contacts: its usage follows from the month's size.
+    sizes = (
+        {
+            r["month"]: Decimal(r["n"])
+            for r in scoped.groupBy("month").count().withColumnRenamed("count", "n").collect()
+        }
+        if rule.measure == "contacts"
+        else None
+    )
+    used: list[Decimal] = []
+    rooms: list[tuple[dt.date, Decimal | None]] = []
+    for t, month in enumerate(months):
+        limits = [
+            Decimal(str(p.max)) - sum((used[s] for s in p.months if s < t), Decimal(0))
+            for p in periods
+            if t in p.months and p.max is not None
+        ]
+        room = min(limits) if limits else None
+        rooms.append((month, room))
+        if sizes is not None:
+            size = sizes.get(month, Decimal(0))
+            used.append(
+                size if room is None else max(Decimal(0), min(size, room.to_integral_value("ROUND_FLOOR")))
+            )
+            continue
+        month_rows = ranked.filter(F.col("month") == F.lit(month))
+        if room is not None:
+            month_rows = month_rows.filter(F.col("_run") <= F.lit(room).cast(DECIMAL))
+        usage = month_rows.agg(F.max("_run").alias("u")).first()
+        used.append((usage["u"] if usage is not None else None) or Decimal(0))
+    limit = scoped.sparkSession.createDataFrame(rooms, f"month date, _room {DECIMAL}")
+    return (
+        ranked.join(F.broadcast(limit), "month")
+        .filter(F.col("_room").isNull() | (F.col("_run") <= F.col("_room")))
+        .select(*scoped.columns)
+    )
+
+
 def cut(plan: DataFrame, config: AppConfig, keep: Materialized) -> DataFrame:
     """Every max capacity in config order, then the spread maximums (see module docstring)."""
+    months = config.run.months()
     for rule in config.capacities.rules:
-        if rule.max is None and not any(e.max is not None for e in rule.exceptions):
+        if all(p.max is None for p in rule.periods(months)):
             continue
         scope = _scope(rule, config)
-        bound = _bound(rule, "max")
         scoped = plan.filter(scope)
+        high = _month_max(rule, months)
         if rule.measure == "average":
-            kept = scoped.filter(bound.isNull() | (_attr(rule) <= bound))
-        else:
-            groups = ["month"] if rule.period == "month" else []
+            kept = scoped.filter(high.isNull() | (_attr(rule) <= high))
+        elif rule.period == "rolling":
+            kept = _rolling_cut(scoped, rule, config, keep)
+        else:  # one period per contact: its month, its calendar quarter or the whole horizon
+            groups = {"month": ["month"], "quarter": ["_quarter"]}.get(rule.period, [])
             kept = (
-                running_sum(scoped, groups, _attr(rule))
-                .filter(bound.isNull() | (F.col("_run") <= bound.cast(DECIMAL)))
-                .drop("_run", "_v")
+                running_sum(scoped.withColumn("_quarter", F.trunc("month", "quarter")), groups, _attr(rule))
+                .filter(high.isNull() | (F.col("_run") <= high.cast(DECIMAL)))
+                .select(*scoped.columns)
             )
         plan = keep(plan.filter(~scope).unionByName(kept))
     horizon = config.run.horizon_months
@@ -189,15 +252,14 @@ def _cells(rule: Scoped, config: AppConfig) -> list[str]:
     return [f"{c}/{h}" for c, h in rule.resolve(config).cells()]
 
 
-def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any, str | None, float]]:
-    """(cells, month or None, attribute or None for a count, amount short) of every min
-    capacity and spread minimum the plan does not meet (usage per month: tiny aggregates)."""
-    out: list[tuple[list[str], Any, str | None, float]] = []
+def shortfalls(plan: DataFrame, config: AppConfig) -> list[Target]:
+    """(cells, the period's months or None for the whole horizon, attribute or None for a
+    count, amount short) of every min capacity and spread minimum the plan does not meet
+    (usage per month: tiny aggregates)."""
+    out: list[Target] = []
     months = config.run.months()
     for rule in config.capacities.rules:
-        if rule.measure == "average" or (
-            rule.min is None and not any(e.min is not None for e in rule.exceptions)
-        ):
+        if rule.measure == "average" or all(p.min is None for p in rule.periods(months)):
             continue  # an average min is not a volume a greedy can add to
         cells = _cells(rule, config)
         column = None if rule.measure == "contacts" else rule.column
@@ -206,14 +268,11 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any,
             r["month"]: float(r["u"] or 0)
             for r in used.groupBy("month").agg(F.sum(_attr(rule)).alias("u")).collect()
         }
-        if rule.period == "month":
-            bounds = {e.month: e.min for e in rule.exceptions if e.min is not None}
-            for m in months:
-                need = (bounds.get(m, rule.min) or 0) - usage.get(m, 0.0)
-                if need > 1e-9:
-                    out.append((cells, m, column, need))
-        elif (rule.min or 0) - sum(usage.values()) > 1e-9:
-            out.append((cells, None, column, (rule.min or 0) - sum(usage.values())))
+        for period in rule.periods(months):
+            inside = [months[t] for t in period.months]
+            need = (period.min or 0) - sum(usage.get(m, 0.0) for m in inside)
+            if need > 1e-9:
+                out.append((cells, None if period.month is None else inside, column, need))
     horizon = config.run.horizon_months
     for spread in config.capacities.spread:
         scope = _scope(spread, config)
@@ -227,7 +286,7 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any,
                 out.append(
                     (
                         _cells(spread, config),
-                        m,
+                        [m],
                         None,
                         float(math.ceil(floor - counts.get(m, 0))),
                     )
@@ -235,15 +294,13 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[tuple[list[str], Any,
     return out
 
 
-def fill(
-    spark: SparkSession, allowed: DataFrame, targets: list[tuple[list[str], Any, str | None, float]]
-) -> DataFrame:
+def fill(spark: SparkSession, allowed: DataFrame, targets: list[Target]) -> DataFrame:
     """The best allowed additions for every shortfall at once: per target, each customer's
     best addition in scope, then in propensity order until the target is met; a customer
     picked for several targets keeps the first (one addition per customer per round)."""
     specs = spark.createDataFrame(
-        [(i, cells, month, Decimal(str(need))) for i, (cells, month, _, need) in enumerate(targets)],
-        f"_target int, _cells array<string>, _month date, _need {DECIMAL}",
+        [(i, cells, inside, Decimal(str(need))) for i, (cells, inside, _, need) in enumerate(targets)],
+        f"_target int, _cells array<string>, _months array<date>, _need {DECIMAL}",
     )
     value = F.lit(1).cast("double")
     for i, (_, _, column, _) in enumerate(targets):
@@ -255,9 +312,9 @@ def fill(
         allowed.crossJoin(F.broadcast(specs))
         .filter(
             F.array_contains("_cells", F.concat("campaign", F.lit("/"), "channel"))
-            & (F.col("_month").isNull() | (F.col("month") == F.col("_month")))
+            & (F.col("_months").isNull() | F.array_contains("_months", F.col("month")))
         )
-        .drop("_cells", "_month")
+        .drop("_cells", "_months")
     )
     best = (
         tagged.groupBy("customer_id", "_target")

@@ -7,16 +7,17 @@
    ``min_offers`` window still short gets the best allowed eligible contact (any value).
 2. **Max capacities**, in configuration order, in one global order (propensity
    descending, then customer, month, campaign, channel): a contact is kept while the
-   running count or sum of its month (or year) stays within the max (month exceptions
-   included). Running sums are exact decimals computed without a single-partition window:
+   running count or sum of its period (month, quarter or year; exceptions included) stays
+   within the max; a rolling window's max is taken month by month, each month keeping what
+   every window holding it has left. Running sums are exact decimals computed without a single-partition window:
    the order is cut into contiguous buckets, each bucket's total goes to the driver
    (buckets × months numbers), and a window per (month, bucket) adds its offset. An
    ``average`` max keeps the contacts whose attribute is within the bound.
 3. **Spread max**: each month is cut to ``(1 + tolerance) ×`` the monthly average, repeated
    (the average falls as months are cut) for at most ``SPREAD_ROUNDS`` rounds.
 4. **Second pass** per customer: a contact whose ``only_after`` predecessor was cut is dropped.
-5. **Min capacities and spread minimums**: in up to ``FILL_ROUNDS`` rounds, each month (or
-   year) short of a min gets the best allowed additions (one per customer per round, so
+5. **Min capacities and spread minimums**: in up to ``FILL_ROUNDS`` rounds, each period
+   short of a min gets the best allowed additions (one per customer per round, so
    every per-customer rule still holds), in propensity order until the min is met; the
    max capacities are then applied again with the existing contacts first.
 

@@ -36,7 +36,8 @@ class Constraint:
     weight: np.ndarray  # [T, C, H]
     attr: str | None = None
     offset: float = 0.0
-    month: dt.date | None = None
+    month: dt.date | None = None  # the first month of its period; None for the whole horizon
+    label: str = "year"  # the period: 2027-08, 2027-Q3, 2027-01..2027-03 or year
 
     @property
     def sign(self) -> float:
@@ -61,40 +62,29 @@ def _mask(layout: Layout, scope: Scoped) -> np.ndarray:
 
 
 def _rule_constraints(rule: CapacityRule, layout: Layout, months: list[dt.date]) -> list[Constraint]:
+    """One constraint per period of the rule (``config/periods.py``) and bound given: a month,
+    a calendar quarter, a rolling window of N months or the whole horizon, each with the
+    bounds of the exception lying around it, if any."""
     cell_mask = _mask(layout, rule)
     attr = rule.column if rule.measure != "contacts" else None
     out: list[Constraint] = []
-    periods: list[tuple[str, np.ndarray, dt.date | None]]
-    if rule.period == "year":
-        periods = [(rule.name, np.ones(len(months)), None)]
-    else:
-        periods = []
-        for t, first_day in enumerate(months):
-            month_mask = np.zeros(len(months))
-            month_mask[t] = 1.0
-            periods.append((f"{rule.name}[{first_day:%Y-%m}]", month_mask, first_day))
-    exceptions = {e.month: e for e in rule.exceptions}
-    for name, month_mask, month in periods:
+    for period in rule.periods(months):
+        month_mask = np.zeros(len(months))
+        month_mask[period.start : period.start + period.length] = 1.0
         weight = month_mask[:, None, None] * cell_mask[None]
-        bounds: dict[Sense, float | None] = {"min": rule.min, "max": rule.max}
-        if month is not None and month in exceptions:  # None: the yearly period has no exception
-            override = exceptions[month]
-            bounds = {
-                "min": override.min if override.min is not None else rule.min,
-                "max": override.max if override.max is not None else rule.max,
-            }
+        # Names as before periods had kinds: ``rule[2027-08]`` for a month, ``rule`` for the horizon.
+        name = rule.name if period.month is None else f"{rule.name}[{period.label}]"
+        bounds: dict[Sense, float | None] = {"min": period.min, "max": period.max}
         for sense, bound in bounds.items():
             if bound is None:
                 continue
-            if rule.measure == "average":
-                # avg(attr) ≤ b  ⇔  Σ (attr − b)·x ≤ 0
-                out.append(
-                    Constraint(f"{name}:{sense}", rule.name, sense, 0.0, weight, attr, float(bound), month)
+            # avg(attr) ≤ b  ⇔  Σ (attr − b)·x ≤ 0
+            rhs, offset = (0.0, float(bound)) if rule.measure == "average" else (float(bound), 0.0)
+            out.append(
+                Constraint(
+                    f"{name}:{sense}", rule.name, sense, rhs, weight, attr, offset, period.month, period.label
                 )
-            else:
-                out.append(
-                    Constraint(f"{name}:{sense}", rule.name, sense, float(bound), weight, attr, 0.0, month)
-                )
+            )
     return out
 
 
@@ -114,7 +104,15 @@ def _spread_constraints(rule: SpreadRule, layout: Layout, months: list[dt.date])
             weight = month_weight[:, None, None] * cell_mask[None]
             out.append(
                 Constraint(
-                    f"{rule.name}[{month:%Y-%m}]:{sense}", rule.name, sense, 0.0, weight, None, 0.0, month
+                    f"{rule.name}[{month:%Y-%m}]:{sense}",
+                    rule.name,
+                    sense,
+                    0.0,
+                    weight,
+                    None,
+                    0.0,
+                    month,
+                    f"{month:%Y-%m}",
                 )
             )
     return out

@@ -1,7 +1,9 @@
 """Capacity rules (global limits across customers), in the spirit of Unica's Capacity rules.
 
 * ``measure: contacts`` – min/max number of contacts per channel (optionally per
-  campaign), per month or over the year, with exceptions for given months.
+  campaign), per month, calendar quarter, rolling window of N months or over the whole
+  horizon (``period``), with exceptions for date ranges of whole months, optionally
+  recurring every year (``config/periods.py``).
 * ``measure: sum`` / ``average`` – custom capacity on a numeric attribute of the chosen
   contacts (``cost``, ``expected_value``, ``propensity``, a numeric offer attribute such as
   ``margin`` or ``success_value``, or a numeric customers column).
@@ -23,26 +25,20 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from contact_spark.config.base import MAX_MAGNITUDE, StrictModel
+from contact_spark.config.periods import (
+    CapacityException,
+    MonthException,
+    Period,
+    PeriodKind,
+    capacity_periods,
+)
 from contact_spark.config.scope import ANY, Scoped
+
+__all__ = ["CapacityException", "CapacityRule", "CapacitySettings", "MonthException", "Period", "SpreadRule"]
 
 CONSTRAINT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 BUILTIN_ATTRIBUTES = ("cost", "expected_value", "propensity")
 NON_NEGATIVE_ATTRIBUTES = ("cost", "propensity")
-
-
-class MonthException(StrictModel):
-    """Different bounds for one month (e.g. August capacity halved)."""
-
-    month: dt.date
-    min: float | None = Field(None, ge=0)
-    max: float | None = Field(None, ge=0)
-
-    @field_validator("month")
-    @classmethod
-    def _first_day(cls, value: dt.date) -> dt.date:
-        if value.day != 1:
-            raise ValueError(f"must be the first day of a month, e.g. {value.replace(day=1).isoformat()}")
-        return value
 
 
 class CapacityRule(StrictModel, Scoped):
@@ -53,10 +49,17 @@ class CapacityRule(StrictModel, Scoped):
     column: str | None = Field(None, description="Attribute for sum/average measures.")
     campaigns: list[str] | Literal["any"] = ANY
     channels: list[str] | Literal["any"] = ANY
-    period: Literal["month", "year"] = "month"
+    period: PeriodKind = Field(
+        "month",
+        description="month, quarter (calendar), rolling (every window of `months` consecutive months) "
+        "or year (the whole horizon).",
+    )
+    months: int | None = Field(
+        None, ge=1, le=36, exclude_if=lambda v: v is None, description="Window length of period: rolling."
+    )
     min: float | None = None
     max: float | None = None
-    exceptions: list[MonthException] = Field(default_factory=list)
+    exceptions: list[CapacityException] = Field(default_factory=list)
     description: str = ""
 
     @field_validator("name")
@@ -79,21 +82,51 @@ class CapacityRule(StrictModel, Scoped):
             )
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"capacity rule '{self.name}': min {self.min} is above max {self.max}")
-        if self.exceptions and self.period != "month":
-            raise ValueError(f"capacity rule '{self.name}': month exceptions need period: month")
+        self._check_period()
         bounds = [("min", self.min), ("max", self.max)]
         for e in self.exceptions:
-            bounds += [(f"exceptions {e.month:%Y-%m} min", e.min), (f"exceptions {e.month:%Y-%m} max", e.max)]
+            bounds += [(f"exceptions {e.label} min", e.min), (f"exceptions {e.label} max", e.max)]
             low = e.min if e.min is not None else self.min
             high = e.max if e.max is not None else self.max
             if low is not None and high is not None and low > high:
-                raise ValueError(
-                    f"capacity rule '{self.name}': in {e.month:%Y-%m} min {low:g} is above max {high:g}"
-                )
+                raise ValueError(f"capacity rule '{self.name}': in {e.label} min {low:g} is above max {high:g}")
         for key, bound in bounds:
             if bound is not None:
                 self._check_bound(key, bound)
         return self
+
+    def _check_period(self) -> None:
+        """Raise ValueError, saying how to fix it, for a period or exception that cannot hold."""
+        where = f"capacity rule '{self.name}'"
+        if self.period == "rolling" and self.months is None:
+            raise ValueError(
+                f"{where}: period: rolling needs months: N, the length of the window in months (e.g. months: 3)"
+            )
+        if self.period != "rolling" and self.months is not None:
+            raise ValueError(
+                f"{where}: months is only for period: rolling (this rule's period is {self.period}): "
+                "remove it or set period: rolling"
+            )
+        if self.exceptions and self.period == "year":
+            raise ValueError(
+                f"{where}: period: year is the whole horizon, so an exception would replace its bounds "
+                "everywhere: change min/max, or use period: month, quarter or rolling"
+            )
+        for i, e in enumerate(self.exceptions):
+            problem = e.problem()
+            if problem is not None:
+                raise ValueError(f"{where}: exceptions[{i}]: {problem}")
+        for i, e in enumerate(self.exceptions):
+            for j in range(i):
+                if self.exceptions[j].overlaps(e):
+                    raise ValueError(
+                        f"{where}: exceptions[{j}] ({self.exceptions[j].label}) and exceptions[{i}] ({e.label}) "
+                        "share a month: a period takes the bounds of one exception; make the ranges disjoint"
+                    )
+
+    def periods(self, months: list[dt.date]) -> list[Period]:
+        """Every period of the horizon ``months`` with its bounds (``config/periods.py``)."""
+        return capacity_periods(self.period, self.months, self.min, self.max, list(self.exceptions), months)
 
     def _check_bound(self, key: str, bound: float) -> None:
         """Raise ValueError, saying how to fix it, for a bound the measure cannot take."""
@@ -201,6 +234,11 @@ class CapacitySettings(StrictModel):
     rules: list[CapacityRule] = Field(default_factory=list)
     spread: list[SpreadRule] = Field(default_factory=list)
     lagrangian: LagrangianSettings = LagrangianSettings()
+
+    def period_labels(self, months: list[dt.date]) -> dict[tuple[str, dt.date | None], str]:
+        """(rule, first month of a period, None for the whole horizon) → the period's label:
+        2027-08, 2027-Q3, 2027-01..2027-03 for a rolling window, or year."""
+        return {(r.name, p.month): p.label for r in self.rules for p in r.periods(months)}
 
     @model_validator(mode="after")
     def _unique(self) -> CapacitySettings:

@@ -6,6 +6,7 @@ rather than a silently ignored setting. Validators say how to fix the problem.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import math
 import re
@@ -188,6 +189,10 @@ class ValidationSettings(StrictModel):
 _CAMPAIGNS = TypeAdapter(dict[str, CampaignSettings])
 
 
+def _last_day(month: dt.date) -> dt.date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
 class AppConfig(StrictModel):
     """The whole configuration of a contact_spark run."""
 
@@ -197,6 +202,14 @@ class AppConfig(StrictModel):
     channels: dict[str, ChannelSettings]
     seasonality: list[float] | None = Field(
         None, description="Optional weight per month of the horizon multiplying expected value."
+    )
+    objective: Literal["value_minus_cost", "value"] = Field(
+        "value_minus_cost",
+        # Left out of dumps at its default, so a config without it keeps its fingerprint.
+        exclude_if=lambda v: v == "value_minus_cost",
+        description="What a contact is worth to the plan: value_minus_cost (propensity × success value − "
+        "the contact's cost) or value (propensity × success value alone: cost counts only in the "
+        "capacities on cost, for teams that budget spend separately).",
     )
     demo: DemoSettings = DemoSettings()
     validation: ValidationSettings = ValidationSettings()
@@ -293,6 +306,29 @@ class AppConfig(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _capacity_exceptions_apply(self) -> AppConfig:
+        """An exception whose months meet the horizon must replace the bounds of some period
+        there: one that only cuts through periods (August on a quarterly rule) would do nothing."""
+        months = self.run.months()
+        for n, rule in enumerate(self.capacities.rules):
+            periods = rule.periods(months)
+            used = {id(p.exception) for p in periods if p.exception is not None}
+            for i, e in enumerate(rule.exceptions):
+                touched = [p for p in periods if any(e.covers(months[t]) for t in p.months)]
+                if id(e) in used or not touched:
+                    continue  # applies, or lies outside this horizon (a config kept for later years)
+                period = touched[0]
+                first, last = months[period.start], months[period.start + period.length - 1]
+                kind = f"rolling {rule.months}-month window" if rule.period == "rolling" else rule.period
+                raise ValueError(
+                    f"capacities.rules.{n}: capacity rule '{rule.name}': exceptions[{i}] ({e.label}) covers no "
+                    f"whole {kind} of the horizon: an exception replaces the bounds of the periods lying wholly inside its dates; "
+                    f"widen it, e.g. from: {first.isoformat()}, to: {_last_day(last).isoformat()} "
+                    f"({period.label})"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _policy_compiles(self) -> AppConfig:
         # Raises PolicyError naming the rule of an unknown campaign or channel. Whether the
         # rules can be satisfied at all is a solver question, asked explicitly by the jobs
@@ -381,6 +417,16 @@ class AppConfig(StrictModel):
     def cost_matrix(self) -> list[list[float]]:
         """``[campaign][channel]`` cost of one contact, in config order."""
         return [[self.contact_cost(c, h) for h in self.channels] for c in self.campaigns]
+
+    def objective_cost(self, campaign: str, channel: str) -> float:
+        """What one contact's cost takes off its value in the objective: its cost under
+        ``objective: value_minus_cost``, nothing under ``objective: value`` (the cost then
+        counts only in capacities on ``cost``, through :meth:`contact_cost`)."""
+        return self.contact_cost(campaign, channel) if self.objective == "value_minus_cost" else 0.0
+
+    def objective_cost_matrix(self) -> list[list[float]]:
+        """``[campaign][channel]`` :meth:`objective_cost`, in config order."""
+        return [[self.objective_cost(c, h) for h in self.channels] for c in self.campaigns]
 
     def offer_values(self, name: str) -> dict[str, float] | None:
         """Campaign → value of the numeric offer attribute ``name`` (``success_value`` or one

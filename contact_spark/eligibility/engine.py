@@ -204,7 +204,8 @@ def compute_eligibility(
                 campaign,
                 channel,
                 cfg.success_value,
-                config.contact_cost(campaign, channel),
+                # The cost the objective takes off (0 under objective: value), not the budget's.
+                config.objective_cost(campaign, channel),
                 config.channels[channel].contact_kind,
             )
             for campaign, cfg in config.campaigns.items()

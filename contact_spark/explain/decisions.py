@@ -9,9 +9,9 @@ to a planned contact or a reason. ``decision`` and ``reason_code``:
 | ``PLANNED`` | ``PLANNED`` | the plan has the cell (detail: its months) — exact |
 | ``NOT_ELIGIBLE`` | the first eligibility reason | eligibility (detail: every reason) — exact |
 | ``QUARANTINED`` | ``QUARANTINE:<status>`` | the solver could not plan the customer — exact |
-| ``NOT_PLANNED`` | ``NOT_WORTH`` | expected value − cost ≤ 0 at zero prices, or ≤ 0 in every month the policy allows next to the campaign's other planned channels — exact |
+| ``NOT_PLANNED`` | ``NOT_WORTH`` | expected value (propensity × value − cost, or propensity × value under ``objective: value``) ≤ 0 at zero prices, or ≤ 0 in every month the policy allows next to the campaign's other planned channels — exact |
 | ``NOT_PLANNED`` | ``POLICY:<rule>`` | one more contact of the cell breaks a max/pair rule in every month, given the customer's other planned contacts and history (the rule blocking most months) — exact |
-| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<YYYY-MM or year>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it — exact |
+| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<period>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it (the period: ``2027-08``, ``2027-Q3``, ``2027-01..2027-03`` for a rolling window, or ``year``) — exact |
 | ``NOT_PLANNED`` | ``ROOM_LEFT`` | some month allows it, has room in every capacity and the contact adds value there: the plan could take it and be worth more (not locally optimal there; detail: the months, the value, and its net at the shadow prices) — exact |
 
 Every reason is exact: a contact that fits and adds value is never explained away by a
@@ -57,7 +57,7 @@ def _capacity_arrays(config: AppConfig, sensitivity: DataFrame | None) -> dict[s
     n_t, n_k = config.run.horizon_months, layout.n_cells
     return {
         "names": [c.name for c in constraints],
-        "labels": [f"{c.rule}/{c.month:%Y-%m}" if c.month else f"{c.rule}/year" for c in constraints],
+        "labels": [f"{c.rule}/{c.label}" for c in constraints],
         "weight": np.array([c.weight.reshape(n_t, n_k) for c in constraints]).reshape(
             len(constraints), n_t, n_k
         ),
@@ -91,6 +91,9 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
     season = np.asarray(config.seasonality or [1.0] * horizon, dtype=float)
     value = np.array([config.campaigns[c].success_value for c in config.campaign_names])
     cost = np.array(config.cost_matrix(), dtype=np.float64).reshape(len(config.campaign_names), n_h)
+    # What the objective takes off a contact's value: its cost, or nothing under objective: value.
+    charged = np.array(config.objective_cost_matrix(), dtype=np.float64).reshape(len(config.campaign_names), n_h)
+    value_model = "propensity × value − cost" if config.objective == "value_minus_cost" else "propensity × value"
     offer = {
         name: np.array([values.get(c, 0.0) for c in config.campaign_names])
         for name in caps["attr"]
@@ -105,7 +108,7 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
         if ev * season.max() <= 0:
             return (
                 "NOT_WORTH",
-                f"{cells[k]}: expected value {ev:.4f} ≤ 0 (propensity × value − cost) at zero prices",
+                f"{cells[k]}: expected value {ev:.4f} ≤ 0 ({value_model}) at zero prices",
             )
         allowed = [t for t in range(horizon) if mask[t] == 0]
         if not allowed:
@@ -121,7 +124,7 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
         others = np.prod(
             np.where(plan_rows[:, c * n_h : (c + 1) * n_h] > 0, 1.0 - p[c * n_h : (c + 1) * n_h], 1.0), axis=1
         )
-        marginal = season * (value[c] * p[k] * others - cost[c, h])
+        marginal = season * (value[c] * p[k] * others - charged[c, h])
         worth = [t for t in allowed if marginal[t] > TOLERANCE]
         if not worth:
             return "NOT_WORTH", (

@@ -45,7 +45,8 @@ STATUS_REASONS = {
 @dataclass(frozen=True)
 class StaticInputs:
     """Arrays shared by every customer: value per campaign, cost per campaign × channel
-    (``channel_cost[C, H]``: the campaign's ``channel_costs``, else the channel's cost), seasonality."""
+    (``channel_cost[C, H]``: the campaign's ``channel_costs``, else the channel's cost; all 0
+    under ``objective: value``, where cost counts only in capacities), seasonality."""
 
     success_value: np.ndarray
     channel_cost: np.ndarray
@@ -56,7 +57,7 @@ class StaticInputs:
         horizon = config.run.horizon_months
         return cls(
             success_value=np.array([c.success_value for c in config.campaigns.values()], dtype=np.float64),
-            channel_cost=np.array(config.cost_matrix(), dtype=np.float64).reshape(
+            channel_cost=np.array(config.objective_cost_matrix(), dtype=np.float64).reshape(
                 len(config.campaigns), len(config.channels)
             ),
             seasonality=np.asarray(config.seasonality or [1.0] * horizon, dtype=np.float64),

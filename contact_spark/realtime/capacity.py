@@ -4,7 +4,9 @@ Capacities are global (all customers together) and real-time contacts are made d
 interaction the customer started, outside the planned outbound volume, so a capacity never
 forbids a real-time contact: the check reports it as a note (``CAPACITY``, or
 ``CAPACITY_EXCEEDED`` when this contact would take the usage past the maximum) for the
-capacity rules whose scope holds the contact. Usage = the run's plan + the contacts
+capacity rules whose scope holds the contact, in the rule's period holding the contact's month
+(its month, quarter or the plan year; of the rolling windows holding it, the fullest).
+Usage = the run's plan + the contacts
 confirmed in real time, counted as contacts, or summed for ``measure: sum`` of the
 contact's cost (the campaign's ``channel_costs``, else the channel's) or of a numeric offer
 attribute (``margin``: known per campaign); sums of other columns and averages are not
@@ -19,7 +21,7 @@ from contact_spark.config.capacity import CapacityRule
 from contact_spark.config.models import AppConfig
 from contact_spark.io.months import month_number
 from contact_spark.realtime.models import CAPACITY, CAPACITY_EXCEEDED, Reason
-from contact_spark.realtime.policy import Cell, EventKey, month_label
+from contact_spark.realtime.policy import Cell, EventKey
 
 
 class CapacityIndex:
@@ -39,6 +41,8 @@ class CapacityIndex:
         }
         self.first_month = month_number(config.run.first_month)
         self.horizon = config.run.horizon_months
+        months = config.run.months()
+        self.periods = {rule.name: rule.periods(months) for rule in config.capacities.rules}
         rules: list[tuple[CapacityRule, frozenset[Cell]]] = []
         for rule in config.capacities.rules:
             summable = rule.column == "cost" or rule.column in self.offers
@@ -63,21 +67,24 @@ class CapacityIndex:
             return []
         out = []
         for rule, scope in self.by_cell.get(cell, ()):
-            if rule.period == "month":
-                months = [month]
-                label = month_label(month)
-                bound = rule.max
-                for exc in rule.exceptions:
-                    if month_number(exc.month) == month and exc.max is not None:
-                        bound = exc.max
-            else:
-                months = list(range(self.first_month, self.first_month + self.horizon))
-                label = "the plan year"
-                bound = rule.max
-            used = sum(usage.get((m, c, h), 0) * self._unit(rule, (c, h)) for m in months for c, h in scope)
-            after = used + self._unit(rule, cell)
             unit = "contacts" if rule.measure == "contacts" else str(rule.column)
-            exceeded = bound is not None and after > bound + 1e-9
+            notes = []
+            # Every period of the rule holding the month (one, or each rolling window holding it).
+            for period in self.periods[rule.name]:
+                if offset not in period.months:
+                    continue
+                months = [self.first_month + t for t in period.months]
+                used = sum(
+                    usage.get((m, c, h), 0) * self._unit(rule, (c, h)) for m in months for c, h in scope
+                )
+                after = used + self._unit(rule, cell)
+                bound = period.max
+                room = float("inf") if bound is None else bound - after
+                notes.append((room, period.label, used, after, bound))
+            # The fullest period speaks for the rule: the one this contact exceeds, if any.
+            room, label, used, after, bound = min(notes, key=lambda n: (n[0], n[1]))
+            label = "the plan year" if label == "year" else label
+            exceeded = bound is not None and room < -1e-9
             limit = f", max {bound:g}" if bound is not None else ""
             out.append(
                 Reason(

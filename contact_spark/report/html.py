@@ -50,16 +50,29 @@ def _summary(metrics: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], 
     return {(r["plan"], r["metric"]): r["value"] for r in metrics.get("summary", [])}
 
 
-def headline(metrics: dict[str, list[dict[str, Any]]], customers: dict[tuple[str | None, str], float]) -> str:
+def _period(labels: dict[tuple[str, Any], str], rule: str, month: Any) -> str:
+    """A capacity row's period (its rule and first month) as a label; a spread rule's month."""
+    return labels.get((rule, month)) or (f"{month:%Y-%m}" if month else "year")
+
+
+def headline(
+    metrics: dict[str, list[dict[str, Any]]],
+    customers: dict[tuple[str | None, str], float],
+    objective: str = "value_minus_cost",
+) -> str:
     s = _summary(metrics)
     opt, greedy = s.get(("optimizer", "expected_value")), s.get(("greedy", "expected_value"))
     uplift = f"{(opt - greedy) / abs(greedy):+.1%}" if opt is not None and greedy else "n/a"
     violations = s.get(("optimizer", "violations"))
     greedy_violations = s.get(("greedy", "violations"))
+    # The objective and its two parts, shown apart whichever the objective is.
+    maximised = "value − cost" if objective == "value_minus_cost" else "value alone, cost in budgets"
     kpis = [
-        ("Expected value, optimizer", _fmt(opt)),
+        (f"Expected value ({maximised}), optimizer", _fmt(opt)),
         ("Expected value, greedy baseline", _fmt(greedy)),
         ("Optimizer vs greedy", uplift),
+        ("Value p·v, optimizer", _fmt(s.get(("optimizer", "gross_value")))),
+        ("Contact cost, optimizer", _fmt(s.get(("optimizer", "cost")))),
         ("Planned contacts", _fmt(int(s.get(("optimizer", "contacts"), 0)))),
         (
             "Customers contacted",
@@ -115,12 +128,13 @@ def volume_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], con
         barmode="stack", title="Planned contacts per month and channel (dashed: monthly capacity)"
     )
     table_rows = []
+    periods = config.capacities.period_labels(config.run.months())
     for r in sorted(metrics.get("capacity", []), key=lambda r: (r["metric"], r["plan"], str(r["month"]))):
         table_rows.append(
             (
                 r["metric"],
                 r["plan"],
-                f"{r['month']:%Y-%m}" if r["month"] else "year",
+                _period(periods, r["metric"], r["month"]),
                 r["value"],
                 r["bound_min"],
                 r["bound_max"],
@@ -230,6 +244,8 @@ def outcome_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], co
             "conversions (greedy)",
             "value (opt.)",
             "value (greedy)",
+            "p·v (opt.)",
+            "cost (opt.)",
         ],
         [
             (
@@ -240,6 +256,8 @@ def outcome_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], co
                 table[(c, h, "expected_conversions")].get("greedy", 0.0),
                 table[(c, h, "expected_value")].get("optimizer", 0.0),
                 table[(c, h, "expected_value")].get("greedy", 0.0),
+                table[(c, h, "gross_value")].get("optimizer", 0.0),
+                table[(c, h, "cost")].get("optimizer", 0.0),
             )
             for c, h in cells
         ],
@@ -321,7 +339,7 @@ def why_not_section(spark: SparkSession, store: TableStore, config: AppConfig, r
     return (
         "<h2>Why not contacted</h2>"
         "<p class='muted'>Every customer × campaign × channel has a decision (table contact_decisions). "
-        "Exact: eligibility reasons, quarantine, NOT_WORTH (value − cost ≤ 0), POLICY:&lt;rule&gt; (one more "
+        "Exact: eligibility reasons, quarantine, NOT_WORTH (expected value ≤ 0), POLICY:&lt;rule&gt; (one more "
         "contact breaks the rule in every month given the customer's other contacts) and CAPACITY with a full "
         "capacity, and ROOM_LEFT (the contact fits every rule and capacity and adds value: the plan is not "
         "locally optimal there).</p>"
@@ -343,7 +361,7 @@ def why_not_section(spark: SparkSession, store: TableStore, config: AppConfig, r
     )
 
 
-def warnings_section(store: TableStore, run_id: str) -> str:
+def warnings_section(store: TableStore, config: AppConfig, run_id: str) -> str:
     """Min capacities the plan could not meet (WARNING rows of ``violations``)."""
     if not store.exists("violations"):
         return ""
@@ -355,13 +373,14 @@ def warnings_section(store: TableStore, run_id: str) -> str:
     )
     if not rows:
         return ""
+    labels = config.capacities.period_labels(config.run.months())
     return (
         "<h2>Warnings: minimums not met</h2>"
         "<p class='muted'>Min capacities the plan stage reported it could not meet (set "
         "validation.strict_min_capacity to make them fail the run).</p>"
         + html_table(
             ["rule", "period", "detail"],
-            [(r["rule"], f"{r['month']:%Y-%m}" if r["month"] else "year", r["detail"]) for r in rows],
+            [(r["rule"], _period(labels, r["rule"], r["month"]), r["detail"]) for r in rows],
         )
     )
 
@@ -438,14 +457,14 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, run_
             f"<h1>Contact plan {html.escape(run_id)}</h1>",
             f"<p class='muted'>Plan from {config.run.first_month:%B %Y} over {config.run.horizon_months} months; "
             f"campaigns {', '.join(config.campaign_names)}; channels {', '.join(config.channel_names)}.</p>",
-            headline(metrics, customers),
+            headline(metrics, customers, config.objective),
             volume_section(charts, metrics, config),
             funnel_section(charts, metrics, customers),
             contactability_section(charts, store, run_id),
             outcome_section(charts, metrics, config),
             convergence_section(charts, store, run_id),
             sensitivity_section(charts, store, run_id),
-            warnings_section(store, run_id),
+            warnings_section(store, config, run_id),
             why_not_section(spark, store, config, run_id),
             propensity_section(charts, store, run_id),
             segments_section(charts, store, run_id),

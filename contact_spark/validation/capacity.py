@@ -1,6 +1,8 @@
 """Capacity and spread rules, checked with zero tolerance over the plan's attributes.
 
-:func:`capacity_usage` gives one row per constraint (rule x month, or rule for a year);
+:func:`capacity_usage` gives one row per constraint (rule × period: month, calendar quarter,
+rolling window of N months, or the whole horizon), the periods and the exceptions' bounds
+derived here again from the rule's config (not from the engine's ``capacity.constraints``);
 sums are exact decimals (``decimal(38,12)``), not floats, so a max is never passed by
 rounding. :func:`check_capacity` turns the rows outside their bounds into violations.
 Only these small aggregates (at most rules x months rows) are ever collected.
@@ -10,16 +12,17 @@ from __future__ import annotations
 
 from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from contact_spark.config.capacity import CapacityException, CapacityRule
 from contact_spark.config.models import AppConfig
 from contact_spark.io.columns import case_when
 from contact_spark.io.offers import contact_cost, offer_attribute
 from contact_spark.validation.frames import ERROR, WARNING, in_scope, violation_rows
 
 CAPACITY_USAGE_SCHEMA = (
-    "rule string, measure string, month date, usage double, bound_min double, bound_max double, "
+    "rule string, measure string, month date, period string, usage double, bound_min double, bound_max double, "
     "violated boolean, under_min_only boolean"
 )
 # Exact decimal arithmetic for sums: no float rounding can hide (or invent) an overrun.
@@ -52,40 +55,89 @@ def plan_attributes(
     return rows
 
 
+def _period_months(grid: DataFrame, rule: CapacityRule, horizon: int) -> DataFrame:
+    """``(_start, month)`` for every month of every period of ``rule``, derived here from the
+    month grid (``t, month``), not from the engine's expansion: ``_start`` is the period's
+    first month (null for ``year``, the whole horizon). A quarter is the calendar quarter
+    (cut by the horizon's ends); a rolling window of N months starts at every month with
+    N − 1 more months in the horizon (the whole horizon when it is shorter than N)."""
+    if rule.period == "month":
+        return grid.select(F.col("month").alias("_start"), "month")
+    if rule.period == "quarter":
+        quarter = Window.partitionBy(F.trunc("month", "quarter"))
+        return grid.select(F.min("month").over(quarter).alias("_start"), "month")
+    if rule.period == "rolling":
+        length = min(rule.months or 1, horizon)
+        starts = grid.filter(F.col("t") <= horizon - length).select(
+            F.col("t").alias("_s"), F.col("month").alias("_start")
+        )
+        inside = (F.col("t") >= F.col("_s")) & (F.col("t") < F.col("_s") + length)
+        return starts.join(grid, inside).select("_start", "month")
+    return grid.select(F.lit(None).cast("date").alias("_start"), "month")
+
+
+def _covers(exception: CapacityException) -> Column:
+    """Whether the row's ``month`` is one of the exception's (every year: by calendar month)."""
+    month = F.col("month")
+    if exception.month is not None:
+        first, last = exception.month, exception.month
+    else:
+        assert exception.start is not None and exception.to is not None  # checked at config load
+        first, last = exception.start, exception.to.replace(day=1)
+    if not exception.every_year:
+        return (month >= F.lit(first)) & (month <= F.lit(last))
+    calendar_month = F.month(month)
+    if first.month <= last.month:  # at most 12 months (config load)
+        return calendar_month.between(first.month, last.month)
+    return (calendar_month >= first.month) | (calendar_month <= last.month)  # over the new year
+
+
+def _period_label(rule: CapacityRule) -> Column:
+    start = F.date_format("_start", "yyyy-MM")
+    if rule.period == "quarter":
+        return F.concat(F.year("_start").cast("string"), F.lit("-Q"), F.quarter("_start").cast("string"))
+    if rule.period == "rolling":
+        return F.concat(start, F.lit(".."), F.date_format("_last", "yyyy-MM"))
+    return F.coalesce(start, F.lit("year"))
+
+
 def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig) -> DataFrame:
-    """One row per capacity constraint (rule × month, or rule for a year): usage, bounds, violated."""
+    """One row per capacity constraint (rule × period: a month, a quarter, a rolling window
+    or the whole horizon): usage, bounds, violated. ``month`` names the period by its first
+    month (null for the whole horizon), ``period`` by its label."""
     months = config.run.months()
     horizon = len(months)
-    grid = spark.createDataFrame([(m,) for m in months], "month date")
+    grid = spark.createDataFrame(list(enumerate(months)), "t int, month date")
     frames = []
     for rule in config.capacities.rules:
         scoped = attributed.filter(in_scope(rule.resolve(config)))
         attr = (
             F.coalesce(F.col(rule.column).cast(DECIMAL), F.lit(0).cast(DECIMAL)) if rule.column else F.lit(1)
         )
-        aggs = [F.count(F.lit(1)).alias("_c"), F.sum(attr.cast(DECIMAL)).alias("_s")]
-        if rule.period == "month":
-            agg = grid.join(
-                scoped.groupBy(F.col("month").cast("date").alias("month")).agg(*aggs), "month", "left"
-            )
-            bounds = {e.month: e for e in rule.exceptions}
-            lows, highs = [], []
-            for m in months:
-                e = bounds.get(m)
-                mn = e.min if e is not None and e.min is not None else rule.min
-                mx = e.max if e is not None and e.max is not None else rule.max
-                cond = F.col("month") == F.lit(m)
-                lows.append((cond, F.lit(mn).cast("double")))
-                highs.append((cond, F.lit(mx).cast("double")))
-            agg = agg.withColumn("_lo", case_when(lows)).withColumn("_hi", case_when(highs))
-        else:
-            agg = scoped.agg(*aggs).select(
-                F.lit(None).cast("date").alias("month"),
-                "_c",
-                "_s",
-                F.lit(rule.min).cast("double").alias("_lo"),
-                F.lit(rule.max).cast("double").alias("_hi"),
-            )
+        per_month = scoped.groupBy(F.col("month").cast("date").alias("month")).agg(
+            F.count(F.lit(1)).alias("_mc"), F.sum(attr.cast(DECIMAL)).alias("_ms")
+        )
+        # A period takes an exception's bounds when every one of its months is the exception's.
+        covered = [F.min(_covers(e).cast("int")).alias(f"_in{i}") for i, e in enumerate(rule.exceptions)]
+        agg = (
+            _period_months(grid, rule, horizon)
+            .join(per_month, "month", "left")
+            .groupBy("_start")
+            .agg(F.sum("_mc").alias("_c"), F.sum("_ms").alias("_s"), F.max("month").alias("_last"), *covered)
+        )
+        lows = [
+            (F.col(f"_in{i}") == 1, F.lit(e.min).cast("double"))
+            for i, e in enumerate(rule.exceptions)
+            if e.min is not None
+        ]
+        highs = [
+            (F.col(f"_in{i}") == 1, F.lit(e.max).cast("double"))
+            for i, e in enumerate(rule.exceptions)
+            if e.max is not None
+        ]
+        low, high = F.lit(rule.min).cast("double"), F.lit(rule.max).cast("double")
+        agg = agg.withColumn("_lo", case_when(lows).otherwise(low) if lows else low)
+        agg = agg.withColumn("_hi", case_when(highs).otherwise(high) if highs else high)
         c = F.coalesce(F.col("_c"), F.lit(0)).cast(DECIMAL)
         s = F.coalesce(F.col("_s"), F.lit(0)).cast(DECIMAL)
         lo_d, hi_d = F.col("_lo").cast(DECIMAL), F.col("_hi").cast(DECIMAL)
@@ -101,7 +153,8 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
             agg.select(
                 F.lit(rule.name).alias("rule"),
                 F.lit(rule.measure).alias("measure"),
-                "month",
+                F.col("_start").alias("month"),
+                _period_label(rule).alias("period"),
                 usage.cast("double").alias("usage"),
                 F.col("_lo").alias("bound_min"),
                 F.col("_hi").alias("bound_max"),
@@ -124,6 +177,7 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
                 F.lit(spread.name).alias("rule"),
                 F.lit("spread").alias("measure"),
                 "month",
+                F.date_format("month", "yyyy-MM").alias("period"),
                 F.col("_c").cast("double").alias("usage"),
                 ((1 - tol) * F.col("_total") / horizon).cast("double").alias("bound_min"),
                 ((1 + tol) * F.col("_total") / horizon).cast("double").alias("bound_max"),
@@ -167,6 +221,11 @@ def check_capacity(usage: DataFrame, accepted: DataFrame | None = None) -> list[
                 F.lit(", "),
                 F.coalesce(F.format_number(F.col("bound_max"), 6), F.lit("-")),
                 F.lit("]"),
+                # A month names its period already (column month); a quarter or window is said.
+                F.when(
+                    F.col("period") != F.coalesce(F.date_format("month", "yyyy-MM"), F.lit("year")),
+                    F.concat(F.lit(" in "), F.col("period")),
+                ).otherwise(F.lit("")),
                 F.when(
                     severity == WARNING, F.lit(": a min the plan stage reported it could not meet")
                 ).otherwise(F.lit("")),

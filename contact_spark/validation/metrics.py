@@ -9,8 +9,13 @@ Columns: ``run_id, section, metric, plan, month, campaign, channel, value, bound
 | ``customers`` | ``total``, ``eligible``, ``planned`` | (plan) |
 | ``volume`` | ``contacts`` | plan × month × campaign × channel |
 | ``capacity`` | capacity rule | plan × rule × month (usage against ``bound_min``/``bound_max``) |
-| ``outcome`` | ``contacts``, ``expected_conversions``, ``expected_value``, ``cost`` | plan × campaign × channel |
-| ``summary`` | ``expected_value``, ``contacts``, ``violations`` (errors), ``warnings``; optimizer also ``objective``, ``dual_bound``, ``gap``, ``iterations`` | plan |
+| ``outcome`` | ``contacts``, ``expected_conversions``, ``gross_value``, ``cost``, ``expected_value`` | plan × campaign × channel |
+| ``summary`` | ``expected_value``, ``gross_value``, ``cost``, ``contacts``, ``violations`` (errors), ``warnings``; optimizer also ``objective``, ``dual_bound``, ``gap``, ``iterations`` | plan |
+
+``gross_value`` is Σ propensity × success value, ``cost`` Σ the contacts' cost, and
+``expected_value`` what the plan maximises: ``gross_value − cost`` under the default
+``objective: value_minus_cost``, ``gross_value`` alone under ``objective: value`` (the cost
+then counts only in capacities on ``cost``). The value and the cost are shown apart either way.
 
 ``plan`` is ``optimizer`` or ``greedy``. Objective, dual bound, gap and iterations come from
 ``plan_summary``; stage timings stay in ``run_stages``. Values are rounded to 6 decimals so a
@@ -26,6 +31,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.models import AppConfig
 from contact_spark.io.catalog import INPUT_TABLES
+from contact_spark.io.offers import offer_attribute
 from contact_spark.io.run_inputs import optional_stage_runs, pinned_versions
 from contact_spark.io.tables import TableStore
 from contact_spark.validation.capacity import capacity_usage, plan_attributes
@@ -82,22 +88,27 @@ def plan_metrics(
     violations: DataFrame | None,
 ) -> list[DataFrame]:
     """Volume, capacity usage, outcome and summary rows of one plan."""
-    attributed = plan_attributes(plan, eligibility, customers, config)
+    attributed = plan_attributes(plan, eligibility, customers, config).withColumn(
+        "gross_value", F.coalesce("propensity", F.lit(0.0)) * offer_attribute(config, "success_value")
+    )
     volume = attributed.groupBy("month", "campaign", "channel").agg(F.count(F.lit(1)).alias("n"))
     usage = capacity_usage(spark, attributed, config)
     outcome = attributed.groupBy("campaign", "channel").agg(
         F.count(F.lit(1)).alias("contacts"),
         F.sum(F.coalesce("propensity", F.lit(0.0))).alias("expected_conversions"),
         F.sum(F.coalesce("expected_value", F.lit(0.0))).alias("expected_value"),
+        F.sum("gross_value").alias("gross_value"),
         F.sum("cost").alias("cost"),
     )
     stack = F.expr(
-        "stack(4, 'contacts', cast(contacts as double), 'expected_conversions', expected_conversions, "
-        "'expected_value', expected_value, 'cost', cost) as (metric, v)"
+        "stack(5, 'contacts', cast(contacts as double), 'expected_conversions', expected_conversions, "
+        "'expected_value', expected_value, 'gross_value', gross_value, 'cost', cost) as (metric, v)"
     )
     totals = attributed.agg(
         F.count(F.lit(1)).cast("double").alias("contacts"),
         F.coalesce(F.sum("expected_value"), F.lit(0.0)).alias("expected_value"),
+        F.coalesce(F.sum("gross_value"), F.lit(0.0)).alias("gross_value"),
+        F.coalesce(F.sum("cost"), F.lit(0.0)).alias("cost"),
         F.countDistinct("customer_id").cast("double").alias("customers"),
     )
     frames = [
@@ -132,6 +143,8 @@ def plan_metrics(
         ),
         _rows(totals, "summary", "contacts", F.col("contacts"), name),
         _rows(totals, "summary", "expected_value", F.col("expected_value"), name),
+        _rows(totals, "summary", "gross_value", F.col("gross_value"), name),
+        _rows(totals, "summary", "cost", F.col("cost"), name),
         _rows(totals, "customers", "planned", F.col("customers"), name),
     ]
     if violations is not None:
