@@ -33,7 +33,7 @@ from spark_conf import TINY_INPUTS, delta_conf
 from test_plan_pinned import DEMO_PLAN_FINGERPRINT
 
 from contact_spark.io.fingerprint import table_fingerprint
-from tests.faults.kill import assert_the_pinned_plan_once, kill_when_logged, pipeline
+from tests.faults.kill import assert_the_pinned_plan_once, kill_when_logged, pipeline, run_arguments
 
 from .packaging import ROOT, SPARK_SUBMIT, isolated_env, venv_without_project
 
@@ -214,23 +214,8 @@ def test_a_run_killed_in_its_price_iterations_is_resumed_by_the_wheel_on_a_stand
             "--py-files",
             str(wheel),
             str(ROOT / "jobs" / "run_pipeline.py"),
-            "--generate",
-            # The shared demo run's base (tests/conftest.py): its plan is pinned.
-            "--set",
-            "demo.customers=200",
-            "--set",
-            "demo.partitions=2",
-            # The explaining stages are covered by the shared demo run; CI's budget is tight.
-            "--set",
-            "stages.baseline=off",
-            "--set",
-            "stages.decisions=off",
-            "--base-path",
-            str(base),
-            "--report-dir",
-            str(tmp_path / "reports"),
-            "--run-id",
-            "demo-run",  # the killed run's (tests/faults/kill.py)
+            # The killed run's arguments (tests/faults/kill.py): the shared demo run's base.
+            *run_arguments(base),
         ],
         cwd=cwd,
         env=env,

@@ -28,29 +28,43 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 from test_plan_pinned import DEMO_PLAN_FINGERPRINT  # noqa: E402
 
+# The shared demo run's base (tests/conftest.py, plan pinned) without the explaining stages
+# (the shared demo run covers them; CI's budget is tight), as the killed run and the cluster
+# run that resumes it both give it.
+DEMO_RUN_ARGS = [
+    "--generate",
+    "--set",
+    "demo.customers=200",
+    "--set",
+    "demo.partitions=2",
+    "--set",
+    "stages.baseline=off",
+    "--set",
+    "stages.decisions=off",
+]
 
-def pipeline(base: Path) -> list[str]:
+
+def run_arguments(base: Path) -> list[str]:
+    """``DEMO_RUN_ARGS`` with the lakehouse, the report folder and the run id ``demo-run``."""
     return [
-        sys.executable,
-        str(ROOT / "jobs" / "run_pipeline.py"),
-        "--generate",
-        "--set",
-        "demo.customers=200",
-        "--set",
-        "demo.partitions=2",
-        "--set",
-        "storage.backend=deltalake",
-        # The explaining stages are covered by the shared demo run; CI's budget is tight.
-        "--set",
-        "stages.baseline=off",
-        "--set",
-        "stages.decisions=off",
+        *DEMO_RUN_ARGS,
         "--base-path",
         str(base),
         "--report-dir",
         str(base.parent / "reports"),
         "--run-id",
         "demo-run",
+    ]
+
+
+def pipeline(base: Path) -> list[str]:
+    """The local run on delta-rs: ``jobs/run_pipeline.py`` with :func:`run_arguments`."""
+    return [
+        sys.executable,
+        str(ROOT / "jobs" / "run_pipeline.py"),
+        *run_arguments(base),
+        "--set",
+        "storage.backend=deltalake",
     ]
 
 
