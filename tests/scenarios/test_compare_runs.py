@@ -1,15 +1,23 @@
-"""A scenario against its base run (contact_spark/scenarios, jobs/compare_runs.py): two real
-plans of one small demo base, compared.
+"""A CRM team's first day, end to end (issue 23): their own data in, the plan out to execution,
+a what-if scenario side by side with its base run (contact_spark/scenarios, jobs/compare_runs.py).
 
-The base run's call centre makes 5 calls a month, and every month it uses all 5 (80 demo
-customers want more): the capacity binds and carries a shadow price. The scenario is the
-issue's what-if, "20 % more agents in autumn": 6 calls in September, October and November,
-typed as a ``--set`` override of the rule by its name. Price iterations are cut to 6 (the
-plans stay within 1 % of their dual bounds) to keep the module short.
+The path is the README's: the shipped export of a made-up CRM (conf/examples/crm_export: three
+CSV files and a Parquet file) is imported with its mapping YAML (``make import``); the pipeline
+plans on the imported tables (``jobs/run_pipeline.py`` without ``--generate``); the plan is
+exported for the execution systems (``jobs/export_plan.py``); the scenario is a second pipeline
+run with ``--scenario``/``--base-run``; ``jobs/compare_runs.py`` compares them, and its page is
+checked in headless Chromium.
+
+The base run's call centre makes CALLS calls a month, and every month it uses all of them (the
+imported customers want more): the capacity binds and carries a shadow price. The scenario is
+the issue's what-if, "more agents in autumn": one call more in September, October and
+November, typed as a ``--set`` override of the rule by its name. Price iterations are cut to 6
+(the plans stay within 1 % of their dual bounds) to keep the module short.
 """
 
 from __future__ import annotations
 
+import csv
 import runpy
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -18,7 +26,6 @@ from typing import Any
 
 import pytest
 from chispa import assert_df_equality
-from demo_run import small_demo
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from raw_contacts import column_texts, delta_tables, leaked, raw_contacts, read_table
@@ -26,35 +33,45 @@ from report.chromium import CHROMIUM, assert_renders
 from spark_conf import LEAN, temporary_conf
 
 from contact_spark.config import load_config, parse_override
+from contact_spark.config.imports import load_import_mapping
+from contact_spark.export.run import ExportResult, export_plan
 from contact_spark.io.catalog import SCENARIOS_TABLE
+from contact_spark.io.importer import ImportResult, import_inputs
 from contact_spark.io.scenarios import Scenario, ScenarioError, read_scenario, record_scenario
 from contact_spark.io.tables import TableStore
+from contact_spark.pipeline import run_pipeline
 from contact_spark.scenarios.compare import COMPARISON_TABLE, Comparison, compare_runs, comparison_id
 from contact_spark.scenarios.configs import ComparedRun, check_catalogue, check_comparable, run_config
 from contact_spark.scenarios.page import write_comparison_page
 from contact_spark.stages import run_stage
 
 BASE_RUN, SCENARIO_RUN = "base", "autumn"
-CUSTOMERS = 80
-DEMO = {"demo.customers": CUSTOMERS, "demo.partitions": 1}  # as small_demo sets them
 ROOT = Path(__file__).resolve().parents[2]
+MAPPING = ROOT / "conf" / "examples" / "import_crm_export.yaml"
+CALLS = 2  # the base run's call centre, every month
 # Tiny inputs: fewer, shorter Spark jobs, and expressions interpreted rather than compiled
-# (compiling each query's Java costs more than running it on 80 customers).
+# (compiling each query's Java costs more than running it on a few customers).
 TINY = {**LEAN, "spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 BASE_OVERRIDES: dict[str, Any] = {
-    "capacities.rules.call_centre.max": 5,
-    "capacities.rules.call_centre.exceptions": [],  # no August cut: 5 calls every month
+    "capacities.rules.call_centre.max": CALLS,
+    "capacities.rules.call_centre.exceptions": [],  # no August cut: the same calls every month
     "capacities.lagrangian.max_iterations": 6,
     "capacities.lagrangian.repair_rounds": 2,
     "capacities.lagrangian.batches": 1,
+    # The explaining stages are not on this path (the shared demo run covers them).
+    "stages.baseline": "off",
+    "stages.decisions": "off",
 }
 AUTUMN = [f"2027-{m:02d}-01" for m in (9, 10, 11)]
-# The seeded demo's figures at these settings (rounded to cents): the base prices a call at
-# about 23.09 in each autumn month, so three more calls predict +69.26; the scenario's plan is
-# worth 69.20 more. A change of the demo generator or the solver moves them: update them here.
-PINNED_PREDICTION = (69.26, 69.2)
+# The imported customers' figures at these settings (rounded to cents): the base prices a call
+# at about 29.60 in each autumn month, so three more calls predict +88.80; the scenario's plan
+# is worth 84.00 more. A change of the example export, the importer or the
+# solver moves them: update them here.
+PINNED_PREDICTION = (88.8, 84.0)
 SCENARIO_SET = (
-    "capacities.rules.call_centre.exceptions=[" + ", ".join(f"{{month: {m}, max: 6}}" for m in AUTUMN) + "]"
+    "capacities.rules.call_centre.exceptions=["
+    + ", ".join(f"{{month: {m}, max: {CALLS + 1}}}" for m in AUTUMN)
+    + "]"
 )
 
 
@@ -63,6 +80,8 @@ class Runs:
     store: TableStore
     lakehouse: Path
     overrides: dict[str, Any]  # what a comparison job's --set and --base-path give
+    imported: ImportResult
+    exported: ExportResult
     base: ComparedRun
     scenario: ComparedRun
     comparison: Comparison
@@ -71,27 +90,31 @@ class Runs:
 
 @pytest.fixture(scope="module")
 def runs(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Runs:
-    """Both runs planned and compared once (about 40 s on 2 cores, most of it the stages).
-
-    The scenario changes capacities only, so its contacts and eligibility stages would write
-    the base's rows again (same inputs, same settings: the stages are deterministic); they
-    are copied to the scenario's run id instead of being computed twice (about 11 s). Its
-    plan stage runs for real under the scenario's configuration.
-    """
+    """The whole path once: import, the base run (run_pipeline without the report, the greedy
+    baseline and contact_decisions), its export, the scenario's plan, the comparison and its
+    page."""
     root = tmp_path_factory.mktemp("scenarios")
     lakehouse = root / "lakehouse"
-    overrides = {
-        **BASE_OVERRIDES,
-        **DEMO,
-        "storage.base_path": str(lakehouse),
-        "storage.backend": "deltalake",
-    }
+    overrides = {**BASE_OVERRIDES, "storage.base_path": str(lakehouse), "storage.backend": "deltalake"}
+    base_config = load_config(overrides=overrides)
     scenario = Scenario.from_arguments("autumn_agents", BASE_RUN, [SCENARIO_SET], None)
     scenario_config = load_config(overrides={**overrides, **dict([parse_override(SCENARIO_SET)])})
+    store = TableStore(spark, base_config.storage)
     with temporary_conf(spark, TINY):
-        base_config, store = small_demo(spark, lakehouse, CUSTOMERS, **BASE_OVERRIDES)
-        for stage in ("contacts", "eligibility", "plan"):
-            run_stage(stage, spark, store, base_config, BASE_RUN)
+        imported = import_inputs(
+            spark,
+            store,
+            load_import_mapping(MAPPING),
+            base_config.channel_names,
+            mapping_path=str(MAPPING),
+            run_id="crm-export",
+        )
+        run_pipeline(spark, store, base_config, BASE_RUN, report_dir=None)
+        exported = export_plan(spark, store, base_config, BASE_RUN, root / "exports")
+        # What jobs/run_pipeline.py --scenario does first; its contacts and eligibility stages
+        # would write the base's rows again (same inputs, same settings: the stages are
+        # deterministic), so they are copied to the scenario's run id instead (about 12 s).
+        # Its plan stage runs for real under the scenario's configuration.
         record_scenario(store, SCENARIO_RUN, scenario, scenario_config)
         for table in ("best_contacts", "eligibility"):
             rows = store.read_run(table, BASE_RUN).withColumn("run_id", F.lit(SCENARIO_RUN))
@@ -101,11 +124,53 @@ def runs(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Runs:
         autumn = run_config(store, "scenario", SCENARIO_RUN, None, overrides)
         comparison = compare_runs(spark, store, base, autumn)
     page = Path(write_comparison_page(comparison, str(root / "reports")))
-    return Runs(store, lakehouse, overrides, base, autumn, comparison, page)
+    return Runs(store, lakehouse, overrides, imported, exported, base, autumn, comparison, page)
 
 
 def _rows(runs: Runs, section: str, metric: str) -> list[dict[str, Any]]:
     return [r for r in runs.comparison.section(section) if r["metric"] == metric]
+
+
+# table → (read, written, quarantined): tests/test_import.py checks each quarantined row.
+IMPORTED = {
+    "customers": (32, 25, 7),
+    "contacts": (46, 44, 2),
+    "contact_history": (22, 20, 2),
+    "propensities": (153, 148, 5),
+}
+PLANNED = 230  # the base run's planned contacts on the imported customers
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_base_run_plans_the_imported_rows_and_every_planned_contact_is_exported(runs: Runs) -> None:
+    """Every row of the CRM's export is written or quarantined; the base run plans imported
+    customers only; each planned contact is in its channel's list of its month, with the
+    contact the plan chose (the inputs did not change since planning: nothing is held back by
+    the consent re-check)."""
+    assert {t.table: (t.read, t.written, t.quarantined) for t in runs.imported.tables} == IMPORTED
+    store = runs.store
+    plan = store.read_run("plan", BASE_RUN).collect()
+    imported = {r["customer_id"] for r in store.read("customers").collect()}
+    assert len(plan) == PLANNED and {r["customer_id"] for r in plan} <= imported
+    planned = sorted(
+        (r["customer_id"], f"{r['month']:%Y-%m}", r["campaign"], r["channel"], r["contact"]) for r in plan
+    )
+    exported = []
+    for month in runs.exported.months:
+        assert month.manifest["consent_recheck"]["rejected"] == 0
+        for channel in runs.base.config.channel_names:
+            rows = read_csv(month.folder / f"{channel}_{month.month:%Y-%m}.csv")
+            assert month.manifest["channels"][channel]["exported"] == len(rows)
+            exported += [
+                (r["customer_id"], r["month"][:7], r["campaign"], r["channel"], r["contact"]) for r in rows
+            ]
+    assert sorted(exported) == planned
+    violations = store.read_run("violations", BASE_RUN).filter(F.col("severity") == "error")
+    assert violations.count() == 0
 
 
 def test_the_scenario_is_recorded_with_its_overrides_as_typed(runs: Runs) -> None:
@@ -116,15 +181,15 @@ def test_the_scenario_is_recorded_with_its_overrides_as_typed(runs: Runs) -> Non
         (("capacities.rules.call_centre.exceptions", SCENARIO_SET.split("=", 1)[1]),),
     )
     assert read_scenario(runs.store, BASE_RUN) is None
-    # The comparison rebuilt the scenario's configuration from the record: autumn has 6 calls.
-    assert [e.max for e in runs.scenario.config.capacities.rules[0].exceptions] == [6.0, 6.0, 6.0]
+    # The comparison rebuilt the scenario's configuration from the record: one call more in autumn.
+    assert [e.max for e in runs.scenario.config.capacities.rules[0].exceptions] == [CALLS + 1.0] * 3
 
 
 def test_autumn_calls_are_the_only_moved_bounds_and_the_calls_follow_them(runs: Runs) -> None:
-    """The base plans 5 calls every month (the cap binds); the scenario 6 in autumn."""
+    """The base plans CALLS calls every month (the cap binds); the scenario one more in autumn."""
     moved = _rows(runs, "prediction", "bound")
     assert [(r["constraint_name"], r["base"], r["scenario"], r["difference"]) for r in moved] == [
-        (f"call_centre[{m[:7]}]:max", 5.0, 6.0, 1.0) for m in AUTUMN
+        (f"call_centre[{m[:7]}]:max", float(CALLS), CALLS + 1.0, 1.0) for m in AUTUMN
     ]
     calls: dict[str, dict[str, float]] = defaultdict(lambda: {"base": 0.0, "scenario": 0.0})
     for r in _rows(runs, "cell", "contacts"):
@@ -132,7 +197,8 @@ def test_autumn_calls_are_the_only_moved_bounds_and_the_calls_follow_them(runs: 
             for role in ("base", "scenario"):
                 calls[f"{r['month']:%Y-%m}"][role] += r[role]
     assert {m: (c["base"], c["scenario"]) for m, c in calls.items()} == {
-        f"2027-{m:02d}": (5.0, 6.0 if m in (9, 10, 11) else 5.0) for m in range(1, 13)
+        f"2027-{m:02d}": (float(CALLS), CALLS + 1.0 if m in (9, 10, 11) else float(CALLS))
+        for m in range(1, 13)
     }
 
 
@@ -175,7 +241,7 @@ def _change(old: set[str], new: set[str]) -> str:
 
 
 def test_changed_customers_reconcile_with_the_two_plans(runs: Runs) -> None:
-    """Each customer's planned contacts are compared here in Python (80 customers: a test may
+    """Each customer's planned contacts are compared here in Python (25 customers: a test may
     collect them); the comparison's rows and counts must say the same."""
     plans: dict[str, dict[str, set[str]]] = {}
     for run in (BASE_RUN, SCENARIO_RUN):
@@ -218,7 +284,7 @@ def test_the_page_renders_and_no_contact_is_on_it_or_in_the_tables(runs: Runs, t
     assert "<script src=" not in page  # plotly.js is inlined: the page opens offline
     tables = delta_tables(runs.lakehouse)
     values = raw_contacts(tables)
-    assert len(values) > 100 and leaked(page, values) == []  # 80 customers' phones and e-mails
+    assert len(values) > 60 and leaked(page, values) == []  # 25 customers' phones and e-mails
     for table in (COMPARISON_TABLE, SCENARIOS_TABLE):  # nor in the tables the comparison adds
         assert {c: leaked(t, values) for c, t in column_texts(read_table(tables[table])).items()} == {
             c: [] for c in read_table(tables[table]).column_names
@@ -229,7 +295,7 @@ def test_the_page_renders_and_no_contact_is_on_it_or_in_the_tables(runs: Runs, t
 
 def _job_argv(runs: Runs, scenario_run: str) -> list[str]:
     """jobs/compare_runs.py's arguments for the fixture's lakehouse and configuration."""
-    sets = [f"--set={k}={v}" for k, v in {**BASE_OVERRIDES, **DEMO}.items()]
+    sets = [f"--set={k}={v}" for k, v in BASE_OVERRIDES.items()]
     argv = ["--base", BASE_RUN, "--scenario", scenario_run, "--base-path", str(runs.lakehouse), *sets]
     return [*argv, "--set=storage.backend=deltalake", "--report-dir", str(runs.page.parent.parent)]
 
