@@ -195,14 +195,16 @@ def test_small_instance_is_within_a_tenth_of_a_percent_of_the_global_optimum(ins
         instance.static,
         engine.constraints,
         time_limit=120,
-        mip_rel_gap=1e-5,
+        # HiGHS proves the optimum to 0.01 % (it takes 21 s, 30 s to 0.001 %); the plan is
+        # held against HiGHS's proved bound, so the 0.1 % below is exact all the same.
+        mip_rel_gap=1e-4,
     )
     assert reference.optimal, reference.message
     assert (reference.usage <= np.array([c.bound for c in engine.constraints]) + 1e-6).all()
     # The certificate bounds every feasible plan; the plan is within 0.1 % of the optimum.
     assert result.dual_bound >= reference.value - 1e-6 * abs(reference.value)
     assert result.primal_value <= reference.bound + 1e-6 * abs(reference.bound)
-    assert result.primal_value >= (1 - 1e-3) * reference.value, (result.primal_value, reference.value)
+    assert result.primal_value >= (1 - 1e-3) * reference.bound, (result.primal_value, reference.bound)
     assert engine.master_outcome is not None and engine.master_outcome.improved
     # Its own certificate (20 iterations here, for time) is within 2%.
     assert result.gap <= 0.02
