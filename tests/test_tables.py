@@ -62,6 +62,25 @@ def test_read_an_older_version(spark: SparkSession, store: TableStore) -> None:
     assert [h["version"] for h in store.history("kv")] == [1, 0]
 
 
+def test_a_few_rows_of_a_version_are_read_to_the_driver_alike_on_both_engines(
+    spark: SparkSession, store: TableStore
+) -> None:
+    """``read_rows`` (the run lock's reads; on delta-rs without Spark): the rows of one version
+    whose columns equal the given values, as Rows with the table's columns."""
+    store.replace_run(plan_rows(spark, "r1", 3), "plan", "r1")
+    store.replace_run(plan_rows(spark, "r2", 2), "plan", "r2")
+    store.replace_run(plan_rows(spark, "r1", 1), "plan", "r1")
+    at_1 = store.read_rows("plan", 1, {"run_id": "r1"})
+    assert sorted((r["customer_id"], r["month"], r["expected_value"]) for r in at_1) == [
+        ("C0", dt.date(2027, 1, 1), 0.0),
+        ("C1", dt.date(2027, 2, 1), 1.0),
+        ("C2", dt.date(2027, 3, 1), 2.0),
+    ]
+    assert [r["customer_id"] for r in store.read_rows("plan", 2, {"run_id": "r1"})] == ["C0"]
+    assert store.read_rows("plan", 2, {"run_id": "r3"}) == []
+    assert sorted(at_1[0].asDict()) == ["channel", "customer_id", "expected_value", "month", "run_id"]
+
+
 def test_merge_upserts_by_key(spark: SparkSession, store: TableStore) -> None:
     schema = "k int, v string"
     store.overwrite(spark.createDataFrame([(1, "a"), (2, "b")], schema), "kv")

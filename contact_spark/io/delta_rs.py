@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
 from contact_spark.errors import CommitConflictError, MissingTableError, RunConflictError
@@ -95,6 +95,15 @@ class DeltaRsBackend:
         from deltalake import DeltaTable
 
         return DeltaTable.is_deltatable(self.location(table))
+
+    def read_rows(self, table: str, version: int, equal: dict[str, str]) -> list[Row]:
+        """``TableStore.read_rows`` without Spark: pyarrow reads the version's files."""
+        from deltalake import DeltaTable
+
+        dt = DeltaTable(self.location(table), version=version)
+        filters = [(column, "=", value) for column, value in equal.items()]
+        arrow = dt.to_pyarrow_table(filters=filters or None)
+        return [Row(**record) for record in arrow.to_pylist()]
 
     def read(self, table: str, version: int | None) -> DataFrame:
         dt = self._dt(table)

@@ -32,7 +32,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pyspark.sql import Row
-from pyspark.sql import functions as F
 from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
 from contact_spark.errors import RunLockedError
@@ -135,8 +134,8 @@ class RunLock:
     def _events(self, version: int | None) -> list[Row]:
         if version is None or version < 0:
             return []
-        rows = self.store.read(LOCKS_TABLE, version=version).filter(F.col("run_id") == self.run_id)
-        return rows.collect()  # this run's lock events: a handful
+        # This run's lock events: a handful (without Spark on delta-rs).
+        return self.store.read_rows(LOCKS_TABLE, version, {"run_id": self.run_id})
 
     def _append(self, events: list[tuple[str, str]], tag: str | None = None) -> None:
         now = time.time()

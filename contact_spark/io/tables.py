@@ -24,7 +24,7 @@ import logging
 import re
 from typing import Any, Protocol
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
@@ -154,6 +154,21 @@ class TableStore:
         if missing:
             raise ValueError(f"merge into '{table}': key columns {missing} not in the new rows")
         self.backend.merge(df, _check_table_name(table), list(keys))
+
+    def read_rows(self, table: str, version: int, equal: dict[str, str]) -> list[Row]:
+        """The few rows of ``table`` at ``version`` whose columns equal ``equal``, on the driver.
+
+        On delta-rs this reads the files with pyarrow, without Spark: a process that only
+        needs a handful of rows (the run lock's events) starts no JVM. On native Delta it is
+        a Spark read. Only for small results: every row reaches the caller.
+        """
+        _check_table_name(table)
+        if isinstance(self.backend, DeltaRsBackend):
+            return self.backend.read_rows(table, version, equal)
+        rows = self.read(table, version)
+        for column, value in equal.items():
+            rows = rows.filter(F.col(column) == value)
+        return rows.collect()
 
     def read_run(self, table: str, run_id: str) -> DataFrame:
         """The rows of one run of a run-scoped table."""
