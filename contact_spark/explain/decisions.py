@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.baseline import rules as R
 from contact_spark.baseline.customers import customer_frame, with_plan
-from contact_spark.capacity.constraints import expand_capacities
+from contact_spark.capacity.constraints import config_cells, expand_capacities
 from contact_spark.config.models import AppConfig
 from contact_spark.io.months import month_index
 from contact_spark.io.run_inputs import read_history, read_pinned
@@ -52,7 +52,9 @@ TOLERANCE = 1e-9
 def _capacity_arrays(config: AppConfig, sensitivity: DataFrame | None) -> dict[str, Any]:
     """Constraint weights ``[J, T, K]``, attributes, bounds, usage and shadow prices."""
     layout = Layout(tuple(config.campaign_names), tuple(config.channel_names), config.run.horizon_months, 0)
-    constraints = expand_capacities(config.capacities, layout, config.run.months())
+    constraints = expand_capacities(
+        config.capacities, layout, config.run.months(), config_cells(config, layout)
+    )
     rows = {r["constraint_name"]: r for r in (sensitivity.collect() if sensitivity is not None else [])}
     n_t, n_k = config.run.horizon_months, layout.n_cells
     return {
@@ -62,7 +64,9 @@ def _capacity_arrays(config: AppConfig, sensitivity: DataFrame | None) -> dict[s
             len(constraints), n_t, n_k
         ),
         "attr": [c.attr for c in constraints],
-        "offset": np.array([c.offset for c in constraints]),
+        "offset": np.array([c.offsets.reshape(n_t, n_k) for c in constraints]).reshape(
+            len(constraints), n_t, n_k
+        ),
         "sign": np.array([c.sign for c in constraints]),
         "max": np.array([c.sense == "max" for c in constraints], dtype=bool),
         "bound": np.array([c.bound for c in constraints]),
@@ -136,7 +140,7 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
         coef = np.zeros((len(caps["names"]), horizon))
         for j, name in enumerate(caps["attr"]):
             a = 1.0 if name is None else float(attrs.get(name, getattr(row, f"a_{name}", 0.0) or 0.0))
-            coef[j] = caps["weight"][j, :, k] * (a - caps["offset"][j])
+            coef[j] = caps["weight"][j, :, k] * (a - caps["offset"][j, :, k])
         full = (
             caps["max"][:, None]
             & (coef > TOLERANCE)
