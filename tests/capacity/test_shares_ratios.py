@@ -5,8 +5,9 @@ to work out by hand, and checked against the global MILP (``capacity.reference``
   contact weighs ``1 − s``, any other contact of the scope ``−s``.
 * A ratio: ``Σ column · x ≥ k · Σ per · x`` is the row ``Σ (column − k · per) · x ≥ 0``.
 
-Both go through the engine's Lagrangian prices like any capacity: the tests pin the plan,
-its value, and a certified gap of 0 (the dual bound is the plan's value).
+Both go through the engine's Lagrangian prices like any capacity (a min as the max of the
+opposite row, which the repair makes hold): the tests pin the plan, its value and its
+certified bound.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def share_config(rules: list[dict[str, Any]]) -> AppConfig:
             },
             "channels": {"DEM": {"cost": 1.0, "contact_kind": "email"}},
             "policy": {"rules": [{"name": "one", "type": "max_offers", "window_months": 1, "limit": 1}]},
-            "capacities": {"rules": rules, "lagrangian": {"batches": 1}},
+            "capacities": {"rules": rules, "lagrangian": {"batches": 1, "repair_rounds": 3}},
         }
     )
 
@@ -71,7 +72,7 @@ def roi_config(rules: list[dict[str, Any]]) -> AppConfig:
                 "TLS": {"cost": 10.0, "contact_kind": "phone"},
             },
             "policy": {"rules": [{"name": "one", "type": "max_offers", "window_months": 1, "limit": 1}]},
-            "capacities": {"rules": rules, "lagrangian": {"batches": 1}},
+            "capacities": {"rules": rules, "lagrangian": {"batches": 1, "repair_rounds": 3}},
         }
     )
 
