@@ -11,7 +11,7 @@ to a planned contact or a reason. ``decision`` and ``reason_code``:
 | ``QUARANTINED`` | ``QUARANTINE:<status>`` | the solver could not plan the customer — exact |
 | ``NOT_PLANNED`` | ``NOT_WORTH`` | expected value (propensity × value − cost, or propensity × value under ``objective: value``) ≤ 0 at zero prices, or ≤ 0 in every month the policy allows next to the campaign's other planned channels — exact |
 | ``NOT_PLANNED`` | ``POLICY:<rule>`` | one more contact of the cell breaks a max/pair rule in every month, given the customer's other planned contacts and history (the rule blocking most months) — exact |
-| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<period>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it (the period: ``2027-08``, ``2027-Q3``, ``2027-01..2027-03`` for a rolling window, or ``year``) — exact |
+| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<period>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it (the period: ``2027-08``, ``2027-Q3``, ``2027-01..2027-03`` for a rolling window, or ``year``); a share or a ratio is full when one more such contact would take it past its bound (a min of either is the max of the opposite row) — exact |
 | ``NOT_PLANNED`` | ``ROOM_LEFT`` | some month allows it, has room in every capacity and the contact adds value there: the plan could take it and be worth more (not locally optimal there; detail: the months, the value, and its net at the shadow prices) — exact |
 
 Every reason is exact: a contact that fits and adds value is never explained away by a
@@ -274,9 +274,10 @@ def contact_decisions(
     )
     custom = sorted(
         {
-            r.column
+            name
             for r in config.capacities.rules
-            if r.column and r.column not in BUILTIN and config.offer_values(r.column) is None
+            for name in (r.column, r.per)  # a ratio's per may be a customers column too
+            if name and name not in BUILTIN and config.offer_values(name) is None
         }
     )
     if custom and customers is not None:
