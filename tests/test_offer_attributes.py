@@ -247,12 +247,13 @@ def test_every_campaign_scope_of_the_models_is_one_the_resolver_walks() -> None:
         "MaxCampaigns",
         "Scope",  # policy.rules[].a / .b
         "CapacityRule",
+        "ShareScope",  # capacities.rules[].of
         "SpreadRule",
         "EligibilityRule",
         "EffectScope",  # triggers suppress
         "Boost",  # triggers boost
     }
-    assert len(SCOPE_PATHS) == 8
+    assert len(SCOPE_PATHS) == 9
 
 
 def test_every_campaign_scope_of_the_models_resolves_its_names_through_scoped() -> None:

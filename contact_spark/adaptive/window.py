@@ -19,7 +19,7 @@ import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
+from contact_spark.capacity.constraints import Constraint, attributes_needed, config_cells, expand_capacities
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.io.months import month_index as plan_month_index
@@ -87,9 +87,13 @@ def split_constraints(
             carried.append(CarriedConstraint(constraint, used, None))
             continue
         bound = constraint.bound - used
-        if constraint.sense == "max" and bound < 0 and constraint.offset == 0.0 and (future >= 0).all():
+        if constraint.sense == "max" and bound < 0 and not constraint.has_offset and (future >= 0).all():
             bound = 0.0
-        remaining = replace(constraint, weight=np.array(future, copy=True), bound=float(bound))
+        # A per-slot offset (a ratio's k · per) is cut at ``start`` like the weight.
+        offset = (
+            constraint.offset if np.ndim(constraint.offset) == 0 else np.array(constraint.offsets[start:])
+        )
+        remaining = replace(constraint, weight=np.array(future, copy=True), bound=float(bound), offset=offset)
         carried.append(CarriedConstraint(constraint, used, remaining))
     return carried
 
@@ -109,7 +113,7 @@ def subtract_usage(
         future[:start] = 0.0
         fixed = replace(c.original, weight=future).usage(counts, attr_sums)
         bound = c.remaining.bound - fixed
-        if c.original.sense == "max" and bound < 0 and c.original.offset == 0.0 and (future >= 0).all():
+        if c.original.sense == "max" and bound < 0 and not c.original.has_offset and (future >= 0).all():
             bound = 0.0
         out.append(CarriedConstraint(c.original, c.used + fixed, replace(c.remaining, bound=float(bound))))
     return out
@@ -226,7 +230,7 @@ def rest_of_year(
     sub_config = shifted_config(config, start)
     full_layout, _ = layout_for(config)
     layout, policy = layout_for(sub_config)
-    constraints = expand_capacities(config.capacities, full_layout, months)
+    constraints = expand_capacities(config.capacities, full_layout, months, config_cells(config, full_layout))
     attributes = attributes_needed(constraints)
     counts, sums = frozen_usage(frozen, eligibility, customers, config, full_layout, attributes)
     carried = split_constraints(constraints, start, counts, sums)

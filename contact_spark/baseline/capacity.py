@@ -4,9 +4,13 @@
   (``_key``: propensity descending, then customer, month, campaign, channel), keeping a
   contact while the exact running sum of its period (month, quarter or horizon) stays
   within the max (:func:`running_sum`); a rolling window's max month by month, each month
-  taking what every window holding it has left (:func:`_rolling_cut`); then each spread
-  maximum, for at most ``SPREAD_ROUNDS`` rounds;
-* :func:`shortfalls` – every min capacity and spread minimum the plan does not meet;
+  taking what every window holding it has left (:func:`_rolling_cut`); a ratio (max or
+  min) keeps the contacts that each meet it; then each spread maximum, for at most
+  ``SPREAD_ROUNDS`` rounds; last each share max, its ``of`` contacts in the global order
+  within the room the rest of its scope leaves (``s · rest / (1 − s)``), for at most
+  ``SHARE_ROUNDS`` rounds;
+* :func:`shortfalls` – every min capacity, share minimum (the ``of`` contacts missing) and
+  spread minimum the plan does not meet;
 * :func:`fill` – the best allowed additions for all shortfalls at once (one per customer).
 
 Only small aggregates (bucket totals, usage per month) reach the driver.
@@ -18,7 +22,7 @@ import datetime as dt
 import logging
 import math
 import time
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -27,7 +31,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.config.capacity import CapacityRule
 from contact_spark.config.models import AppConfig
-from contact_spark.config.scope import Scoped
+from contact_spark.config.scope import Resolved, Scoped
 from contact_spark.io.columns import case_when
 from contact_spark.io.offers import contact_cost, offer_attribute
 
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DECIMAL = "decimal(38,12)"
 SPREAD_ROUNDS = 3
+SHARE_ROUNDS = 3
 KEY_GRID = 32  # order-key buckets per unit of propensity
 BUILTIN = ("cost", "expected_value", "propensity")
 # A min to reach: cells in scope, the period's months (None: the whole horizon), the
@@ -124,19 +129,107 @@ def _month_max(rule: CapacityRule, months: list[dt.date]) -> Column:
 
 
 def _attr(rule: Any) -> Column:
-    if rule.measure == "contacts":
+    if rule.measure == "contacts" or rule.column is None:  # a count (a share of contacts too)
         return F.lit(1)
     return F.coalesce(F.col(rule.column).cast("double"), F.lit(0.0))
 
 
-def _rolling_cut(scoped: DataFrame, rule: CapacityRule, config: AppConfig, keep: Materialized) -> DataFrame:
+def _in(names: Resolved) -> Column:
+    return F.col("campaign").isin(list(names.campaigns)) & F.col("channel").isin(list(names.channels))
+
+
+def _month_min(rule: CapacityRule, months: list[dt.date]) -> Column:
+    """The min a contact of the row's month must meet on its own (a ratio's k): the greatest
+    of the periods holding the month. Null: no min."""
+    lows: list[float | None] = []
+    periods = rule.periods(months)
+    for t in range(len(months)):
+        bounds = [p.min for p in periods if t in p.months and p.min is not None]
+        lows.append(max(bounds) if bounds else None)
+    if len(set(lows)) == 1:
+        return F.lit(lows[0]).cast("double")
+    return case_when(
+        (F.col("month") == F.lit(m), F.lit(h).cast("double")) for m, h in zip(months, lows, strict=True)
+    )
+
+
+def _ratio_cut(scoped: DataFrame, rule: CapacityRule, months: list[dt.date]) -> DataFrame:
+    """A ratio's contacts that each meet it on their own (``column ≤ k · per`` for a max,
+    ``≥`` for a min): any set of them meets it, as the hand-made rule "only contacts that pay
+    for themselves" does."""
+    assert rule.per is not None  # config load
+    column, per = _attr(rule), F.coalesce(F.col(rule.per).cast("double"), F.lit(0.0))
+    high, low = _month_max(rule, months), _month_min(rule, months)
+    return scoped.filter((high.isNull() | (column <= high * per)) & (low.isNull() | (column >= low * per)))
+
+
+def _share_rooms(plan: DataFrame, rule: CapacityRule, config: AppConfig, sense: str) -> list[Decimal | None]:
+    """Per period of a share rule: the most (``max``) or least (``min``) its ``of`` part may
+    hold given the rest of its scope in the plan: ``part ≤ s · (part + rest)`` is
+    ``part ≤ s · rest / (1 − s)`` (rounded down to the 12 decimals of the sums). None: no
+    bound, or a share of 1."""
+    months = config.run.months()
+    rest = plan.filter(_scope(rule, config) & ~_in(rule.numerator(config)))
+    by_month = {
+        r["month"]: Fraction(str(r["u"] or 0))
+        for r in rest.groupBy("month").agg(F.sum(_attr(rule).cast(DECIMAL)).alias("u")).collect()
+    }
+    rooms: list[Decimal | None] = []
+    for period in rule.periods(months):
+        share = period.max if sense == "max" else period.min
+        if share is None or share >= 1:
+            rooms.append(None)
+            continue
+        s = Fraction(str(share))
+        others = sum((by_month.get(months[t], Fraction(0)) for t in period.months), Fraction(0))
+        room = s * others / (1 - s)
+        exact = Decimal(room.numerator) / Decimal(room.denominator)
+        rooms.append(exact.quantize(Decimal("1e-12"), rounding=ROUND_FLOOR))
+    return rooms
+
+
+def _share_cut(plan: DataFrame, rule: CapacityRule, config: AppConfig, keep: Materialized) -> DataFrame:
+    """A share max: its ``of`` contacts kept in the global order while their running sum stays
+    within the room the rest of the scope leaves (:func:`_share_rooms`); the rest is never
+    cut for it (a contact outside ``of`` only lowers the share)."""
+    months = config.run.months()
+    part = _in(rule.numerator(config))
+    scoped = plan.filter(part)
+    rooms = _share_rooms(plan, rule, config, "max")
+    if rule.period == "rolling":
+        kept = _rolling_cut(scoped, rule, config, keep, rooms)
+    else:
+        periods = rule.periods(months)
+        start = {months[t]: months[p.start] for p in periods for t in p.months}
+        room = {months[p.start]: r for p, r in zip(periods, rooms, strict=True)}
+        limits = scoped.sparkSession.createDataFrame(
+            [(m, start[m], room[start[m]]) for m in months], f"month date, _start date, _room {DECIMAL}"
+        )
+        kept = (
+            running_sum(scoped.join(F.broadcast(limits), "month"), ["_start"], _attr(rule))
+            .filter(F.col("_room").isNull() | (F.col("_run") <= F.col("_room")))
+            .select(*scoped.columns)
+        )
+    return keep(plan.filter(~part).unionByName(kept))
+
+
+def _rolling_cut(
+    scoped: DataFrame,
+    rule: CapacityRule,
+    config: AppConfig,
+    keep: Materialized,
+    bounds: list[Decimal | None] | None = None,
+) -> DataFrame:
     """The contacts of a rolling-window max kept month by month: in month ``t`` the first
     contacts of the global order whose running sum stays within the room every window
     holding ``t`` has left after the months before it (so earlier months come first, and a
     contact left out for one window takes no room in the next). One small aggregate per
-    month reaches the driver: the month's kept usage."""
+    month reaches the driver: the month's kept usage. ``bounds``: each window's max (a
+    share's room), else the rule's."""
     months = config.run.months()
     periods = rule.periods(months)
+    if bounds is None:
+        bounds = [None if p.max is None else Decimal(str(p.max)) for p in periods]
     ranked = keep(running_sum(scoped, ["month"], _attr(rule)))
     # A count keeps the month's first ⌊room⌋ contacts: its usage follows from the month's size.
     sizes = (
@@ -144,16 +237,16 @@ def _rolling_cut(scoped: DataFrame, rule: CapacityRule, config: AppConfig, keep:
             r["month"]: Decimal(r["n"])
             for r in scoped.groupBy("month").count().withColumnRenamed("count", "n").collect()
         }
-        if rule.measure == "contacts"
+        if rule.column is None
         else None
     )
     used: list[Decimal] = []
     rooms: list[tuple[dt.date, Decimal | None]] = []
     for t, month in enumerate(months):
         limits = [
-            Decimal(str(p.max)) - sum((used[s] for s in p.months if s < t), Decimal(0))
-            for p in periods
-            if t in p.months and p.max is not None
+            bound - sum((used[s] for s in p.months if s < t), Decimal(0))
+            for p, bound in zip(periods, bounds, strict=True)
+            if t in p.months and bound is not None
         ]
         room = min(limits) if limits else None
         rooms.append((month, room))
@@ -180,8 +273,12 @@ def cut(plan: DataFrame, config: AppConfig, keep: Materialized) -> DataFrame:
     """Every max capacity in config order, then the spread maximums (see module docstring)."""
     months = config.run.months()
     for rule in config.capacities.rules:
-        if all(p.max is None for p in rule.periods(months)):
+        if rule.measure == "ratio":  # its min too: each contact meets it on its own
+            scope = _scope(rule, config)
+            plan = keep(plan.filter(~scope).unionByName(_ratio_cut(plan.filter(scope), rule, months)))
             continue
+        if rule.measure == "share" or all(p.max is None for p in rule.periods(months)):
+            continue  # shares: last (below), once every other cut is done
         scope = _scope(rule, config)
         scoped = plan.filter(scope)
         high = _month_max(rule, months)
@@ -213,6 +310,19 @@ def cut(plan: DataFrame, config: AppConfig, keep: Materialized) -> DataFrame:
             plan = keep(
                 plan.filter(~scope).unionByName(scoped.filter(F.col("_run") <= cap).drop("_run", "_v"))
             )
+    # Share maxima last: a later cut of another rule could drop contacts of a share's rest
+    # and break it. One share's cut can lower another's rest: repeated while one cuts.
+    shares = [
+        r
+        for r in config.capacities.rules
+        if r.measure == "share" and any(p.max is not None for p in r.periods(months))
+    ]
+    for _ in range(SHARE_ROUNDS if shares else 0):
+        before = plan.count()
+        for rule in shares:
+            plan = _share_cut(plan, rule, config, keep)
+        if plan.count() == before:
+            break
     return plan
 
 
@@ -235,7 +345,8 @@ def attributes(rows: DataFrame, eligibility: DataFrame, customers: DataFrame, co
     )
     out = out.join(cand, ["customer_id", "campaign", "channel"], "left")
     out = out.withColumn("cost", contact_cost(config))
-    custom = sorted({r.column for r in config.capacities.rules if r.column and r.column not in BUILTIN})
+    named = {name for r in config.capacities.rules for name in (r.column, r.per) if name}
+    custom = sorted(name for name in named if name not in BUILTIN)
     extra = [c for c in custom if config.offer_values(c) is None]
     for name in custom:
         if name not in extra:
@@ -259,8 +370,11 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[Target]:
     out: list[Target] = []
     months = config.run.months()
     for rule in config.capacities.rules:
-        if rule.measure == "average" or all(p.min is None for p in rule.periods(months)):
-            continue  # an average min is not a volume a greedy can add to
+        if rule.measure in ("average", "ratio") or all(p.min is None for p in rule.periods(months)):
+            continue  # an average min is not a volume a greedy can add to (a ratio's: cut above)
+        if rule.measure == "share":
+            out += _share_shortfalls(plan, rule, config)
+            continue
         cells = _cells(rule, config)
         column = None if rule.measure == "contacts" else rule.column
         used = plan.filter(_scope(rule, config))
@@ -291,6 +405,28 @@ def shortfalls(plan: DataFrame, config: AppConfig) -> list[Target]:
                         float(math.ceil(floor - counts.get(m, 0))),
                     )
                 )
+    return out
+
+
+def _share_shortfalls(plan: DataFrame, rule: CapacityRule, config: AppConfig) -> list[Target]:
+    """A share min short in a period: its ``of`` part needs ``s · rest / (1 − s)``
+    (:func:`_share_rooms`); the greedy adds ``of`` contacts (never drops the rest). A min
+    share of 1 cannot be reached by adding."""
+    months = config.run.months()
+    part = rule.numerator(config)
+    used = {
+        r["month"]: float(r["u"] or 0)
+        for r in plan.filter(_in(part)).groupBy("month").agg(F.sum(_attr(rule)).alias("u")).collect()
+    }
+    out: list[Target] = []
+    cells = [f"{c}/{h}" for c, h in part.cells()]
+    for period, room in zip(rule.periods(months), _share_rooms(plan, rule, config, "min"), strict=True):
+        if room is None:
+            continue
+        inside = [months[t] for t in period.months]
+        need = float(room) - sum(used.get(m, 0.0) for m in inside)
+        if need > 1e-9:
+            out.append((cells, None if period.month is None else inside, rule.column, need))
     return out
 
 

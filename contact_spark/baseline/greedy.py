@@ -12,7 +12,9 @@
    every window holding it has left. Running sums are exact decimals computed without a single-partition window:
    the order is cut into contiguous buckets, each bucket's total goes to the driver
    (buckets × months numbers), and a window per (month, bucket) adds its offset. An
-   ``average`` max keeps the contacts whose attribute is within the bound.
+   ``average`` max keeps the contacts whose attribute is within the bound, a ``ratio`` (max
+   or min) the contacts that each meet it; last, each ``share`` max keeps its ``of``
+   contacts in that order within the room the rest of its scope leaves.
 3. **Spread max**: each month is cut to ``(1 + tolerance) ×`` the monthly average, repeated
    (the average falls as months are cut) for at most ``SPREAD_ROUNDS`` rounds.
 4. **Second pass** per customer: a contact whose ``only_after`` predecessor was cut is dropped.

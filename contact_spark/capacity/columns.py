@@ -43,12 +43,12 @@ def schedule_usage(
     """``[N, K]`` usage of every constraint by each customer's schedule ``x[N, T, C, H]``."""
     n = x.shape[0]
     flat = x.reshape(n, -1).astype(np.float64)
-    out = flat @ weights.T  # counts, and Σ w·x for the offsets below
+    out = flat @ weights.T  # count constraints; attribute ones are replaced below
     for k, c in enumerate(constraints):
         if c.attr is None:
             continue
         attr = np.broadcast_to(np.nan_to_num(attr_values[c.attr])[:, None], x.shape).reshape(n, -1)
-        out[:, k] = (flat * attr) @ weights[k] - c.offset * out[:, k]
+        out[:, k] = (flat * (attr - c.offsets.reshape(1, -1))) @ weights[k]
     return out
 
 

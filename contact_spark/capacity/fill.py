@@ -84,7 +84,7 @@ def fitting_cells(
         else:
             attr = np.nan_to_num(attr_values[c.attr])
             per_slot = np.broadcast_to(attr[:, None], (n, *c.weight.shape)).reshape(n, -1)
-            cell = weights[k][None, :] * (per_slot - c.offset)
+            cell = weights[k][None, :] * (per_slot - c.offsets.reshape(1, -1))
         fits &= c.sign * cell <= slack[k] + TOLERANCE
     return fits
 

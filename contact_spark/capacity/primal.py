@@ -36,7 +36,7 @@ class PrimalPhase(DualPhase):
         """Usage can never be negative (counts or sums of a non-negative built-in attribute)."""
         return (
             bool((constraint.weight >= 0).all())
-            and constraint.offset == 0.0
+            and not constraint.has_offset
             and constraint.attr
             in (
                 None,

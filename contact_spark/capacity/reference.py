@@ -113,7 +113,8 @@ def capacity_coefficients(constraint: Constraint, attr: np.ndarray | None, horiz
     if constraint.attr is None:
         return np.broadcast_to(weight.reshape(1, -1), (1, weight.size))
     assert attr is not None
-    return (weight[None] * (attr[:, None, :] - constraint.offset)).reshape(attr.shape[0], -1)
+    offsets = constraint.offsets.reshape(horizon, -1)  # [T, K]: a number, or a ratio's per slot
+    return (weight[None] * (attr[:, None, :] - offsets[None])).reshape(attr.shape[0], -1)
 
 
 def solve_reference(

@@ -47,10 +47,13 @@ class Repair(PrimalPhase):
             trimmed += bans.count()  # the bans are checkpointed: counted once, used below
             frame = self._with_bans(frame, ev.solved, bans, moving=moving, full=self._full_slots(ev.usage))
             # Moving rounds re-solve at the prices; dropping rounds fix every customer to a
-            # subset of its contacts and keep the most valuable legal subset (no prices).
-            ev = self.evaluate(prices if moving else np.zeros_like(prices), frame, exact=not moving)
+            # subset of its contacts and keep the most valuable legal subset, priced only by
+            # the share and ratio maxima (a contact their price pays for, e.g. one outside a
+            # share's ``of``, is kept as long as it pays there: dropping it would raise the row).
+            solve_prices = prices if moving else self._dropping_prices(prices)
+            ev = self.evaluate(solve_prices, frame, exact=not moving)
             self._release(ev.solved)
-            self._plan_source = (frame, prices if moving else np.zeros_like(prices), not moving)
+            self._plan_source = (frame, solve_prices, not moving)
         excess = self._max_excess(ev.usage)
         if (excess > 1e-9).any():
             raise RuntimeError(
@@ -70,6 +73,12 @@ class Repair(PrimalPhase):
             repair_rounds=rounds,
             trimmed_contacts=trimmed,
         )
+
+    def _dropping_prices(self, prices: np.ndarray) -> np.ndarray:
+        """The prices of the dropping rounds: a two-sided max's (share, ratio), 0 elsewhere
+        (a config without one solves at zero prices, as before)."""
+        keep = np.array([c.two_sided and c.sense == "max" for c in self.constraints], dtype=bool)
+        return np.where(keep, np.asarray(prices, dtype=np.float64), 0.0)
 
     def _bans(self, solved: DataFrame, excess: np.ndarray, aggressive: bool) -> DataFrame:
         """Contacts to forbid: per violated max constraint, its lowest-value contributors
@@ -92,11 +101,16 @@ class Repair(PrimalPhase):
             weight = F.element_at(
                 F.array(*[F.lit(float(w)) for w in constraint.weight.reshape(-1)]), flat + 1
             )
-            coef = (
-                weight
-                if constraint.attr is None
-                else weight * (F.col(f"c.a_{constraint.attr}") - constraint.offset)
+            offset = (
+                F.lit(float(constraint.offset))
+                if np.ndim(constraint.offset) == 0
+                else F.element_at(
+                    F.array(*[F.lit(float(o)) for o in constraint.offsets.reshape(-1)]), flat + 1
+                )
             )
+            # Only contacts of positive weight are banned: dropping one lowers the row. A share's
+            # other contacts (weight −s) would raise it, so they are never dropped for it.
+            coef = weight if constraint.attr is None else weight * (F.col(f"c.a_{constraint.attr}") - offset)
             coefficients.append(F.struct(F.lit(group).alias("group"), coef.alias("coef")))
         contributors = (
             contacts.select(
@@ -123,7 +137,7 @@ class Repair(PrimalPhase):
             if c.sense != "max" or used < c.bound - 1e-9:
                 continue
             weight = c.weight.reshape(self.shape[0], n_cells)
-            if c.attr is not None and c.offset != 0.0:
+            if c.attr is not None and c.has_offset:
                 weight = np.abs(weight)  # the sign depends on the customer's attribute
             for t, k in zip(*np.nonzero(weight > 0), strict=True):
                 slots.add(int(t) * n_cells + int(k))

@@ -8,6 +8,11 @@
   contacts (``cost``, ``expected_value``, ``propensity``, a numeric offer attribute such as
   ``margin`` or ``success_value``, or a numeric customers column).
   An average bound is linear: ``Σ (attr − bound)·x ≤ 0``.
+* ``measure: share`` – the share of the contacts in the ``of`` scope among the rule's own
+  contacts (or of a ``column``'s sum), a fraction in [0, 1]: ``Σ_of x ≤ s · Σ_scope x`` is
+  the linear row ``Σ_of x − s Σ_scope x ≤ 0``.
+* ``measure: ratio`` – ``Σ column · x`` against ``k · Σ per · x`` (``k`` ≥ 0): the row
+  ``Σ (column − k · per) · x ≥ 0`` (min) or ``≤ 0`` (max), e.g. expected value ≥ 0.2 × cost.
 * ``spread`` – each month's volume within ``±tolerance`` of the yearly average.
 
 Every bound is finite and at most ``MAX_MAGNITUDE`` (1e12) in size, and signed as its
@@ -32,21 +37,51 @@ from contact_spark.config.periods import (
     PeriodKind,
     capacity_periods,
 )
-from contact_spark.config.scope import ANY, Scoped
+from contact_spark.config.scope import ANY, Catalogue, Resolved, Scoped
 
-__all__ = ["CapacityException", "CapacityRule", "CapacitySettings", "MonthException", "Period", "SpreadRule"]
+__all__ = [
+    "CapacityException",
+    "CapacityRule",
+    "CapacitySettings",
+    "MonthException",
+    "Period",
+    "ShareScope",
+    "SpreadRule",
+]
 
 CONSTRAINT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 BUILTIN_ATTRIBUTES = ("cost", "expected_value", "propensity")
 NON_NEGATIVE_ATTRIBUTES = ("cost", "propensity")
 
 
+class ShareScope(StrictModel, Scoped):
+    """The part of a share rule's scope whose share is bounded: its contacts in these
+    campaigns × channels (``of: {campaigns: {where: "family = 'mortgage'"}}``)."""
+
+    campaigns: list[str] | Literal["any"] = ANY
+    channels: list[str] | Literal["any"] = ANY
+
+
 class CapacityRule(StrictModel, Scoped):
     """A min and/or max on the contacts (or an attribute of them) in a scope and period."""
 
     name: str
-    measure: Literal["contacts", "sum", "average"] = "contacts"
-    column: str | None = Field(None, description="Attribute for sum/average measures.")
+    measure: Literal["contacts", "sum", "average", "share", "ratio"] = "contacts"
+    column: str | None = Field(
+        None,
+        description="Attribute for sum/average measures; a ratio's numerator; a share of its sum "
+        "instead of the contacts.",
+    )
+    of: ShareScope | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="measure: share: the contacts (of the rule's scope) whose share is bounded.",
+    )
+    per: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="measure: ratio: the attribute of the denominator (Σ column·x vs k·Σ per·x).",
+    )
     campaigns: list[str] | Literal["any"] = ANY
     channels: list[str] | Literal["any"] = ANY
     period: PeriodKind = Field(
@@ -74,8 +109,11 @@ class CapacityRule(StrictModel, Scoped):
         if self.min is None and self.max is None and not self.exceptions:
             raise ValueError(f"capacity rule '{self.name}' has neither 'min' nor 'max'")
         if self.measure == "contacts" and self.column is not None:
-            raise ValueError(f"capacity rule '{self.name}': 'column' is only for sum/average measures")
-        if self.measure != "contacts" and not self.column:
+            raise ValueError(
+                f"capacity rule '{self.name}': 'column' is only for sum, average, share and ratio measures"
+            )
+        self._check_share_ratio()
+        if self.measure in ("sum", "average", "ratio") and not self.column:
             raise ValueError(
                 f"capacity rule '{self.name}': a {self.measure} needs 'column' "
                 f"({', '.join(BUILTIN_ATTRIBUTES)}, a numeric offer attribute or a numeric customers column)"
@@ -94,6 +132,50 @@ class CapacityRule(StrictModel, Scoped):
             if bound is not None:
                 self._check_bound(key, bound)
         return self
+
+    def _check_share_ratio(self) -> None:
+        """Raise ValueError, saying how to fix it, for ``of``/``per`` on the wrong measure or missing."""
+        where = f"capacity rule '{self.name}'"
+        if self.measure != "share" and self.of is not None:
+            raise ValueError(
+                f"{where}: 'of' is only for measure: share (this rule's measure is {self.measure})"
+            )
+        if self.measure != "ratio" and self.per is not None:
+            raise ValueError(
+                f"{where}: 'per' is only for measure: ratio (this rule's measure is {self.measure})"
+            )
+        if self.measure == "share":
+            if self.of is None:
+                raise ValueError(
+                    f"{where}: measure: share needs 'of', the contacts whose share is bounded "
+                    "(e.g. of: {campaigns: {where: \"family = 'mortgage'\"}})"
+                )
+            if self.of.campaigns == ANY and self.of.channels == ANY:
+                raise ValueError(
+                    f"{where}: of: names neither campaigns nor channels, so it is the rule's whole scope "
+                    "(a share of 1): give of.campaigns or of.channels"
+                )
+        if self.measure == "ratio":
+            if not self.per:
+                raise ValueError(
+                    f"{where}: measure: ratio needs 'per', the denominator's attribute (e.g. column: "
+                    "expected_value, per: cost)"
+                )
+            if self.per == self.column:
+                raise ValueError(
+                    f"{where}: column and per are both '{self.per}': a ratio of 1; name two attributes"
+                )
+
+    def numerator(self, config: Catalogue) -> Resolved:
+        """A share's numerator: the rule's own campaigns × channels that ``of`` holds too."""
+        whole = self.resolve(config)
+        if self.of is None:
+            return whole
+        part = self.of.resolve(config)
+        return Resolved(
+            tuple(c for c in whole.campaigns if c in part.campaigns),
+            tuple(h for h in whole.channels if h in part.channels),
+        )
 
     def _check_period(self) -> None:
         """Raise ValueError, saying how to fix it, for a period or exception that cannot hold."""
@@ -138,6 +220,16 @@ class CapacityRule(StrictModel, Scoped):
             )
         if self.measure == "contacts" and bound < 0:
             raise ValueError(f"{where}: a number of contacts cannot be negative: give a bound >= 0")
+        if self.measure == "share":
+            if not 0 <= bound <= 1:
+                raise ValueError(f"{where}: a share is a fraction in [0, 1]: give e.g. 0.5 for 50 %")
+            return
+        if self.measure == "ratio":
+            if bound < 0:
+                raise ValueError(
+                    f"{where}: a ratio bound k (Σ {self.column} ≥ k · Σ {self.per}) cannot be negative: give k >= 0"
+                )
+            return
         if self.column in NON_NEGATIVE_ATTRIBUTES and bound < 0:
             raise ValueError(
                 f"{where}: a {self.measure} of {self.column} cannot be negative: give a bound >= 0"

@@ -30,6 +30,7 @@ from contact_spark.config.offers import (
 )
 from contact_spark.config.policy import PolicyConfig
 from contact_spark.config.propensity import PropensitySettings, SegmentSettings
+from contact_spark.config.scope import Scoped
 from contact_spark.config.scopes import blank_scopes, has_selectors, resolve_scopes
 from contact_spark.config.stages import StageSettings
 from contact_spark.config.triggers import TriggerSettings
@@ -288,22 +289,28 @@ class AppConfig(StrictModel):
         counts. Other columns are customers columns, checked against the table by the stage."""
         kinds = attribute_kinds(attribute_table(self.campaigns))
         for rule in self.capacities.rules:
-            column = rule.column
-            if column is None or column in CAPACITY_ATTRIBUTES or column not in kinds:
-                continue
-            where = f"capacity rule '{rule.name}': column '{column}'"
-            if kinds[column] != "number":
-                raise ValueError(
-                    f"{where} is a {kinds[column]} offer attribute: {rule.measure}s need a number"
-                )
-            values = self.offer_values(column) or {}
-            missing = [c for c in rule.resolve(self).campaigns if c not in values]
-            if missing:
-                raise ValueError(
-                    f"{where}: campaigns {', '.join(missing)} in its scope have no {column}: give them "
-                    f"campaigns.<NAME>.attributes.{column} (0 if none) or leave them out of its campaigns"
-                )
+            for key, column in (("column", rule.column), ("per", rule.per)):
+                if column is None or column in CAPACITY_ATTRIBUTES or column not in kinds:
+                    continue
+                where = f"capacity rule '{rule.name}': {key} '{column}'"
+                if kinds[column] != "number":
+                    raise ValueError(
+                        f"{where} is a {kinds[column]} offer attribute: {rule.measure}s need a number"
+                    )
+                values = self.offer_values(column) or {}
+                missing = [c for c in rule.resolve(self).campaigns if c not in values]
+                if missing:
+                    raise ValueError(
+                        f"{where}: campaigns {', '.join(missing)} in its scope have no {column}: give them "
+                        f"campaigns.<NAME>.attributes.{column} (0 if none) or leave them out of its campaigns"
+                    )
         return self
+
+    def per_contact_cell(self, name: str) -> bool:
+        """Whether the capacity attribute ``name`` is fixed by the contact's offer and channel
+        (``cost`` or a numeric offer attribute), not a value of the customer (``expected_value``,
+        ``propensity`` or a customers column)."""
+        return name == "cost" or self.offer_values(name) is not None
 
     @model_validator(mode="after")
     def _capacity_exceptions_apply(self) -> AppConfig:
@@ -343,15 +350,45 @@ class AppConfig(StrictModel):
         scoped += [("capacity", r) for r in self.capacities.rules]
         scoped += [("spread", r) for r in self.capacities.spread]
         for section, rule in scoped:
+            scopes: list[tuple[str, Scoped]] = [("", rule)]
+            if isinstance(rule, CapacityRule) and rule.of is not None:
+                scopes.append(("of: ", rule.of))
             field: Literal["campaigns", "channels"]
-            for field, known in (("campaigns", self.campaigns), ("channels", self.channels)):
-                kind = field[:-1]
-                for name in rule.restriction(field) or []:
-                    if name not in known:
-                        raise ValueError(
-                            f"{section} rule '{rule.name}' names unknown {kind} '{name}' "
-                            f"(known: {', '.join(known)})"
-                        )
+            for prefix, scope in scopes:
+                for field, known in (("campaigns", self.campaigns), ("channels", self.channels)):
+                    kind = field[:-1]
+                    for name in scope.restriction(field) or []:
+                        if name not in known:
+                            raise ValueError(
+                                f"{section} rule '{rule.name}' {prefix}names unknown {kind} '{name}' "
+                                f"(known: {', '.join(known)})"
+                            )
+        return self
+
+    @model_validator(mode="after")
+    def _shares_and_ratios(self) -> AppConfig:
+        """A share's ``of`` selects part of its scope; a ratio has at most one side that
+        varies by customer (its row is then linear in one customer attribute)."""
+        for n, rule in enumerate(self.capacities.rules):
+            where = f"capacities.rules.{n}: capacity rule '{rule.name}'"
+            if rule.measure == "share":
+                whole, part = rule.resolve(self), rule.numerator(self)
+                if not part.cells():
+                    raise ValueError(
+                        f"{where}: of: selects none of the rule's own contacts ({', '.join(whole.campaigns)} × "
+                        f"{', '.join(whole.channels)}): a share of nothing; widen of or the rule's campaigns/channels"
+                    )
+                if len(part.cells()) == len(whole.cells()):
+                    raise ValueError(
+                        f"{where}: of: holds every contact of the rule's scope, so the share is always 1: "
+                        "narrow of, or widen the rule's campaigns/channels (the whole)"
+                    )
+            if rule.measure == "ratio" and rule.column and rule.per:
+                if not (self.per_contact_cell(rule.column) or self.per_contact_cell(rule.per)):
+                    raise ValueError(
+                        f"{where}: column '{rule.column}' and per '{rule.per}' both vary by customer: one side "
+                        "of a ratio must be cost or a numeric offer attribute (e.g. column: expected_value, per: cost)"
+                    )
         return self
 
     @model_validator(mode="after")

@@ -22,17 +22,19 @@ from contact_spark.config.offers import AttributeValue, Kind, SelectorError, is_
 from contact_spark.config.policy import PolicyError
 from contact_spark.config.scope import ANY
 
-#: The sections holding campaign scopes: (section, list key, what a user calls one entry).
-RULE_LISTS = (
-    ("capacities", "rules", "capacity rule"),
-    ("capacities", "spread", "spread rule"),
-    ("eligibility", "rules", "eligibility rule"),
+#: The sections holding campaign scopes: (section, list key, what a user calls one entry,
+#: the keys of an entry holding a scope of their own: a share rule's ``of``).
+RULE_LISTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("capacities", "rules", "capacity rule", ("of",)),
+    ("capacities", "spread", "spread rule", ()),
+    ("eligibility", "rules", "eligibility rule", ()),
 )
 SCOPE_PATHS = (
     "policy.rules[].campaigns",
     "policy.rules[].a.campaigns",
     "policy.rules[].b.campaigns",
     "capacities.rules[].campaigns",
+    "capacities.rules[].of.campaigns",
     "capacities.spread[].campaigns",
     "eligibility.rules[].campaigns",
     "triggers.events.<EVENT>.suppress.campaigns",
@@ -73,12 +75,12 @@ def _map_scopes(data: dict[str, Any], resolve: Callable[[Any, str, str], Any]) -
         for i, rule in _rules(policy, "rules"):
             rules[i] = entry(rule, f"policy rule '{_name(rule, i, 'rules')}'", ("a", "b"))
         out["policy"] = {**policy, "rules": rules}
-    for section, key, what in RULE_LISTS:
+    for section, key, what, sides in RULE_LISTS:
         if not _rules(out.get(section), key):
             continue
         entries = list(out[section][key])
         for i, rule in _rules(out[section], key):
-            entries[i] = entry(rule, f"{what} '{_name(rule, i, key)}'", ())
+            entries[i] = entry(rule, f"{what} '{_name(rule, i, key)}'", sides)
         out[section] = {**out[section], key: entries}
     triggers = out.get("triggers")
     events = triggers.get("events") if isinstance(triggers, dict) else None

@@ -11,7 +11,7 @@ to a planned contact or a reason. ``decision`` and ``reason_code``:
 | ``QUARANTINED`` | ``QUARANTINE:<status>`` | the solver could not plan the customer — exact |
 | ``NOT_PLANNED`` | ``NOT_WORTH`` | expected value (propensity × value − cost, or propensity × value under ``objective: value``) ≤ 0 at zero prices, or ≤ 0 in every month the policy allows next to the campaign's other planned channels — exact |
 | ``NOT_PLANNED`` | ``POLICY:<rule>`` | one more contact of the cell breaks a max/pair rule in every month, given the customer's other planned contacts and history (the rule blocking most months) — exact |
-| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<period>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it (the period: ``2027-08``, ``2027-Q3``, ``2027-01..2027-03`` for a rolling window, or ``year``) — exact |
+| ``NOT_PLANNED`` | ``CAPACITY:<rule>/<period>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it (the period: ``2027-08``, ``2027-Q3``, ``2027-01..2027-03`` for a rolling window, or ``year``); a share or a ratio is full when one more such contact would take it past its bound (a min of either is the max of the opposite row) — exact |
 | ``NOT_PLANNED`` | ``ROOM_LEFT`` | some month allows it, has room in every capacity and the contact adds value there: the plan could take it and be worth more (not locally optimal there; detail: the months, the value, and its net at the shadow prices) — exact |
 
 Every reason is exact: a contact that fits and adds value is never explained away by a
@@ -35,7 +35,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.baseline import rules as R
 from contact_spark.baseline.customers import customer_frame, with_plan
-from contact_spark.capacity.constraints import expand_capacities
+from contact_spark.capacity.constraints import config_cells, expand_capacities
 from contact_spark.config.models import AppConfig
 from contact_spark.io.months import month_index
 from contact_spark.io.run_inputs import read_history, read_pinned
@@ -52,7 +52,9 @@ TOLERANCE = 1e-9
 def _capacity_arrays(config: AppConfig, sensitivity: DataFrame | None) -> dict[str, Any]:
     """Constraint weights ``[J, T, K]``, attributes, bounds, usage and shadow prices."""
     layout = Layout(tuple(config.campaign_names), tuple(config.channel_names), config.run.horizon_months, 0)
-    constraints = expand_capacities(config.capacities, layout, config.run.months())
+    constraints = expand_capacities(
+        config.capacities, layout, config.run.months(), config_cells(config, layout)
+    )
     rows = {r["constraint_name"]: r for r in (sensitivity.collect() if sensitivity is not None else [])}
     n_t, n_k = config.run.horizon_months, layout.n_cells
     return {
@@ -62,7 +64,9 @@ def _capacity_arrays(config: AppConfig, sensitivity: DataFrame | None) -> dict[s
             len(constraints), n_t, n_k
         ),
         "attr": [c.attr for c in constraints],
-        "offset": np.array([c.offset for c in constraints]),
+        "offset": np.array([c.offsets.reshape(n_t, n_k) for c in constraints]).reshape(
+            len(constraints), n_t, n_k
+        ),
         "sign": np.array([c.sign for c in constraints]),
         "max": np.array([c.sense == "max" for c in constraints], dtype=bool),
         "bound": np.array([c.bound for c in constraints]),
@@ -136,7 +140,7 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
         coef = np.zeros((len(caps["names"]), horizon))
         for j, name in enumerate(caps["attr"]):
             a = 1.0 if name is None else float(attrs.get(name, getattr(row, f"a_{name}", 0.0) or 0.0))
-            coef[j] = caps["weight"][j, :, k] * (a - caps["offset"][j])
+            coef[j] = caps["weight"][j, :, k] * (a - caps["offset"][j, :, k])
         full = (
             caps["max"][:, None]
             & (coef > TOLERANCE)
@@ -270,9 +274,10 @@ def contact_decisions(
     )
     custom = sorted(
         {
-            r.column
+            name
             for r in config.capacities.rules
-            if r.column and r.column not in BUILTIN and config.offer_values(r.column) is None
+            for name in (r.column, r.per)  # a ratio's per may be a customers column too
+            if name and name not in BUILTIN and config.offer_values(name) is None
         }
     )
     if custom and customers is not None:

@@ -11,7 +11,13 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from contact_spark.capacity.constraints import Constraint, attributes_needed, expand_capacities
+from contact_spark.capacity.constraints import (
+    Constraint,
+    attributes_needed,
+    cell_attribute,
+    config_cells,
+    expand_capacities,
+)
 from contact_spark.capacity.engine import CapacityEngine
 from contact_spark.capacity.result import CapacityResult
 from contact_spark.config.models import AppConfig
@@ -45,18 +51,6 @@ def _dense(by_cell: Column, n_cells: int) -> Column:
         F.sequence(F.lit(0), F.lit(n_cells - 1)),
         lambda k: F.coalesce(F.element_at(by_cell, k.cast("long")), F.lit(0.0)),
     )
-
-
-def cell_attribute(config: AppConfig, layout: Layout, name: str) -> list[float] | None:
-    """The value per cell of a capacity attribute fixed by the offer and the channel: the
-    contact's cost, or a numeric offer attribute (0 on a campaign without it, which the
-    config lets no capacity count); None for an attribute of the customer."""
-    if name == "cost":
-        return [config.contact_cost(c, h) for c in layout.campaigns for h in layout.channels]
-    offer = config.offer_values(name)
-    if offer is None:
-        return None
-    return [offer.get(c, 0.0) for c in layout.campaigns for _ in layout.channels]
 
 
 def _attribute_columns(
@@ -150,7 +144,7 @@ def default_scope(config: AppConfig) -> PlanScope:
         policy=policy,
         months=months,
         static=StaticInputs.from_config(config),
-        constraints=expand_capacities(config.capacities, layout, months),
+        constraints=expand_capacities(config.capacities, layout, months, config_cells(config, layout)),
     )
 
 

@@ -9,8 +9,9 @@ capacity rules whose scope holds the contact, in the rule's period holding the c
 Usage = the run's plan + the contacts
 confirmed in real time, counted as contacts, or summed for ``measure: sum`` of the
 contact's cost (the campaign's ``channel_costs``, else the channel's) or of a numeric offer
-attribute (``margin``: known per campaign); sums of other columns and averages are not
-reported.
+attribute (``margin``: known per campaign); sums of other columns, averages, shares and
+ratios are not reported (a share or a ratio is a proportion of the whole plan: one contact
+more says little, and the plan stage holds them).
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Capacity and spread rules, checked with zero tolerance over the plan's attributes.
 
+A share is checked as ``Σ of ≤ s · Σ scope`` and a ratio as ``Σ column ≤ k · Σ per`` (and
+``≥`` for a min), in exact decimals without dividing; ``usage`` shows the share or the ratio
+itself (null when its denominator is 0).
+
 :func:`capacity_usage` gives one row per constraint (rule × period: month, calendar quarter,
 rolling window of N months, or the whole horizon), the periods and the exceptions' bounds
 derived here again from the rule's config (not from the engine's ``capacity.constraints``);
@@ -41,7 +45,8 @@ def plan_attributes(
     rows = plan.drop("propensity").join(cand, ["customer_id", "campaign", "channel"], "left")
     rows = rows.withColumn("cost", contact_cost(config))
     rows = rows.withColumn("expected_value", F.col("_ev")).drop("_ev")
-    custom = {r.column for r in config.capacities.rules if r.column and r.column not in BUILTIN_ATTRIBUTES}
+    named = {name for r in config.capacities.rules for name in (r.column, r.per) if name}
+    custom = {name for name in named if name not in BUILTIN_ATTRIBUTES}
     offers = {c for c in custom if config.offer_values(c) is not None}
     for name in sorted(offers):
         rows = rows.withColumn(name, offer_attribute(config, name))
@@ -53,6 +58,11 @@ def plan_attributes(
         )
         rows = rows.join(values, "customer_id", "left")
     return rows
+
+
+def _value(column: str) -> Column:
+    """A capacity column of the row as an exact decimal (0 where it has none)."""
+    return F.coalesce(F.col(column).cast(DECIMAL), F.lit(0).cast(DECIMAL))
 
 
 def _period_months(grid: DataFrame, rule: CapacityRule, horizon: int) -> DataFrame:
@@ -111,11 +121,18 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
     frames = []
     for rule in config.capacities.rules:
         scoped = attributed.filter(in_scope(rule.resolve(config)))
-        attr = (
-            F.coalesce(F.col(rule.column).cast(DECIMAL), F.lit(0).cast(DECIMAL)) if rule.column else F.lit(1)
-        )
+        attr = _value(rule.column) if rule.column else F.lit(1)
+        # A share's part (its ``of`` contacts) and a ratio's denominator, beside the scope's sum.
+        if rule.measure == "share":
+            part = F.when(in_scope(rule.numerator(config)), attr.cast(DECIMAL)).otherwise(
+                F.lit(0).cast(DECIMAL)
+            )
+        else:
+            part = _value(rule.per) if rule.per else F.lit(0)
         per_month = scoped.groupBy(F.col("month").cast("date").alias("month")).agg(
-            F.count(F.lit(1)).alias("_mc"), F.sum(attr.cast(DECIMAL)).alias("_ms")
+            F.count(F.lit(1)).alias("_mc"),
+            F.sum(attr.cast(DECIMAL)).alias("_ms"),
+            F.sum(part.cast(DECIMAL)).alias("_mp"),
         )
         # A period takes an exception's bounds when every one of its months is the exception's.
         covered = [F.min(_covers(e).cast("int")).alias(f"_in{i}") for i, e in enumerate(rule.exceptions)]
@@ -123,7 +140,13 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
             _period_months(grid, rule, horizon)
             .join(per_month, "month", "left")
             .groupBy("_start")
-            .agg(F.sum("_mc").alias("_c"), F.sum("_ms").alias("_s"), F.max("month").alias("_last"), *covered)
+            .agg(
+                F.sum("_mc").alias("_c"),
+                F.sum("_ms").alias("_s"),
+                F.sum("_mp").alias("_p"),
+                F.max("month").alias("_last"),
+                *covered,
+            )
         )
         lows = [
             (F.col(f"_in{i}") == 1, F.lit(e.min).cast("double"))
@@ -141,10 +164,19 @@ def capacity_usage(spark: SparkSession, attributed: DataFrame, config: AppConfig
         c = F.coalesce(F.col("_c"), F.lit(0)).cast(DECIMAL)
         s = F.coalesce(F.col("_s"), F.lit(0)).cast(DECIMAL)
         lo_d, hi_d = F.col("_lo").cast(DECIMAL), F.col("_hi").cast(DECIMAL)
+        p = F.coalesce(F.col("_p"), F.lit(0)).cast(DECIMAL)
         if rule.measure == "average":
             usage = F.when(c > 0, s / c)
             over = s > hi_d * c
             under = (c > 0) & (s < lo_d * c)
+        elif rule.measure == "share":  # part ≤ s · whole, exactly (no division)
+            usage = F.when(s != 0, p / s)
+            over = p > hi_d * s
+            under = p < lo_d * s
+        elif rule.measure == "ratio":  # Σ column ≤ k · Σ per, exactly
+            usage = F.when(p != 0, s / p)
+            over = s > hi_d * p
+            under = s < lo_d * p
         else:
             usage = c if rule.measure == "contacts" else s
             over = usage > hi_d
