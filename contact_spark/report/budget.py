@@ -25,43 +25,52 @@ from contact_spark.io.offers import contact_cost
 from contact_spark.report.widgets import CHANNEL_COLOURS, Charts, _fmt, html_table
 
 OUTCOME_PARTS = ("contacts", "gross_value", "cost")
+ROI_COLUMNS = ("contacts", "gross_value", "cost", "net_value", "roi", "cost_per_contact", "budget_share")
 
 
-def roi_by(metrics: DataFrame, key: str, plan: str = "optimizer") -> DataFrame:
-    """Per ``key`` (``channel`` or ``campaign``) of ``plan``'s outcome rows of ``run_metrics``:
-    contacts, value (``gross_value``), cost, net value (value − cost), ROI (net / cost, null
-    without cost), cost per contact and share of the plan's whole cost; ordered by ``key``."""
-    outcome = metrics.filter(
-        (F.col("section") == "outcome") & (F.col("plan") == plan) & F.col("metric").isin(*OUTCOME_PARTS)
+def roi_table(metrics: DataFrame) -> DataFrame:
+    """Cost and return of the outcome rows of ``run_metrics``, in one pass: per plan, per
+    ``by`` (``channel``, ``campaign``, or ``plan`` for the whole plan) and ``key`` (its
+    name): contacts, value (``gross_value``), cost, net value (value − cost), ROI (net / cost,
+    null without cost), cost per contact and share of the plan's whole cost."""
+    outcome = metrics.filter((F.col("section") == "outcome") & F.col("metric").isin(*OUTCOME_PARTS))
+    keys = F.array(
+        *[F.struct(F.lit(by).alias("by"), F.col(by).alias("key")) for by in ("channel", "campaign")],
+        F.struct(F.lit("plan").alias("by"), F.lit("whole plan").alias("key")),
     )
-    per_key = outcome.groupBy(key).agg(
+    keyed = outcome.select("plan", "metric", "value", F.explode(keys).alias("k")).select(
+        "plan", "metric", "value", "k.by", "k.key"
+    )
+    per_key = keyed.groupBy("plan", "by", "key").agg(
         *[
             F.coalesce(F.sum(F.when(F.col("metric") == part, F.col("value"))), F.lit(0.0)).alias(part)
             for part in OUTCOME_PARTS
         ]
     )
-    budget = per_key.agg(F.sum("cost").alias("_budget"))
+    budget = F.sum("cost").over(Window.partitionBy("plan", "by"))
     net = F.col("gross_value") - F.col("cost")
+    return per_key.select(
+        "plan",
+        "by",
+        "key",
+        "contacts",
+        "gross_value",
+        "cost",
+        net.alias("net_value"),
+        F.when(F.col("cost") > 0, net / F.col("cost")).alias("roi"),
+        F.when(F.col("contacts") > 0, F.col("cost") / F.col("contacts")).alias("cost_per_contact"),
+        F.when(budget > 0, F.col("cost") / budget).alias("budget_share"),
+    ).orderBy("plan", "by", "key")
+
+
+def roi_by(metrics: DataFrame, key: str, plan: str = "optimizer") -> DataFrame:
+    """:func:`roi_table` of ``plan`` per ``key`` (``channel`` or ``campaign``), ordered by it."""
     return (
-        per_key.crossJoin(budget)
-        .select(
-            key,
-            "contacts",
-            "gross_value",
-            "cost",
-            net.alias("net_value"),
-            F.when(F.col("cost") > 0, net / F.col("cost")).alias("roi"),
-            F.when(F.col("contacts") > 0, F.col("cost") / F.col("contacts")).alias("cost_per_contact"),
-            F.when(F.col("_budget") > 0, F.col("cost") / F.col("_budget")).alias("budget_share"),
-        )
+        roi_table(metrics)
+        .filter((F.col("plan") == plan) & (F.col("by") == key))
+        .select(F.col("key").alias(key), *ROI_COLUMNS)
         .orderBy(key)
     )
-
-
-def whole_plan_roi(metrics: DataFrame, plan: str) -> dict[str, Any] | None:
-    """:func:`roi_by` over the whole of ``plan`` (None when it has no outcome rows)."""
-    row = roi_by(metrics.withColumn("whole_plan", F.lit("all")), "whole_plan", plan).first()
-    return None if row is None else row.asDict()
 
 
 def campaign_mix(metrics: DataFrame, config: AppConfig, plan: str = "optimizer") -> DataFrame:
@@ -90,7 +99,14 @@ def roi_section(charts: Charts, metrics: DataFrame, config: AppConfig) -> str:
     """Cost and ROI per channel and per campaign (optimizer), with the greedy baseline's overall ROI."""
     import plotly.graph_objects as go
 
-    tables = {key: [r.asDict() for r in roi_by(metrics, key).collect()] for key in ("channel", "campaign")}
+    tables: dict[str, list[dict[str, Any]]] = {"channel": [], "campaign": []}
+    totals: dict[str, dict[str, Any]] = {}
+    for row in roi_table(metrics).collect():  # plans × (channels + campaigns + 1)
+        r = row.asDict()
+        if r["by"] == "plan":
+            totals[r["plan"]] = r
+        elif r["plan"] == "optimizer":
+            tables[r["by"]].append(r | {r["by"]: r["key"]})
     if not tables["channel"]:
         return "<h2>Cost and return</h2><p class='muted'>No outcome rows in run_metrics for this run.</p>"
     fig = go.Figure()
@@ -105,11 +121,10 @@ def roi_section(charts: Charts, metrics: DataFrame, config: AppConfig) -> str:
             textposition="outside",
         )
     fig.update_layout(title="Return on spend: (value − cost) / cost", yaxis_tickformat=".0%")
-    totals = {plan: whole_plan_roi(metrics, plan) for plan in ("optimizer", "greedy")}
     overall = ", ".join(
-        f"{plan} {_roi_text(row['roi'])} on a cost of {_fmt(row['cost'])}"
-        for plan, row in totals.items()
-        if row is not None
+        f"{plan} {_roi_text(totals[plan]['roi'])} on a cost of {_fmt(totals[plan]['cost'])}"
+        for plan in ("optimizer", "greedy")
+        if plan in totals
     )
     headers = ["contacts", "value p·v", "cost", "value − cost", "ROI", "cost per contact", "share of cost"]
     out = (

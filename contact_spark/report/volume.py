@@ -90,9 +90,9 @@ def volume_figures(
     if not apart:
         return main, None, apart
     cols = min(2, len(apart))
-    grid = make_subplots(
-        rows=math.ceil(len(apart) / cols), cols=cols, subplot_titles=[f"capacity {n}" for n in apart]
-    )
+    # One capacity apart is named in the title; several get a title each.
+    titles = [f"capacity {n}" for n in apart] if len(apart) > 1 else None
+    grid = make_subplots(rows=math.ceil(len(apart) / cols), cols=cols, subplot_titles=titles)
     for i, name in enumerate(apart):
         rows = {r["month"]: r for r in capacity if r["metric"] == name}
         at = {"row": i // cols + 1, "col": i % cols + 1}
@@ -119,7 +119,12 @@ def volume_figures(
                     legendgroup=bound,
                     **at,
                 )
-    grid.update_layout(title="Capacities drawn apart: usage per month (bars) against the bounds (lines)")
+    named = (
+        f"capacity {apart[0]} per month (bars) against its"
+        if len(apart) == 1
+        else "capacities per month (bars) against their"
+    )
+    grid.update_layout(title=f"Usage of the {named} bounds (lines)")
     return main, grid, apart
 
 
@@ -130,7 +135,7 @@ def volume_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], con
         out += (
             f"<p class='muted'>Drawn apart, each on its own scale: {html.escape(', '.join(apart))} "
             f"(bounds {SHARED_AXIS_MAX_RATIO:.0f}× or more away from the monthly volume, which would "
-            "flatten the line on a shared axis).</p>" + charts.div(grid, 320 * math.ceil(len(apart) / 2))
+            "flatten the line on a shared axis).</p>" + charts.div(grid, 360 * math.ceil(len(apart) / 2))
         )
     table_rows = []
     periods = config.capacities.period_labels(config.run.months())

@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 from contact_spark.adaptive.replan import replan
 from contact_spark.adaptive.window import ReplanWindowError, shifted_config
 from contact_spark.report.drift import drift_counts, drift_section
+from contact_spark.report.html import build_report
 from contact_spark.stage_job import StageRunner
 from contact_spark.validation.stage import run_validation_stage
 
@@ -106,10 +107,11 @@ def test_lineage_names_the_parent_and_the_window(replanned: Replanned) -> None:
     assert kept["contacts"] > 0
 
 
-def test_the_report_shows_the_drift_the_replan_recorded(replanned: Replanned) -> None:
-    """The report's drift section is the recorded plan_drift_summary: the two planned January
-    contacts not made, the one off-plan call, the contacts kept; and January's call centre,
-    closed, with the calls it took. The parent run has no drift and says so."""
+def test_the_report_shows_the_drift_the_replan_recorded(spark: SparkSession, replanned: Replanned) -> None:
+    """The re-plan's report (as jobs/report.py --run-id writes it) shows the recorded
+    plan_drift_summary: the two planned January contacts not made, the one off-plan call, the
+    contacts kept; and January's call centre, closed, with the calls it took. The parent run
+    has no drift and says so."""
     store = replanned.store
     summary = {
         (r["change"], r["reason"]): (r["contacts"], r["customers"])
@@ -120,7 +122,8 @@ def test_the_report_shows_the_drift_the_replan_recorded(replanned: Replanned) ->
     assert {(change, reason): (n, k) for _, change, reason, n, k in counts} == summary
     assert summary[("not_executed", "NOT_EXECUTED")] == (2, len({d[0] for d in replanned.dropped}))
     assert summary[("executed_off_plan", "EXECUTED_OFF_PLAN")] == (1, 1)
-    page = drift_section(store, "year-r1")
+    report = build_report(spark, store, replanned.config, "year-r1")
+    page = report[report.index("<h2>Re-plan drift</h2>") : report.index("<h2>Eligibility funnel</h2>")]
     assert "Re-plan of run year from February 2027, executed through January 2027" in page
     assert "<td>0</td><td class='text'>not_executed</td><td class='text'>NOT_EXECUTED</td><td>2</td>" in page
     assert "<td class='text'>call_centre[2027-01]:max</td><td>8.00</td>" in page
