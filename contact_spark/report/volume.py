@@ -84,9 +84,8 @@ def volume_figures(
         main.add_scatter(
             x=labels, y=bounds, name=f"capacity {name}", mode="lines+markers", line=CAPACITY_LINE
         )
-    main.update_layout(
-        barmode="stack", title="Planned contacts per month and channel (dashed: monthly capacity)"
-    )
+    lines = " (dashed: monthly capacity)" if len(main.data) > len(config.channel_names) else ""
+    main.update_layout(barmode="stack", title=f"Planned contacts per month and channel{lines}")
     if not apart:
         return main, None, apart
     cols = min(2, len(apart))

@@ -139,6 +139,7 @@ def test_a_capacity_ten_times_below_the_volumes_is_drawn_apart() -> None:
     main, grid, apart = volume_figures(volume_metrics(config, 4_800.0), config)
     assert apart == ["call_centre"]
     assert [t.name for t in main.data] == ["DEM", "SMS", "TLS"]
+    assert main.layout.title.text == "Planned contacts per month and channel"
     assert [(t.type, t.name) for t in grid.data] == [("bar", "usage"), ("scatter", "max")]
     assert list(grid.data[1].y) == [250.0] * 12
     main, grid, apart = volume_figures(volume_metrics(config, 500.0), config)
