@@ -35,6 +35,7 @@ from contact_spark.adaptive.window import (
 )
 from contact_spark.config.fingerprint import config_hash
 from contact_spark.config.models import AppConfig
+from contact_spark.io.catalog import CARRYOVER_TABLE, DRIFT_SUMMARY_TABLE, DRIFT_TABLE, LINEAGE_TABLE
 from contact_spark.io.runs import Inputs, require_run
 from contact_spark.io.tables import TableStore, check_run_id
 from contact_spark.planning.frame import layout_for
@@ -42,10 +43,6 @@ from contact_spark.planning.stage import run_planning_stage
 
 log = logging.getLogger(__name__)
 
-LINEAGE_TABLE = "plan_lineage"
-DRIFT_TABLE = "plan_drift"
-DRIFT_SUMMARY_TABLE = "plan_drift_summary"
-CARRYOVER_TABLE = "capacity_carryover"
 PLAN_KEY = ["customer_id", "month", "campaign", "channel"]
 
 LINEAGE_SCHEMA = (

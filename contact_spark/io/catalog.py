@@ -26,3 +26,9 @@ RUN_STAGES_TABLE = "run_stages"
 RUN_INPUTS_TABLE = "run_inputs"  # the input versions each run reads (io/run_inputs.py)
 SCENARIOS_TABLE = "scenarios"  # a run's scenario name, base run and overrides (io/scenarios.py)
 COMPARISON_TABLE = "run_comparison"  # two runs side by side (contact_spark/scenarios)
+# Written by re-plans and trigger runs (contact_spark/adaptive, docs/adaptive.md), read by the report.
+LINEAGE_TABLE = "plan_lineage"
+DRIFT_TABLE = "plan_drift"
+DRIFT_SUMMARY_TABLE = "plan_drift_summary"
+CARRYOVER_TABLE = "capacity_carryover"
+ADAPTIVE_TABLES = (LINEAGE_TABLE, DRIFT_TABLE, DRIFT_SUMMARY_TABLE, CARRYOVER_TABLE)

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from contact_spark.config.models import AppConfig
 from contact_spark.contacts.masking import mask_contact_col
 from contact_spark.io.catalog import (
+    ADAPTIVE_TABLES,
     CONTACT_TABLES,
     ELIGIBILITY_TABLES,
     INPUT_TABLES,
@@ -31,28 +32,36 @@ from contact_spark.io.catalog import (
 from contact_spark.io.columns import one_row
 from contact_spark.io.run_inputs import optional_stage_runs, read_pinned
 from contact_spark.io.tables import TableStore
+from contact_spark.report.budget import mix_section, roi_section
 from contact_spark.report.capacity import convergence_section, sensitivity_section
+from contact_spark.report.drift import drift_section
 from contact_spark.report.propensity import propensity_section, segments_section
-from contact_spark.report.widgets import CHANNEL_COLOURS, SAMPLE_SIZE, STYLE, Charts, _fmt, html_table
+from contact_spark.report.volume import period_label, volume_section
+from contact_spark.report.widgets import SAMPLE_SIZE, STYLE, Charts, _fmt, html_table
+
+METRICS_SCHEMA = (
+    "run_id string, section string, metric string, plan string, month date, campaign string, "
+    "channel string, value double, bound_min double, bound_max double"
+)
 
 
-def _metrics(store: TableStore, run_id: str) -> dict[str, list[dict[str, Any]]]:
+def _metric_rows(spark: SparkSession, store: TableStore, run_id: str) -> DataFrame:
+    """The run's ``run_metrics`` rows (aggregates only; none when the table does not exist)."""
+    if store.exists("run_metrics"):
+        return store.read_run("run_metrics", run_id)
+    return spark.createDataFrame([], METRICS_SCHEMA)
+
+
+def _metrics(metric_rows: DataFrame) -> dict[str, list[dict[str, Any]]]:
     """The run's ``run_metrics`` rows grouped by section (small: aggregates only)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    if not store.exists("run_metrics"):
-        return out
-    for row in store.read_run("run_metrics", run_id).collect():
+    for row in metric_rows.collect():
         out[row["section"]].append(row.asDict())
     return out
 
 
 def _summary(metrics: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], float]:
     return {(r["plan"], r["metric"]): r["value"] for r in metrics.get("summary", [])}
-
-
-def _period(labels: dict[tuple[str, Any], str], rule: str, month: Any) -> str:
-    """A capacity row's period (its rule and first month) as a label; a spread rule's month."""
-    return labels.get((rule, month)) or (f"{month:%Y-%m}" if month else "year")
 
 
 def headline(
@@ -90,63 +99,6 @@ def headline(
     if greedy_violations:
         check += f"<p class='bad'>The greedy baseline has {int(greedy_violations)} violation(s) (table baseline_violations).</p>"
     return f"<div class='kpis'>{cells}</div>{check}"
-
-
-def volume_section(charts: Charts, metrics: dict[str, list[dict[str, Any]]], config: AppConfig) -> str:
-    import plotly.graph_objects as go
-
-    volume = [r for r in metrics.get("volume", []) if r["plan"] == "optimizer"]
-    months = config.run.months()
-    labels = [f"{m:%b %Y}" for m in months]
-    fig = go.Figure()
-    for i, channel in enumerate(config.channel_names):
-        per_month: defaultdict[Any, float] = defaultdict(float)  # month (a Spark date) -> contacts
-        for r in volume:
-            if r["channel"] == channel:
-                per_month[r["month"]] += r["value"]
-        fig.add_bar(
-            x=labels,
-            y=[per_month.get(m, 0.0) for m in months],
-            name=channel,
-            marker_color=CHANNEL_COLOURS[i % 6],
-        )
-    capacity = [r for r in metrics.get("capacity", []) if r["plan"] == "optimizer"]
-    rules = {r.name: r for r in config.capacities.rules}
-    for name in sorted({r["metric"] for r in capacity}):
-        rule = rules.get(name)
-        if rule is None or rule.measure != "contacts" or rule.period != "month":
-            continue
-        rows = {r["month"]: r for r in capacity if r["metric"] == name}
-        fig.add_scatter(
-            x=labels,
-            y=[(rows.get(m) or {}).get("bound_max") for m in months],
-            name=f"capacity {name}",
-            mode="lines+markers",
-            line={"dash": "dash", "color": "#1f2933"},
-        )
-    fig.update_layout(
-        barmode="stack", title="Planned contacts per month and channel (dashed: monthly capacity)"
-    )
-    table_rows = []
-    periods = config.capacities.period_labels(config.run.months())
-    for r in sorted(metrics.get("capacity", []), key=lambda r: (r["metric"], r["plan"], str(r["month"]))):
-        table_rows.append(
-            (
-                r["metric"],
-                r["plan"],
-                _period(periods, r["metric"], r["month"]),
-                r["value"],
-                r["bound_min"],
-                r["bound_max"],
-            )
-        )
-    return (
-        "<h2>Contact volume against capacity</h2>"
-        + charts.div(fig)
-        + "<details><summary>Capacity usage per rule (optimizer and greedy)</summary>"
-        + html_table(["capacity", "plan", "period", "usage", "min", "max"], table_rows)
-        + "</details>"
-    )
 
 
 def funnel_section(
@@ -380,7 +332,7 @@ def warnings_section(store: TableStore, config: AppConfig, run_id: str) -> str:
         "validation.strict_min_capacity to make them fail the run).</p>"
         + html_table(
             ["rule", "period", "detail"],
-            [(r["rule"], _period(labels, r["rule"], r["month"]), r["detail"]) for r in rows],
+            [(r["rule"], period_label(labels, r["rule"], r["month"]), r["detail"]) for r in rows],
         )
     )
 
@@ -438,6 +390,7 @@ def _table_locations(store: TableStore) -> list[tuple[str, str]]:
         DECISIONS_TABLE,
         RUN_STAGES_TABLE,
         RUN_INPUTS_TABLE,
+        *ADAPTIVE_TABLES,
     )
     return sorted((name, store.location(name)) for name in names if store.exists(name))
 
@@ -446,7 +399,8 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, run_
     """The whole page as a string, from the run's tables in ``store`` alone."""
     import plotly.offline
 
-    metrics = _metrics(store, run_id)
+    metric_rows = _metric_rows(spark, store, run_id)
+    metrics = _metrics(metric_rows)
     customers = _customers(metrics)
     charts = Charts()
     inputs = [
@@ -458,7 +412,10 @@ def build_report(spark: SparkSession, store: TableStore, config: AppConfig, run_
             f"<p class='muted'>Plan from {config.run.first_month:%B %Y} over {config.run.horizon_months} months; "
             f"campaigns {', '.join(config.campaign_names)}; channels {', '.join(config.channel_names)}.</p>",
             headline(metrics, customers, config.objective),
+            roi_section(charts, metric_rows, config),
             volume_section(charts, metrics, config),
+            mix_section(charts, metric_rows, config),
+            drift_section(store, run_id),
             funnel_section(charts, metrics, customers),
             contactability_section(charts, store, run_id),
             outcome_section(charts, metrics, config),

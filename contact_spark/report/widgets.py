@@ -49,8 +49,8 @@ def _fmt(value: Any) -> str:
 class Charts:
     """Plotly figures rendered as divs; the library itself is inlined once in the page."""
 
-    def __init__(self) -> None:
-        self.count = 0
+    def __init__(self, first_id: int = 0) -> None:
+        self.count = first_id  # charts of two builders in one page need ids apart
 
     def div(self, fig: Any, height: int = 420) -> str:
         import plotly.io as pio

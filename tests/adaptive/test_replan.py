@@ -10,6 +10,8 @@ from pyspark.sql import functions as F
 
 from contact_spark.adaptive.replan import replan
 from contact_spark.adaptive.window import ReplanWindowError, shifted_config
+from contact_spark.report.drift import drift_counts, drift_section
+from contact_spark.report.html import build_report
 from contact_spark.stage_job import StageRunner
 from contact_spark.validation.stage import run_validation_stage
 
@@ -103,6 +105,30 @@ def test_lineage_names_the_parent_and_the_window(replanned: Replanned) -> None:
     )
     kept = store.read_run("plan_drift_summary", "year-r1").filter(F.col("change") == "kept").first()
     assert kept["contacts"] > 0
+
+
+def test_the_report_shows_the_drift_the_replan_recorded(spark: SparkSession, replanned: Replanned) -> None:
+    """The re-plan's report (as jobs/report.py --run-id writes it) shows the recorded
+    plan_drift_summary: the two planned January contacts not made, the one off-plan call, the
+    contacts kept; and January's call centre, closed, with the calls it took. The parent run
+    has no drift and says so."""
+    store = replanned.store
+    summary = {
+        (r["change"], r["reason"]): (r["contacts"], r["customers"])
+        for r in store.read_run("plan_drift_summary", "year-r1").collect()
+    }
+    counts = drift_counts(store, "year-r1")
+    assert {rev for rev, *_ in counts} == {0}
+    assert {(change, reason): (n, k) for _, change, reason, n, k in counts} == summary
+    assert summary[("not_executed", "NOT_EXECUTED")] == (2, len({d[0] for d in replanned.dropped}))
+    assert summary[("executed_off_plan", "EXECUTED_OFF_PLAN")] == (1, 1)
+    report = build_report(spark, store, replanned.config, "year-r1")
+    page = report[report.index("<h2>Re-plan drift</h2>") : report.index("<h2>Eligibility funnel</h2>")]
+    assert "Re-plan of run year from February 2027, executed through January 2027" in page
+    assert "<td>0</td><td class='text'>not_executed</td><td class='text'>NOT_EXECUTED</td><td>2</td>" in page
+    assert "<td class='text'>call_centre[2027-01]:max</td><td>8.00</td>" in page
+    assert replanned.forced_tls_customer not in page  # counts only, no customer
+    assert "No drift to show: this run is not a re-plan" in drift_section(store, "year")
 
 
 def test_a_history_running_past_the_window_is_refused(spark: SparkSession, replanned: Replanned) -> None:

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from contact_spark.adaptive.triggers import TriggerResult, run_triggers
 from contact_spark.adaptive.window import shifted_config
+from contact_spark.report.drift import drift_counts
 from contact_spark.validation.stage import run_validation_stage
 
 from .conftest import FEB, JAN, Replanned, copy_of
@@ -176,3 +177,19 @@ def test_the_merged_plan_passes_the_validator_and_the_yearly_budget(
         + rest_of_year.filter(F.col("channel") == "SMS").count()
     )
     assert sms * 0.06 <= 9.0 + 1e-9
+
+
+def test_the_report_counts_the_trigger_revision_beside_the_replan(
+    world: Replanned, triggered: Triggered
+) -> None:
+    """The drift section keeps the re-plan's recorded summary for revision 0 and counts the
+    trigger run's added/removed contacts, with their TRIGGER reasons, under its revision."""
+    counts = drift_counts(world.store, RUN)
+    replan = {(change, reason) for rev, change, reason, *_ in counts if rev == 0}
+    assert ("kept", "UNCHANGED") in replan
+    trigger = [row for row in counts if row[0] == triggered.result.revision]
+    assert trigger and all(reason.startswith("TRIGGER:") for _, _, reason, *_ in trigger)
+    removed = world.store.read_run("plan_drift", RUN).filter(
+        (F.col("revision") == triggered.result.revision) & (F.col("change") == "removed")
+    )
+    assert sum(n for _, change, _, n, _ in trigger if change == "removed") == removed.count()
