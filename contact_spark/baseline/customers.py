@@ -111,6 +111,14 @@ def per_customer(frame: DataFrame, config: AppConfig, mode: str) -> DataFrame:
     rules = R.rule_arrays(config)
     n_k = len(config.campaign_names) * len(config.channel_names)
     rule_args = R.args(rules)
+    # [T, K]: whether each cell's campaign runs that month (campaigns.<NAME>.flight).
+    mask = config.flight_mask()
+    horizon = config.run.horizon_months
+    runs = (
+        np.ones((horizon, n_k), dtype=np.bool_)
+        if mask is None
+        else np.asarray(mask, np.bool_).reshape(horizon, n_k)
+    )
 
     def run(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in chunks:
@@ -123,10 +131,12 @@ def per_customer(frame: DataFrame, config: AppConfig, mode: str) -> DataFrame:
                 p = np.asarray(row.p, dtype=np.float64)
                 order = ks[np.lexsort((ks, -p))]
                 if mode == "greedy":
-                    value_ok = np.zeros(n_k, dtype=np.bool_)
-                    value_ok[ks[np.asarray(row.ev, dtype=np.float64) > 0]] = True
-                    fill_ok = np.zeros(n_k, dtype=np.bool_)
-                    fill_ok[ks] = True
+                    value_ok = np.zeros((horizon, n_k), dtype=np.bool_)
+                    value_ok[:, ks[np.asarray(row.ev, dtype=np.float64) > 0]] = True
+                    fill_ok = np.zeros((horizon, n_k), dtype=np.bool_)
+                    fill_ok[:, ks] = True
+                    value_ok &= runs
+                    fill_ok &= runs
                     before = counts[rules.offset :].copy()
                     S.greedy_schedule(counts, order, value_ok, fill_ok, *rule_args)
                     t_idx, k_idx = np.nonzero(counts[rules.offset :] - before)
@@ -140,7 +150,7 @@ def per_customer(frame: DataFrame, config: AppConfig, mode: str) -> DataFrame:
                         for m, k in zip(row.pm, row.pk, strict=True):
                             counts[rules.row(int(m)), int(k)] = 1
                     grid = R.blocking_grid(counts, ks, *rule_args)
-                    i_idx, t_idx = np.nonzero(grid == 0)
+                    i_idx, t_idx = np.nonzero((grid == 0) & runs[:, ks].T)
                     k_idx = ks[i_idx]
                 ids += [row.customer_id] * len(t_idx)
                 months += [int(t) for t in t_idx]

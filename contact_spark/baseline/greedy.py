@@ -24,7 +24,8 @@
    max capacities are then applied again with the existing contacts first.
 
 The plan rows are produced by the planner's own :func:`~contact_spark.planning.solve.plan_rows`
-(expected value = the candidate's expected value × the month's seasonality). Nobody executes
+(expected value = the candidate's expected value × the month's seasonality × the campaign's
+``monthly_value``); no step plans a contact outside its campaign's flight. Nobody executes
 the baseline, so its rows name the contact by its key (``contact_id``), never by the raw
 phone or address; the validator checks it against ``best_contacts`` by that key.
 
@@ -92,8 +93,11 @@ def greedy_plan(
         if chosen.limit(1).count() == 0:
             break
         plan = cut(keep(plan.unionByName(chosen)), config, keep)
+    # The month's weight of each cell: seasonality × the campaign's monthly_value, [T × K] flat.
+    n_h = len(config.channel_names)
+    n_k = len(config.campaign_names) * n_h
     seasonality = F.array(
-        *[F.lit(float(s)) for s in (config.seasonality or [1.0] * config.run.horizon_months)]
+        *[F.lit(float(w)) for month in config.value_factors() for w in month for _ in range(n_h)]
     )
     solved = plan.groupBy("customer_id").agg(
         F.array_sort(
@@ -102,7 +106,8 @@ def greedy_plan(
                     "m",
                     "k",
                     (
-                        F.coalesce("expected_value", F.lit(0.0)) * F.element_at(seasonality, F.col("m") + 1)
+                        F.coalesce("expected_value", F.lit(0.0))
+                        * F.element_at(seasonality, F.col("m") * n_k + F.col("k") + 1)
                     ).alias("v"),
                 )
             )

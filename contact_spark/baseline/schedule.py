@@ -31,7 +31,8 @@ def _fill_min(
     n_h: int,
     offset: int,
 ) -> None:
-    """min_offers: add allowed contacts (``order`` = cells best first) to every short window."""
+    """min_offers: add allowed contacts (``order`` = cells best first, ``fill_ok[t, k]``) to
+    every short window."""
     n_k = counts.shape[1]
     for r in range(kind.shape[0]):
         if kind[r] != 5:
@@ -54,9 +55,11 @@ def _fill_min(
                     # The best cell first, in the latest month of the window (it covers the most windows).
                     for i in range(order.shape[0]):
                         k = order[i]
-                        if not (fill_ok[k] and cells[r, k] and same_copy(k0, k, pc[r], ph[r], n_h)):
+                        if not (cells[r, k] and same_copy(k0, k, pc[r], ph[r], n_h)):
                             continue
                         for t in range(e, max(0, e - w + 1) - 1, -1):
+                            if not fill_ok[t, k]:
+                                continue  # outside the campaign's flight that month
                             if counts[t + offset, k] == 0 and (
                                 blocking(
                                     counts,
@@ -104,13 +107,14 @@ def greedy_schedule(
     n_h: int,
     offset: int,
 ) -> None:
-    """Month by month, cells in ``order`` (best propensity first) with ``value_ok`` while every
-    max/pair rule allows; then every short min_offers window filled from ``fill_ok`` cells.
+    """Month by month, cells in ``order`` (best propensity first) with ``value_ok[t, k]`` while
+    every max/pair rule allows; then every short min_offers window filled from ``fill_ok[t, k]``
+    (both ``[T, K]``: a cell outside its campaign's flight is never ok that month).
     ``counts`` holds the history on entry and the plan added in place."""
     for t in range(horizon):
         for i in range(order.shape[0]):
             k = order[i]
-            if value_ok[k] and counts[t + offset, k] == 0:
+            if value_ok[t, k] and counts[t + offset, k] == 0:
                 if (
                     blocking(counts, t, k, kind, window, limit, pc, ph, cells, a, b, horizon, n_h, offset)
                     == 0

@@ -20,6 +20,7 @@ from contact_spark.config.capacity import CapacityRule, CapacitySettings, Spread
 from contact_spark.config.contacts import ContactSettings
 from contact_spark.config.eligibility import EligibilityRule, EligibilitySettings
 from contact_spark.config.export import ExportSettings
+from contact_spark.config.flights import Flight
 from contact_spark.config.offers import (
     ATTRIBUTE_NAME,
     BUILTIN_ATTRIBUTES,
@@ -113,7 +114,44 @@ class CampaignSettings(StrictModel):
         exclude_if=lambda v: not v,
         description="Cost of one contact of this offer on a channel, instead of channels.<CH>.cost.",
     )
+    flight: Flight | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="The whole months the offer runs ({from, to}, optionally channels: {<CH>: {from, to}}); "
+        "unset: every month on every channel.",
+    )
+    monthly_value: dict[dt.date, float] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        description="Per month (first day, e.g. 2027-03-01): a factor (>= 0) on the value of a contact of "
+        "this offer in that month, like seasonality per campaign; unset months count 1.",
+    )
     description: str = ""
+
+    @field_validator("monthly_value", mode="before")
+    @classmethod
+    def _month_keys(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {(k.isoformat() if isinstance(k, dt.date) else str(k)): v for k, v in value.items()}
+
+    @field_validator("monthly_value")
+    @classmethod
+    def _monthly_value(cls, value: dict[dt.date, float]) -> dict[dt.date, float]:
+        for month, factor in value.items():
+            if month.day != 1:
+                raise ValueError(
+                    f"monthly_value key {month} is not the first day of a month: give {month.replace(day=1)}"
+                )
+            if not 0 <= factor <= MAX_MAGNITUDE:
+                raise ValueError(
+                    f"monthly_value.{month} is {factor:g}: give a factor from 0 to {MAX_MAGNITUDE:g}"
+                )
+        return value
+
+    def runs(self, channel: str, month: dt.date) -> bool:
+        """Whether the offer may be contacted on ``channel`` in the month starting ``month``."""
+        return self.flight is None or self.flight.runs(channel, month)
 
     @field_validator("attributes", mode="before")
     @classmethod
@@ -275,13 +313,36 @@ class AppConfig(StrictModel):
         except SelectorError as exc:
             raise ValueError(str(exc)) from None
         for name, campaign in self.campaigns.items():
-            for channel in campaign.channel_costs:
-                if channel not in self.channels:
-                    raise ValueError(
-                        f"campaigns.{name}.channel_costs: unknown channel '{channel}' "
-                        f"(known: {', '.join(self.channels)})"
-                    )
+            for key, channels in (
+                ("channel_costs", list(campaign.channel_costs)),
+                ("flight.channels", list(campaign.flight.channels) if campaign.flight else []),
+            ):
+                for channel in channels:
+                    if channel not in self.channels:
+                        raise ValueError(
+                            f"campaigns.{name}.{key}: unknown channel '{channel}' "
+                            f"(known: {', '.join(self.channels)})"
+                        )
         return self
+
+    def flight_mask(self) -> list[list[list[bool]]] | None:
+        """``[T][C][H]``: whether each campaign runs on each channel in each month of the
+        horizon (campaigns.<NAME>.flight); None when no campaign has a flight (always on)."""
+        if all(c.flight is None for c in self.campaigns.values()):
+            return None
+        return [
+            [[c.runs(h, month) for h in self.channels] for c in self.campaigns.values()]
+            for month in self.run.months()
+        ]
+
+    def value_factors(self) -> list[list[float]]:
+        """``[T][C]``: the global seasonality weight of the month times the campaign's
+        ``monthly_value`` for it (1 when unset): what a contact's value is multiplied by."""
+        season = self.seasonality or [1.0] * self.run.horizon_months
+        return [
+            [w * c.monthly_value.get(month, 1.0) for c in self.campaigns.values()]
+            for w, month in zip(season, self.run.months(), strict=True)
+        ]
 
     @model_validator(mode="after")
     def _offer_attribute_capacities(self) -> AppConfig:

@@ -9,6 +9,7 @@ to a planned contact or a reason. ``decision`` and ``reason_code``:
 | ``PLANNED`` | ``PLANNED`` | the plan has the cell (detail: its months) — exact |
 | ``NOT_ELIGIBLE`` | the first eligibility reason | eligibility (detail: every reason) — exact |
 | ``QUARANTINED`` | ``QUARANTINE:<status>`` | the solver could not plan the customer — exact |
+| ``NOT_PLANNED`` | ``OUTSIDE_FLIGHT`` | the campaign's flight (``campaigns.<NAME>.flight``, on the channel) misses every month of the plan; the reasons below look only at the months of the flight — exact |
 | ``NOT_PLANNED`` | ``NOT_WORTH`` | expected value (propensity × value − cost, or propensity × value under ``objective: value``) ≤ 0 at zero prices, or ≤ 0 in every month the policy allows next to the campaign's other planned channels — exact |
 | ``NOT_PLANNED`` | ``POLICY:<rule>`` | one more contact of the cell breaks a max/pair rule in every month, given the customer's other planned contacts and history (the rule blocking most months) — exact |
 | ``NOT_PLANNED`` | ``CAPACITY:<rule>/<period>`` | in every month allowed and worth it a max capacity is full: one more contact would exceed it (the period: ``2027-08``, ``2027-Q3``, ``2027-01..2027-03`` for a rolling window, or ``year``); a share or a ratio is full when one more such contact would take it past its bound (a min of either is the max of the opposite row) — exact |
@@ -92,7 +93,13 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
     n_h, n_k = len(config.channel_names), len(config.campaign_names) * len(config.channel_names)
     horizon = config.run.horizon_months
     months = config.run.months()
-    season = np.asarray(config.seasonality or [1.0] * horizon, dtype=float)
+    season = np.asarray(config.value_factors(), dtype=float)  # [T, C]: seasonality × monthly_value
+    flight = config.flight_mask()
+    runs = (
+        np.ones((horizon, n_k), dtype=bool)
+        if flight is None
+        else np.asarray(flight, bool).reshape(horizon, n_k)
+    )
     value = np.array([config.campaigns[c].success_value for c in config.campaign_names])
     cost = np.array(config.cost_matrix(), dtype=np.float64).reshape(len(config.campaign_names), n_h)
     # What the objective takes off a contact's value: its cost, or nothing under objective: value.
@@ -109,14 +116,20 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
         row: Any, k: int, p: np.ndarray, ev: float, counts: np.ndarray, mask: np.ndarray
     ) -> tuple[str, str]:
         c, h = divmod(k, n_h)
-        if ev * season.max() <= 0:
+        flown = [t for t in range(horizon) if runs[t, k]]
+        if not flown:
+            return (
+                "OUTSIDE_FLIGHT",
+                f"{cells[k]}: the campaign's flight on the channel misses every month of the plan",
+            )
+        if ev * season[flown, c].max() <= 0:
             return (
                 "NOT_WORTH",
                 f"{cells[k]}: expected value {ev:.4f} ≤ 0 ({value_model}) at zero prices",
             )
-        allowed = [t for t in range(horizon) if mask[t] == 0]
+        allowed = [t for t in flown if mask[t] == 0]
         if not allowed:
-            blocked = Counter(name for t in range(horizon) for name in R.rule_names(int(mask[t]), rules))
+            blocked = Counter(name for t in flown for name in R.rule_names(int(mask[t]), rules))
             top = sorted(blocked.items(), key=lambda kv: (-kv[1], kv[0]))
             detail = "; ".join(f"{name}: {n} month(s)" for name, n in top)
             return (
@@ -128,7 +141,7 @@ def explain_unplanned(frame: DataFrame, config: AppConfig, sensitivity: DataFram
         others = np.prod(
             np.where(plan_rows[:, c * n_h : (c + 1) * n_h] > 0, 1.0 - p[c * n_h : (c + 1) * n_h], 1.0), axis=1
         )
-        marginal = season * (value[c] * p[k] * others - charged[c, h])
+        marginal = season[:, c] * (value[c] * p[k] * others - charged[c, h])
         worth = [t for t in allowed if marginal[t] > TOLERANCE]
         if not worth:
             return "NOT_WORTH", (

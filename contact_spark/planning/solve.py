@@ -46,22 +46,38 @@ STATUS_REASONS = {
 class StaticInputs:
     """Arrays shared by every customer: value per campaign, cost per campaign × channel
     (``channel_cost[C, H]``: the campaign's ``channel_costs``, else the channel's cost; all 0
-    under ``objective: value``, where cost counts only in capacities), seasonality."""
+    under ``objective: value``, where cost counts only in capacities), seasonality ``[T]``,
+    or ``[T, C]`` when a campaign has a ``monthly_value``, and ``flight[T, C, H]``: the cells
+    each month whose campaign runs (None: every campaign always runs). The flight is one
+    static mask ANDed into every customer's eligibility, not a column of the frame."""
 
     success_value: np.ndarray
     channel_cost: np.ndarray
     seasonality: np.ndarray
+    flight: np.ndarray | None = None
 
     @classmethod
     def from_config(cls, config: AppConfig) -> StaticInputs:
         horizon = config.run.horizon_months
+        mask = config.flight_mask()
+        if any(c.monthly_value for c in config.campaigns.values()):
+            seasonality = np.asarray(config.value_factors(), dtype=np.float64)
+        else:  # [T]: the arrays of configs without monthly values stay as they were
+            seasonality = np.asarray(config.seasonality or [1.0] * horizon, dtype=np.float64)
         return cls(
             success_value=np.array([c.success_value for c in config.campaigns.values()], dtype=np.float64),
             channel_cost=np.array(config.objective_cost_matrix(), dtype=np.float64).reshape(
                 len(config.campaigns), len(config.channels)
             ),
-            seasonality=np.asarray(config.seasonality or [1.0] * horizon, dtype=np.float64),
+            seasonality=seasonality,
+            flight=None if mask is None else np.asarray(mask, dtype=bool),
         )
+
+    def season_by_campaign(self) -> np.ndarray:
+        """``[T, C]`` value weight of each campaign each month."""
+        if self.seasonality.ndim == 2:
+            return self.seasonality
+        return np.broadcast_to(self.seasonality[:, None], (len(self.seasonality), len(self.success_value)))
 
 
 def contact_values(x: np.ndarray, propensity: np.ndarray, static: StaticInputs) -> np.ndarray:
@@ -77,7 +93,7 @@ def contact_values(x: np.ndarray, propensity: np.ndarray, static: StaticInputs) 
     total = chosen_p.sum(axis=-1, keepdims=True)
     share = np.divide(chosen_p, total, out=np.zeros_like(chosen_p), where=total > 0)
     value = hit * share * static.success_value[None, None, :, None] - static.channel_cost
-    value = value * static.seasonality[None, :, None, None]
+    value = value * static.season_by_campaign()[None, :, :, None]
     return np.where(x, value, 0.0)
 
 
@@ -138,6 +154,9 @@ def batch_from_arrow(
         by_month_p = np.broadcast_to(propensity[:, None], (n, n_t, n_c, n_h)).copy()
         by_month_p[rows] = values.reshape(-1, n_t, n_c, n_h)
         propensity = by_month_p
+    if static.flight is not None:
+        # Outside its flight a campaign is ineligible for everyone, whatever the frame says.
+        eligible = (eligible if eligible.ndim == 4 else eligible[:, None]) & static.flight[None]
     history = np.zeros((n, layout.history_months * n_k), dtype=np.int64)
     rows, index = _sparse_lists(record.column("history_index"), np.int64)
     _, count = _sparse_lists(record.column("history_count"), np.int64)

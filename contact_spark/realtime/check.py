@@ -22,6 +22,7 @@ from contact_spark.realtime.delta import table_location
 from contact_spark.realtime.models import (
     NO_ELIGIBILITY_ROW,
     NOT_ELIGIBLE,
+    OUTSIDE_FLIGHT,
     OUTSIDE_PLAN_HORIZON,
     PLANNED,
     POLICY_PREFIX,
@@ -90,6 +91,14 @@ def _evaluate(
             )
         )
     reasons += snapshot.triggers.reasons(state.trigger_events, month, campaign, channel)
+    if not snapshot.config.campaigns[campaign].runs(channel, day.replace(day=1)):
+        reasons.append(
+            Reason(
+                code=OUTSIDE_FLIGHT,
+                rule="outside_flight",
+                detail=f"{campaign}/{channel} does not run in {month_label(month)} (campaigns.{campaign}.flight)",
+            )
+        )
     key = (month, campaign, channel)
     planned = key in state.planned
     events = dict(state.events)

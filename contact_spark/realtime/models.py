@@ -26,6 +26,7 @@ NOT_ELIGIBLE = "NOT_ELIGIBLE"
 NO_ELIGIBILITY_ROW = "NO_ELIGIBILITY_ROW"
 TRIGGER_NOT_ACTIVE = "TRIGGER_NOT_ACTIVE"  # a triggered campaign outside its applied events' months
 TRIGGER_SUPPRESSED = "TRIGGER_SUPPRESSED"  # in the scope of an active suppressing event
+OUTSIDE_FLIGHT = "OUTSIDE_FLIGHT"  # the month lies outside the campaign's flight (on the channel)
 POLICY_PREFIX = "POLICY_"  # + the rule type in upper case, e.g. POLICY_MAX_OFFERS
 # Notes: information that never forbids a contact.
 PLANNED = "PLANNED"

@@ -215,12 +215,20 @@ def action_rewards(model: HasActions, batch: KernelBatch) -> np.ndarray:
         if not act:
             continue
         cells = np.asarray(sorted(act))
-        total = np.zeros((n, n_t) if batch.monthly else n)
-        for c in sorted({k // n_h for k in act}):
-            hs = [k % n_h for k in act if k // n_h == c]
-            miss = np.prod(1.0 - p[..., c, hs], axis=-1)
-            total += batch.success_value[c] * (1.0 - miss) - batch.channel_cost[c, hs].sum()
-        gain = total * seas[None, :] if batch.monthly else np.multiply.outer(total, seas)
+        if seas.ndim == 1:
+            total = np.zeros((n, n_t) if batch.monthly else n)
+            for c in sorted({k // n_h for k in act}):
+                hs = [k % n_h for k in act if k // n_h == c]
+                miss = np.prod(1.0 - p[..., c, hs], axis=-1)
+                total += batch.success_value[c] * (1.0 - miss) - batch.channel_cost[c, hs].sum()
+            gain = total * seas[None, :] if batch.monthly else np.multiply.outer(total, seas)
+        else:  # a weight per month and campaign (monthly_value): each campaign weighted alone
+            gain = np.zeros((n, n_t))
+            for c in sorted({k // n_h for k in act}):
+                hs = [k % n_h for k in act if k // n_h == c]
+                miss = np.prod(1.0 - p[..., c, hs], axis=-1)
+                value = batch.success_value[c] * (1.0 - miss) - batch.channel_cost[c, hs].sum()
+                gain += value * seas[None, :, c] if batch.monthly else np.multiply.outer(value, seas[:, c])
         val = gain - price[:, cells].sum(axis=1)
         if uc is not None:
             val -= uc[:, :, cells].sum(axis=2)

@@ -48,7 +48,7 @@ def build_model(
     age_a = [int(a[i]) for a in feats.age_a]
     age_b = [int(b[i]) for b in feats.age_b]
     eligible = batch.eligible[i].reshape(n_t, n_k) & ~blocked_by_history(policy, age_a, age_b, n_t)
-    value = batch.seasonality[:, None] * batch.success_value[None, :]  # [T, C]
+    value = batch.season_by_campaign() * batch.success_value[None, :]  # [T, C]
     model = CustomerModel(policy, cell_gain, eligible, value, propensity, prune)
     for j, atom in enumerate(policy.window_atoms):
         model.window_rows(atom, feats.window[j][i])
@@ -116,7 +116,7 @@ def cell_gains(batch: KernelBatch) -> np.ndarray:
     """``[N, T, C, H]`` value of each contact alone (before channel interactions)."""
     p = batch.propensity_by_month()  # [N, T, C, H]
     base = p * batch.success_value[None, None, :, None] - batch.channel_cost[None, None]
-    return base * batch.seasonality[None, :, None, None] - batch.linear_cost()
+    return base * batch.season_by_campaign()[None, :, :, None] - batch.linear_cost()
 
 
 def solve_milp_with_bounds(

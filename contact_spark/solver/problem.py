@@ -56,7 +56,8 @@ class KernelBatch:
     success_value [C] float         value of a success per campaign (>= 0)
     channel_cost  [C, H] float      cost per contact of each campaign on each channel (>= 0);
                                     a [H] array (one cost per channel) is broadcast
-    seasonality   [T] float         per-month weight of the contact value (>= 0), default 1
+    seasonality   [T] or [T, C] float  per-month (per-campaign: monthly_value) weight of the
+                                    contact value (>= 0), default 1
     price         [T, C, H] float   Lagrangian price per contact (capacity duals), default 0
     unit_cost     [N, T, C, H] float  extra per-customer cost per contact, default 0
     """
@@ -110,8 +111,8 @@ class KernelBatch:
             raise ValueError(f"success_value must be [{c}] and channel_cost [{h}] or [{c}, {h}]")
         seas = np.ones(t) if seasonality is None else np.asarray(seasonality, dtype=np.float64)
         price = np.zeros((t, c, h)) if price is None else np.asarray(price, dtype=np.float64)
-        if seas.shape != (t,) or price.shape != (t, c, h):
-            raise ValueError(f"seasonality must be [{t}] and price [{t}, {c}, {h}]")
+        if seas.shape not in ((t,), (t, c)) or price.shape != (t, c, h):
+            raise ValueError(f"seasonality must be [{t}] or [{t}, {c}] and price [{t}, {c}, {h}]")
         uc = None if unit_cost is None else np.asarray(unit_cost, dtype=np.float64)
         if uc is not None and uc.shape != (n, t, c, h):
             raise ValueError(f"unit_cost must be [N, T, C, H] = [{n}, {t}, {c}, {h}], got {uc.shape}")
@@ -215,6 +216,12 @@ class KernelBatch:
         return np.where(np.isfinite(self.unit_cost), self.unit_cost, 0.0)
 
     # -------------------------------------------------------------------- value
+    def season_by_campaign(self) -> np.ndarray:
+        """``[T, C]`` weight of each campaign's contact value each month."""
+        if self.seasonality.ndim == 2:
+            return self.seasonality
+        return np.broadcast_to(self.seasonality[:, None], (self.horizon, self.propensity.shape[-2]))
+
     def linear_cost(self) -> np.ndarray:
         """``[N, T, C, H]`` per-contact charges not multiplied by seasonality."""
         n, t, c, h = self.shape
@@ -229,8 +236,11 @@ class KernelBatch:
         miss = np.prod(np.where(x, 1.0 - p, 1.0), axis=-1)  # [N, T, C]
         hit = np.where(x.any(axis=-1), 1.0 - miss, 0.0)
         contact_cost = (x * self.channel_cost).sum(axis=-1)  # [N, T, C]
-        seasonal = (hit * self.success_value - contact_cost).sum(axis=-1)  # [N, T]
-        value = (seasonal * self.seasonality).sum(axis=-1)
+        seasonal = hit * self.success_value - contact_cost  # [N, T, C]
+        if self.seasonality.ndim == 2:  # a weight per month and campaign
+            value = (seasonal * self.seasonality).sum(axis=(1, 2))
+        else:  # one per month: summed over campaigns first, as before per-campaign weights
+            value = (seasonal.sum(axis=-1) * self.seasonality).sum(axis=-1)
         return value - (x * self.linear_cost()).sum(axis=(1, 2, 3))
 
 

@@ -3,7 +3,7 @@
 A plan row is ``(customer_id, month, campaign, channel, contact)``, or ``contact_id`` for
 ``contact`` (the greedy baseline names its contacts by key). :func:`validate_plan`
 runs the row checks (:mod:`.rows`: plan shape, consent, eligibility, best contact), the
-policy (:mod:`.policy`), the capacities (:mod:`.capacity`) and, when triggers are
+campaign flights (:mod:`.flights`), the policy (:mod:`.policy`), the capacities (:mod:`.capacity`) and, when triggers are
 configured, the trigger checks (:mod:`.triggers`), and returns their violations with the
 run id. The per-customer checks are joins and window functions that stay in Spark.
 """
@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from contact_spark.config.models import AppConfig
 from contact_spark.errors import ContactSparkError
 from contact_spark.validation.capacity import capacity_usage, check_capacity, plan_attributes
+from contact_spark.validation.flights import check_flights
 from contact_spark.validation.frames import VIOLATION_COLUMNS, month_index, union_violations
 from contact_spark.validation.policy import check_policy, contact_events
 from contact_spark.validation.rows import check_rows
@@ -72,6 +73,7 @@ def validate_plan(spark: SparkSession, config: AppConfig, inputs: ValidationInpu
     if "contact" not in plan.columns and "contact_id" not in plan.columns:
         plan = plan.withColumn("contact", F.lit(None).cast("string"))
     frames = check_rows(plan, inputs.customers, inputs.eligibility, inputs.best_contacts, config)
+    frames += check_flights(plan, config)
     history = inputs.contact_history
     events = contact_events(plan, history, config)
     if any(r.type == "min_offers" for r in config.policy.rules):

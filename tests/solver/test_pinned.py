@@ -100,6 +100,18 @@ def test_max_offers_rolling_window_with_seasonality(method: str) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
+def test_a_weight_per_month_and_campaign_picks_each_month_its_campaign(method: str) -> None:
+    """One contact a month; weights [T, C] (seasonality × monthly_value) 1, 2 in month 0 and
+    2, 1 in month 1: C1 in month 0 and C0 in month 1, each 2 * (0.5*10) = 10, total 20
+    (a [T] weight could not tell the two campaigns apart)."""
+    rules = [{"name": "one_a_month", "type": "max_offers", "window_months": 1, "limit": 1}]
+    weights = np.array([[1.0, 2.0], [2.0, 1.0]])
+    x, obj = plan(rules, [[0.5], [0.5]], [10.0, 10.0], [0.0], 2, method, seasonality=weights)
+    assert (months(x, c=0), months(x, c=1)) == ([1], [0])
+    assert obj == pytest.approx(20.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
 def test_history_blocks_the_first_months(method: str) -> None:
     """1 contact per 3 months; a contact at month -1 is inside the windows ending at months
     0 and 1; months 2 and 3 share a window, so one contact fits (5, month 2 or 3).

@@ -402,3 +402,20 @@ def test_a_policy_rule_type_without_a_check_is_refused(spark: SparkSession) -> N
     config = base.model_copy(update={"policy": base.policy.model_copy(update={"rules": [bogus]})})
     with pytest.raises(ContactSparkError, match="max_mystery"):
         check_policy(spark, spark.range(0), spark.range(0), config)
+
+
+def test_a_contact_outside_its_campaign_flight_is_found_by_validate_plan(lean_spark: SparkSession) -> None:
+    """SOLUTION flies May–December 2027: the legal plan's SOLUTION/TLS in April (month 3) is
+    the one violation (rule outside_flight, read from the config, tests/test_calendars.py);
+    its SOLUTION/DEM in June is inside."""
+    config = load_config(
+        overrides={
+            "policy.rules": POLICY,
+            "capacities.rules": [],
+            "capacities.spread": [],
+            "eligibility.rules": [],
+            "campaigns.SOLUTION.flight": {"from": "2027-05", "to": "2027-12"},
+        }
+    )
+    found = violations(lean_spark, world(lean_spark, {"legal": {}}), config, {"legal": BASE})
+    assert [(v["kind"], v["rule"], v["month"]) for v in found] == [("flight", "outside_flight", m(3))]
