@@ -24,7 +24,7 @@ import math
 import time
 from decimal import ROUND_FLOOR, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -108,23 +108,24 @@ def running_sum(df: DataFrame, groups: list[str], value: Column) -> DataFrame:
 
 
 def _scope(rule: Scoped, config: AppConfig) -> Column:
-    names = rule.resolve(config)
-    return F.col("campaign").isin(list(names.campaigns)) & F.col("channel").isin(list(names.channels))
+    return _in(rule.resolve(config))
 
 
-def _month_max(rule: CapacityRule, months: list[dt.date]) -> Column:
-    """The max a contact of the row's month must keep: its period's (an exception's where one
-    applies); for a rolling window, the least of the windows holding the month (what an
-    average's max, a bound per contact, has to meet). Null: no max."""
-    highs: list[float | None] = []
+def _month_bound(rule: CapacityRule, months: list[dt.date], side: Literal["max", "min"]) -> Column:
+    """The bound a contact of the row's month must keep on its own, from the periods holding
+    the month: for ``max`` the least of their maxima (an exception's where one applies; for a
+    rolling window, what an average's max, a bound per contact, has to meet), for ``min`` the
+    greatest of their minima (a ratio's k). Null: no such bound."""
+    pick = min if side == "max" else max
     periods = rule.periods(months)
+    per_month: list[float | None] = []
     for t in range(len(months)):
-        bounds = [p.max for p in periods if t in p.months and p.max is not None]
-        highs.append(min(bounds) if bounds else None)
-    if len(set(highs)) == 1:
-        return F.lit(highs[0]).cast("double")
+        bounds = [getattr(p, side) for p in periods if t in p.months and getattr(p, side) is not None]
+        per_month.append(pick(bounds) if bounds else None)
+    if len(set(per_month)) == 1:
+        return F.lit(per_month[0]).cast("double")
     return case_when(
-        (F.col("month") == F.lit(m), F.lit(h).cast("double")) for m, h in zip(months, highs, strict=True)
+        (F.col("month") == F.lit(m), F.lit(h).cast("double")) for m, h in zip(months, per_month, strict=True)
     )
 
 
@@ -138,28 +139,13 @@ def _in(names: Resolved) -> Column:
     return F.col("campaign").isin(list(names.campaigns)) & F.col("channel").isin(list(names.channels))
 
 
-def _month_min(rule: CapacityRule, months: list[dt.date]) -> Column:
-    """The min a contact of the row's month must meet on its own (a ratio's k): the greatest
-    of the periods holding the month. Null: no min."""
-    lows: list[float | None] = []
-    periods = rule.periods(months)
-    for t in range(len(months)):
-        bounds = [p.min for p in periods if t in p.months and p.min is not None]
-        lows.append(max(bounds) if bounds else None)
-    if len(set(lows)) == 1:
-        return F.lit(lows[0]).cast("double")
-    return case_when(
-        (F.col("month") == F.lit(m), F.lit(h).cast("double")) for m, h in zip(months, lows, strict=True)
-    )
-
-
 def _ratio_cut(scoped: DataFrame, rule: CapacityRule, months: list[dt.date]) -> DataFrame:
     """A ratio's contacts that each meet it on their own (``column ≤ k · per`` for a max,
     ``≥`` for a min): any set of them meets it, as the hand-made rule "only contacts that pay
     for themselves" does."""
     assert rule.per is not None  # config load
     column, per = _attr(rule), F.coalesce(F.col(rule.per).cast("double"), F.lit(0.0))
-    high, low = _month_max(rule, months), _month_min(rule, months)
+    high, low = _month_bound(rule, months, "max"), _month_bound(rule, months, "min")
     return scoped.filter((high.isNull() | (column <= high * per)) & (low.isNull() | (column >= low * per)))
 
 
@@ -281,7 +267,7 @@ def cut(plan: DataFrame, config: AppConfig, keep: Materialized) -> DataFrame:
             continue  # shares: last (below), once every other cut is done
         scope = _scope(rule, config)
         scoped = plan.filter(scope)
-        high = _month_max(rule, months)
+        high = _month_bound(rule, months, "max")
         if rule.measure == "average":
             kept = scoped.filter(high.isNull() | (_attr(rule) <= high))
         elif rule.period == "rolling":
